@@ -1,0 +1,1 @@
+"""Adapters: the only modules that touch the filesystem, the state store and subprocesses."""

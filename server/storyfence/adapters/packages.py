@@ -1,0 +1,118 @@
+"""pnpm workspace discovery: which workspace package owns a file, and whether it has a check script."""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pathspec
+import yaml
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    dir: str  # POSIX, relative to the root ("." for the workspace root)
+    scripts: tuple[str, ...]
+    dependencies: tuple[str, ...]
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None  # pyright: ignore[reportUnknownVariableType]
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return cast("dict[str, Any]", value) if isinstance(value, dict) else {}
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(str(item) for item in cast("list[object]", value)) if isinstance(value, list) else ()
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, dict):
+        return tuple(str(k) for k in value)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+    return ()
+
+
+class Workspace:
+    """The workspace packages of a pnpm (or npm/yarn workspaces) monorepo."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.globs = self._globs()
+        self.packages = self._discover()
+        self.by_name = {p.name: p for p in self.packages}
+        self.by_dir = {p.dir: p for p in self.packages}
+
+    def _globs(self) -> tuple[str, ...]:
+        ws = self.root / "pnpm-workspace.yaml"
+        try:
+            data = _mapping(yaml.safe_load(ws.read_text(encoding="utf-8")))
+            if isinstance(data.get("packages"), list):
+                return _strings(data["packages"])
+        except (OSError, yaml.YAMLError):
+            pass
+        manifest = _read_manifest(self.root / "package.json") or {}
+        workspaces = manifest.get("workspaces")
+        if isinstance(workspaces, dict):
+            workspaces = _mapping(cast(object, workspaces)).get("packages")
+        return _strings(workspaces)
+
+    def _discover(self) -> tuple[Package, ...]:
+        include = [g.rstrip("/") for g in self.globs if not g.startswith("!")]
+        exclude = [g[1:].rstrip("/") for g in self.globs if g.startswith("!")]
+        spec = pathspec.PathSpec.from_lines("gitignore", [f"/{g}" if not g.startswith("/") else g for g in include])
+        excluded = pathspec.PathSpec.from_lines("gitignore", [f"/{g}" for g in exclude])
+        found: list[Package] = []
+        max_depth = max((g.count("/") + 1 for g in include), default=0)
+        if any("**" in g for g in include):
+            max_depth = 6
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            rel = posixpath.relpath(Path(dirpath).as_posix(), self.root.as_posix())
+            depth = 0 if rel == "." else rel.count("/") + 1
+            dirnames[:] = [d for d in dirnames if d not in ("node_modules", ".git") and not d.startswith(".")]
+            if depth >= max_depth:
+                dirnames[:] = []
+            if rel == "." or "package.json" not in filenames:
+                continue
+            if spec.match_file(rel + "/") or spec.match_file(rel):
+                if excluded.match_file(rel) or excluded.match_file(rel + "/"):
+                    continue
+                pkg = self._package(rel)
+                if pkg is not None:
+                    found.append(pkg)
+        root_pkg = self._package(".")
+        if root_pkg is not None:
+            found.append(root_pkg)
+        return tuple(sorted(found, key=lambda p: p.dir))
+
+    def _package(self, rel: str) -> Package | None:
+        manifest = _read_manifest(self.root / rel / "package.json")
+        if manifest is None:
+            return None
+        name = manifest.get("name")
+        if not isinstance(name, str) or not name:
+            return None
+        deps: list[str] = []
+        for key in ("dependencies", "devDependencies", "peerDependencies"):
+            deps.extend(_names(manifest.get(key)))
+        return Package(name=name, dir=rel, scripts=_names(manifest.get("scripts")), dependencies=tuple(deps))
+
+    def owner(self, path: str) -> Package | None:
+        """The workspace package whose directory is nearest above `path` (None: only the root owns it)."""
+        current = posixpath.dirname(path)
+        while current not in ("", "."):
+            pkg = self.by_dir.get(current)
+            if pkg is not None:
+                return pkg
+            current = posixpath.dirname(current)
+        return None

@@ -1,0 +1,203 @@
+"""Gitignore-aware file listing and content search: ripgrep when it is installed (the default, from the
+`ripgrep` wheel), a pure-Python walk otherwise. Neither follows a symlink out of the root."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import sysconfig
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from storyfence.adapters.workspace import TMP_PREFIX
+
+SKIP_DIRS = frozenset({".git", "node_modules"})
+MAX_LINE_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Match:
+    path: str
+    line: int
+    text: str
+
+
+def find_ripgrep() -> str | None:
+    scripts = sysconfig.get_path("scripts")
+    candidate = os.path.join(scripts, "rg") if scripts else ""
+    if candidate and os.access(candidate, os.X_OK):
+        return candidate
+    return shutil.which("rg")
+
+
+def _rg_base(rg: str) -> list[str]:
+    return [rg, "--hidden", "--no-config", "--glob", "!.git", "--glob", f"!{TMP_PREFIX}*", "--color", "never"]
+
+
+class Searcher:
+    """Lists and searches files under a root; `start` is a confined, repo-relative directory or file."""
+
+    def __init__(self, root: Path, *, ripgrep: str | None = None, use_ripgrep: bool = True) -> None:
+        self.root = root
+        self.rg = (ripgrep or find_ripgrep()) if use_ripgrep else None
+
+    # --- listing -----------------------------------------------------------------------------------------
+
+    def files(self, start: str = ".") -> list[str]:
+        """Every non-ignored file under `start`, repo-relative, sorted."""
+        if self.rg is not None:
+            argv = [*_rg_base(self.rg), "--files", "--", start]
+            proc = subprocess.run(argv, cwd=self.root, capture_output=True, check=False, timeout=120)
+            if proc.returncode in (0, 1):
+                out = proc.stdout.decode("utf-8", errors="surrogateescape").splitlines()
+                return sorted(posixpath.normpath(p) for p in out if p)
+        return sorted(self._walk(start))
+
+    def _walk(self, start: str) -> Iterator[str]:
+        ignores = _Ignores(self.root)
+        base = self.root / start if start != "." else self.root
+        if base.is_file():
+            yield start
+            return
+        for dirpath, dirnames, filenames in os.walk(base):
+            rel_dir = posixpath.relpath(Path(dirpath).as_posix(), self.root.as_posix())
+            ignores.load(rel_dir)
+            kept: list[str] = []
+            for d in dirnames:
+                rel = d if rel_dir == "." else f"{rel_dir}/{d}"
+                if d in SKIP_DIRS or os.path.islink(os.path.join(dirpath, d)) or ignores.ignored(rel, True):
+                    continue
+                kept.append(d)
+            dirnames[:] = sorted(kept)
+            for f in filenames:
+                rel = f if rel_dir == "." else f"{rel_dir}/{f}"
+                if f.startswith(TMP_PREFIX) or ignores.ignored(rel, False):
+                    continue
+                if os.path.islink(os.path.join(dirpath, f)):
+                    continue
+                yield rel
+
+    # --- content search ---------------------------------------------------------------------------------
+
+    def search(
+        self,
+        pattern: str,
+        *,
+        start: str = ".",
+        glob: str | None = None,
+        regex: bool = False,
+        case_sensitive: bool = True,
+        limit: int = 200,
+    ) -> tuple[list[Match], bool]:
+        """Up to `limit` matching lines; the flag says the search stopped at the cap."""
+        if self.rg is not None:
+            return self._rg_search(pattern, start, glob, regex, case_sensitive, limit)
+        return self._py_search(pattern, start, glob, regex, case_sensitive, limit)
+
+    def _rg_search(
+        self, pattern: str, start: str, glob: str | None, regex: bool, case_sensitive: bool, limit: int
+    ) -> tuple[list[Match], bool]:
+        assert self.rg is not None
+        argv = [*_rg_base(self.rg), "--no-heading", "--line-number", "--with-filename", "--null"]
+        argv += ["--max-columns", str(MAX_LINE_CHARS), "--max-columns-preview", "--max-filesize", "8M"]
+        if not regex:
+            argv.append("--fixed-strings")
+        if not case_sensitive:
+            argv.append("--ignore-case")
+        if glob:
+            argv += ["--glob", glob]
+        argv += ["--regexp", pattern, "--", start]
+        matches: list[Match] = []
+        truncated = False
+        proc = subprocess.Popen(argv, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                name, sep, rest = raw.partition(b"\0")
+                if not sep:
+                    continue
+                line_no, _, text = rest.partition(b":")
+                try:
+                    number = int(line_no)
+                except ValueError:
+                    continue
+                matches.append(
+                    Match(
+                        path=posixpath.normpath(name.decode("utf-8", errors="replace")),
+                        line=number,
+                        text=text.decode("utf-8", errors="replace").rstrip("\r\n")[:MAX_LINE_CHARS],
+                    )
+                )
+                if len(matches) >= limit:
+                    truncated = True
+                    break
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if proc.returncode == 2 and not matches and regex:
+            raise ValueError("the search pattern is not a valid regular expression")
+        return matches, truncated
+
+    def _py_search(
+        self, pattern: str, start: str, glob: str | None, regex: bool, case_sensitive: bool, limit: int
+    ) -> tuple[list[Match], bool]:
+        flags = 0 if case_sensitive else re.IGNORECASE
+        try:
+            compiled = re.compile(pattern if regex else re.escape(pattern), flags)
+        except re.error as exc:
+            raise ValueError(f"the search pattern is not a valid regular expression: {exc}") from None
+        spec = pathspec.PathSpec.from_lines("gitignore", [glob]) if glob else None
+        matches: list[Match] = []
+        for rel in self._walk(start):
+            if spec is not None and not spec.match_file(rel):
+                continue
+            try:
+                with open(self.root / rel, "rb") as fh:
+                    data = fh.read(8 * 1024 * 1024 + 1)
+            except OSError:
+                continue
+            if len(data) > 8 * 1024 * 1024 or b"\0" in data[:8192]:
+                continue
+            text = data.decode("utf-8", errors="replace")
+            if compiled.search(text) is None:
+                continue
+            for number, line in enumerate(text.splitlines(), start=1):
+                if compiled.search(line):
+                    matches.append(Match(path=rel, line=number, text=line[:MAX_LINE_CHARS]))
+                    if len(matches) >= limit:
+                        return matches, True
+        return matches, False
+
+
+class _Ignores:
+    """The .gitignore files met on a walk (the root's and nested ones), as pathspec GitIgnoreSpecs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.specs: list[tuple[str, pathspec.GitIgnoreSpec]] = []
+
+    def load(self, rel_dir: str) -> None:
+        path = (self.root / rel_dir / ".gitignore") if rel_dir != "." else self.root / ".gitignore"
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return
+        self.specs.append((rel_dir, pathspec.GitIgnoreSpec.from_lines(lines)))
+
+    def ignored(self, rel: str, is_dir: bool) -> bool:
+        for base, spec in self.specs:
+            if base != "." and not rel.startswith(base + "/"):
+                continue
+            sub = rel if base == "." else rel[len(base) + 1 :]
+            if spec.match_file(sub + "/" if is_dir else sub):
+                return True
+        return False

@@ -1,0 +1,151 @@
+"""The story journal on disk: an append-only JSONL file, fsynced per record, under an exclusive file lock.
+
+Two servers on one story serialise through the lock; every transaction re-reads the journal, so no
+server acts on a stale state. Server-owned text (BACKEND-LOG.md, BLOCKERS.md) is reconciled from
+the journal: a crash between recording and writing is repaired on the next transaction.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from storyfence.core import logbook
+from storyfence.core.errors import StateError, WorkflowError
+from storyfence.core.events import Event, StoryBlocked
+from storyfence.core.journal import Record, decode, encode, make_record
+from storyfence.core.workflow import StoryState, apply, derive
+
+WriteText = Callable[[Path, str], None]
+"""Writes a server-owned file atomically (the workspace's write, without the policy)."""
+
+LOCK_TIMEOUT_SECONDS = 30.0
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Transaction:
+    """An open, locked view of one story's journal. `record` appends and fsyncs before returning."""
+
+    store: StoryStore
+    records: list[Record]
+    state: StoryState
+    _fd: int = field(repr=False)
+
+    def record(self, event: Event) -> Record:
+        previous = self.records[-1] if self.records else None
+        rec = make_record(previous, event, now_iso())
+        data = encode(rec).encode("utf-8")
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+        self.records.append(rec)
+        self.state = apply(self.state, event)
+        self.store.reconcile(self.records, self.state)
+        return rec
+
+
+class StoryStore:
+    """The journal, lock and server-owned files of one story's _implementation folder."""
+
+    def __init__(self, impl_dir: Path, story_id: str, write_text: WriteText) -> None:
+        self.impl_dir = impl_dir
+        self.story_id = story_id
+        self.dir = impl_dir / ".storyfence"
+        self.journal = self.dir / "journal.jsonl"
+        self.lock = self.dir / "lock"
+        self.log_path = impl_dir / "BACKEND-LOG.md"
+        self.blockers_path = impl_dir / "BLOCKERS.md"
+        self._write_text = write_text
+
+    def read_state(self) -> tuple[list[Record], StoryState]:
+        """Read without the lock (read-only tools); a torn tail is ignored, never repaired here."""
+        try:
+            text = self.journal.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            return [], StoryState()
+        except UnicodeDecodeError:
+            raise StateError(f"{self.journal} is not UTF-8: the journal was damaged") from None
+        records, _ = decode(text, str(self.journal))
+        return records, derive(r.event for r in records)
+
+    @contextmanager
+    def transaction(self) -> Generator[Transaction, None, None]:
+        self.dir.mkdir(mode=0o755, exist_ok=True)
+        lock_fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            self._acquire(lock_fd)
+            fd = os.open(self.journal, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            try:
+                raw = b""
+                while block := os.read(fd, 1 << 20):
+                    raw += block
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    # a torn multi-byte tail decodes badly; the verified prefix is what matters
+                    text = raw.decode("utf-8", errors="replace")
+                records, good = decode(text, str(self.journal))
+                if good != len(raw):
+                    os.ftruncate(fd, good)  # drop a torn, never-acknowledged tail
+                    os.fsync(fd)
+                os.lseek(fd, 0, os.SEEK_END)
+                state = derive(r.event for r in records)
+                self.reconcile(records, state)
+                yield Transaction(store=self, records=records, state=state, _fd=fd)
+            finally:
+                os.close(fd)
+        finally:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            os.close(lock_fd)
+
+    def _acquire(self, lock_fd: int) -> None:
+        deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+        while True:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WorkflowError(
+                        f"story {self.story_id} is busy: another storyfence server holds its lock; try again"
+                    ) from None
+                time.sleep(0.005)  # another server's short transaction; bounded by the deadline
+
+    def reconcile(self, records: list[Record], state: StoryState) -> None:
+        """Make BACKEND-LOG.md and BLOCKERS.md hold everything the journal says was written."""
+        if state.log_appends:
+            try:
+                current = self.log_path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                current = ""
+            text = current or logbook.render_log_header(self.story_id)
+            missing = [block for block in state.log_appends if block not in text]
+            if missing or not current:
+                if text and not text.endswith("\n"):
+                    text += "\n"
+                self._write_text(self.log_path, text + "".join(_spaced(block) for block in missing))
+        blocked = [r.event for r in records if isinstance(r.event, StoryBlocked)]
+        if blocked:
+            want = blocked[-1].blockers
+            try:
+                have = self.blockers_path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                have = ""
+            if have != want:
+                self._write_text(self.blockers_path, want)
+
+
+def _spaced(block: str) -> str:
+    return block if block.startswith("\n") else "\n" + block

@@ -1,0 +1,154 @@
+"""Runs one typecheck command: argv only, no shell, a timeout that kills the whole process group,
+output capped while it is drained, and progress reported as it goes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+
+import anyio
+from anyio.abc import Process
+
+from storyfence.core.diagnostics import parse_tsc_output, tail
+from storyfence.core.models import CommandRun
+
+Progress = Callable[[str], Awaitable[None]]
+TAIL_BYTES = 64 * 1024
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+def command_env(base: Mapping[str, str]) -> dict[str, str]:
+    env = dict(base)
+    # plain, non-interactive, offline-friendly output that the diagnostics parser can read
+    env.update({"NO_COLOR": "1", "FORCE_COLOR": "0", "TURBO_TELEMETRY_DISABLED": "1", "CI": "1"})
+    env.pop("TERM", None)
+    return env
+
+
+def _kill_group(process: Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+async def run_command(
+    argv: tuple[str, ...],
+    *,
+    package: str,
+    package_dir: str,
+    cwd: Path,
+    timeout: float,
+    output_cap: int,
+    progress: Progress | None = None,
+    env: Mapping[str, str] | None = None,
+) -> CommandRun:
+    """Run `argv` in `cwd` and classify the result: passed, failed (type errors), tooling_error, timeout."""
+    run_env = command_env(env if env is not None else os.environ)
+    started = time.monotonic()
+    executable = shutil.which(argv[0], path=run_env.get("PATH"))
+    if executable is None:
+        return CommandRun(
+            argv=argv,
+            package=package,
+            exit_code=None,
+            outcome="tooling_error",
+            duration_seconds=0.0,
+            note=f"`{argv[0]}` was not found on PATH: the typecheck tool is not installed (a tooling problem, "
+            "not a type error). Ask the user to install it; this does not count as a fix attempt.",
+        )
+    head = bytearray()
+    tail_buf = bytearray()
+    total = 0
+    timed_out = False
+    exit_code: int | None = None
+    try:
+        process = await anyio.open_process(
+            [executable, *argv[1:]],
+            cwd=cwd,
+            env=run_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return CommandRun(
+            argv=argv,
+            package=package,
+            exit_code=None,
+            outcome="tooling_error",
+            duration_seconds=time.monotonic() - started,
+            note=f"could not start `{argv[0]}`: {exc.strerror or exc}",
+        )
+    try:
+        if progress is not None:
+            await progress(f"running {' '.join(argv)}")
+        last_progress = time.monotonic()
+        with anyio.move_on_after(timeout) as scope:
+            assert process.stdout is not None
+            async for block in process.stdout:
+                total += len(block)
+                if len(head) < output_cap:
+                    head.extend(block[: output_cap - len(head)])
+                tail_buf.extend(block)
+                if len(tail_buf) > TAIL_BYTES:
+                    del tail_buf[: len(tail_buf) - TAIL_BYTES]
+                if progress is not None and time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
+                    last_progress = time.monotonic()
+                    await progress(f"{package}: {total:,} bytes of output so far")
+            exit_code = await process.wait()
+        if scope.cancelled_caught:
+            timed_out = True
+    finally:
+        if process.returncode is None:
+            _kill_group(process)
+            with anyio.CancelScope(shield=True):
+                await process.wait()
+        else:
+            _kill_group(process)  # grandchildren that outlived the leader (tsc watch, turbo daemons)
+        await process.aclose()
+    duration = time.monotonic() - started
+    text = head.decode("utf-8", errors="replace")
+    if total > len(head):
+        text += "\n[... output capped ...]\n" + tail_buf.decode("utf-8", errors="replace")
+    diagnostics = parse_tsc_output(text, package_dir=package_dir)
+    errors = tuple(d for d in diagnostics if d.severity == "error")
+    output_tail = tail(text)
+    if timed_out:
+        return CommandRun(
+            argv=argv,
+            package=package,
+            exit_code=None,
+            outcome="timeout",
+            duration_seconds=duration,
+            diagnostics=diagnostics,
+            output_tail=output_tail,
+            note=f"killed after {timeout:g}s (the whole process group): a tooling problem, not a type error.",
+        )
+    if exit_code == 0:
+        outcome = "passed"
+        note = ""
+    elif errors:
+        outcome = "failed"
+        note = f"{len(errors)} type error(s)"
+    else:
+        outcome = "tooling_error"
+        note = (
+            f"`{argv[0]}` exited {exit_code} without any TypeScript diagnostic: a tooling failure "
+            "(see the output), not a type error; it does not count as a fix attempt."
+        )
+    return CommandRun(
+        argv=argv,
+        package=package,
+        exit_code=exit_code,
+        outcome=outcome,
+        duration_seconds=duration,
+        diagnostics=diagnostics,
+        output_tail=output_tail,
+        note=note,
+    )

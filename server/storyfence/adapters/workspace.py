@@ -1,0 +1,273 @@
+"""The confined workspace: every path is resolved inside the root before any rule sees it, and every
+write is atomic (temp file in the same directory, fsync, rename) without following a symlink."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import posixpath
+import stat
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from storyfence.core.errors import InputError, Refused
+from storyfence.core.policy import Decision
+
+TMP_PREFIX = ".storyfence-tmp-"
+_O_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def confinement_refusal(path: str, reason: str, instead: str) -> Refused:
+    decision = Decision(
+        path=path,
+        allowed=False,
+        rule="confinement",
+        kind="deny",
+        reason=reason,
+        instead=instead,
+        policy_file="storyfence (built in)",
+    )
+    return Refused(decision.message(), decision)
+
+
+@dataclass(frozen=True)
+class Located:
+    """A user path resolved against the root. `rel` is lexical; `real` is after following symlinks."""
+
+    rel: str  # POSIX, relative to root, "." for the root itself
+    real: str  # POSIX, relative to root, symlinks resolved (still inside root)
+    symlink: str | None  # the first symlink on the way (relative), if any
+
+    @property
+    def parts(self) -> list[str]:
+        return [] if self.rel == "." else self.rel.split("/")
+
+
+class Workspace:
+    """A repo root on disk. All filesystem access of the server goes through here."""
+
+    def __init__(self, root: Path) -> None:
+        try:
+            real = Path(os.path.realpath(root))
+            if not real.is_dir():
+                raise InputError(f"root {root} is not a directory")
+            os.listdir(real)
+        except PermissionError:
+            raise InputError(f"root {root} is not readable") from None
+        except FileNotFoundError:
+            raise InputError(f"root {root} does not exist") from None
+        self.root = real
+        self._root_str = str(real)
+
+    # --- confinement ------------------------------------------------------------------------------------
+
+    def _inside(self, absolute: str) -> bool:
+        # commonpath, not startswith: /repo-evil is not inside /repo
+        return absolute == self._root_str or os.path.commonpath([self._root_str, absolute]) == self._root_str
+
+    def locate(self, user_path: str) -> Located:
+        """Resolve `user_path` (relative to the root, or absolute inside it) or refuse it."""
+        if "\x00" in user_path:
+            raise confinement_refusal(repr(user_path), "the path contains a NUL byte.", "pass a plain path.")
+        raw = user_path.strip()
+        if "\\" in raw:
+            raise confinement_refusal(
+                raw, "the path contains a backslash.", "use forward slashes, relative to the repo root."
+            )
+        if raw in ("", "."):
+            return Located(rel=".", real=".", symlink=None)
+        if os.path.isabs(raw):
+            absolute = posixpath.normpath(raw)
+            if not self._inside(absolute):
+                raise confinement_refusal(
+                    raw,
+                    f"the absolute path is outside the repo root {self._root_str}.",
+                    "use a path relative to the repo root.",
+                )
+            rel = posixpath.relpath(absolute, self._root_str)
+        else:
+            rel = posixpath.normpath(raw)
+        if rel == ".." or rel.startswith("../"):
+            raise confinement_refusal(
+                raw, "the path escapes the repo root with `..`.", "use a path inside the repo root."
+            )
+        # walk component by component so the first symlink on the way can be named
+        current = self._root_str
+        symlink: str | None = None
+        for part in [] if rel == "." else rel.split("/"):
+            candidate = os.path.join(current, part)
+            if os.path.islink(candidate):
+                target = os.path.realpath(candidate)
+                link_rel = posixpath.relpath(candidate, self._root_str)
+                if not self._inside(target):
+                    raise confinement_refusal(
+                        raw,
+                        f"`{link_rel}` is a symlink that leads outside the repo root.",
+                        "use paths whose every directory is inside the repo.",
+                    )
+                symlink = symlink or link_rel
+                current = target
+            else:
+                current = candidate
+        real = posixpath.relpath(current, self._root_str) if current != self._root_str else "."
+        return Located(rel=rel, real=real, symlink=symlink)
+
+    def absolute(self, rel: str) -> Path:
+        return self.root if rel == "." else self.root / rel
+
+    # --- fd walks that never follow a link ----------------------------------------------------------------
+
+    def _open_dir(self, parts: list[str], *, create: bool) -> int:
+        fd = os.open(self._root_str, _O_DIR)
+        try:
+            for index, part in enumerate(parts):
+                try:
+                    next_fd = os.open(part, _O_DIR | _O_NOFOLLOW, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise InputError(f"{'/'.join(parts[: index + 1])} does not exist") from None
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o777, dir_fd=fd)
+                    next_fd = os.open(part, _O_DIR | _O_NOFOLLOW, dir_fd=fd)
+                except OSError as exc:
+                    where = "/".join(parts[: index + 1])
+                    if exc.errno in (errno.ELOOP, errno.EMLINK):
+                        raise confinement_refusal(
+                            where,
+                            f"`{where}` is a symlink: writes never follow a symlink.",
+                            "write the real path.",
+                        ) from None
+                    if exc.errno == errno.ENOTDIR:
+                        raise InputError(f"{where} is a file, not a directory") from None
+                    raise
+                os.close(fd)
+                fd = next_fd
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def write_atomic(self, rel: str, data: bytes) -> bool:
+        """Replace `rel` with `data` atomically. Returns True if the file existed before.
+
+        The temp file is created O_EXCL|O_NOFOLLOW next to the target; rename replaces the directory
+        entry, so a hard-linked target is detached rather than written through.
+        """
+        parts = rel.split("/")
+        dir_fd = self._open_dir(parts[:-1], create=True)
+        name = parts[-1]
+        tmp = f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}"[:255]
+        try:
+            mode = 0o644
+            existed = False
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                existed = True
+                if stat.S_ISLNK(st.st_mode):
+                    raise confinement_refusal(
+                        rel, f"`{rel}` is a symlink: writes never follow a symlink.", "write the real path."
+                    )
+                if stat.S_ISDIR(st.st_mode):
+                    raise InputError(f"{rel} is a directory, not a file")
+                if not stat.S_ISREG(st.st_mode):
+                    raise InputError(f"{rel} is not a regular file")
+                mode = stat.S_IMODE(st.st_mode)
+            except FileNotFoundError:
+                pass
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, mode, dir_fd=dir_fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException:
+                os.unlink(tmp, dir_fd=dir_fd)
+                raise
+            os.fsync(dir_fd)
+            return existed
+        finally:
+            os.close(dir_fd)
+
+    def delete(self, rel: str) -> None:
+        parts = rel.split("/")
+        dir_fd = self._open_dir(parts[:-1], create=False)
+        try:
+            try:
+                st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                raise InputError(f"{rel} does not exist") from None
+            if stat.S_ISDIR(st.st_mode):
+                raise InputError(f"{rel} is a directory; delete_file removes files only")
+            os.unlink(parts[-1], dir_fd=dir_fd)
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def read_bytes(self, rel: str, *, cap: int) -> bytes:
+        """Read a regular file (no link followed on the way), refusing more than `cap` bytes."""
+        parts = rel.split("/")
+        if rel == ".":
+            raise InputError("the repo root is a directory, not a file: use list_files")
+        dir_fd = self._open_dir(parts[:-1], create=False)
+        try:
+            try:
+                fd = os.open(parts[-1], os.O_RDONLY | _O_NOFOLLOW, dir_fd=dir_fd)
+            except FileNotFoundError:
+                raise InputError(f"{rel} does not exist") from None
+            except IsADirectoryError:
+                raise InputError(f"{rel} is a directory, not a file: use list_files") from None
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise confinement_refusal(rel, f"`{rel}` is a symlink.", "read the real path.") from None
+                raise
+            try:
+                st = os.fstat(fd)
+                if stat.S_ISDIR(st.st_mode):
+                    raise InputError(f"{rel} is a directory, not a file: use list_files")
+                if not stat.S_ISREG(st.st_mode):
+                    raise InputError(f"{rel} is not a regular file")
+                if st.st_size > cap:
+                    raise InputError(
+                        f"{rel} is {st.st_size:,} bytes, over the {cap:,}-byte cap; "
+                        "use search_code to find the part you need"
+                    )
+                chunks: list[bytes] = []
+                remaining = cap + 1
+                while remaining > 0:
+                    block = os.read(fd, min(remaining, 1 << 20))
+                    if not block:
+                        break
+                    chunks.append(block)
+                    remaining -= len(block)
+                data = b"".join(chunks)
+                if len(data) > cap:
+                    raise InputError(f"{rel} is over the {cap:,}-byte cap")
+                return data
+            finally:
+                os.close(fd)
+        finally:
+            os.close(dir_fd)
+
+    def exists(self, rel: str) -> bool:
+        return os.path.lexists(self.absolute(rel))
+
+    def is_dir(self, rel: str) -> bool:
+        return os.path.isdir(self.absolute(rel)) and not os.path.islink(self.absolute(rel))
+
+
+def decode_text(rel: str, data: bytes) -> str:
+    """UTF-8 text or a clear InputError (binary, invalid UTF-8)."""
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{rel} is a binary file; only text files can be read or edited")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{rel} is not valid UTF-8 (byte {exc.start}); only UTF-8 text is supported") from None

@@ -1,0 +1,89 @@
+"""The `storyfence` command: serve (stdio MCP), check (policy decisions for paths)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from storyfence import __version__
+from storyfence.core.errors import StoryfenceError
+
+
+def _root(value: str | None) -> Path:
+    return Path(value or os.environ.get("STORYFENCE_ROOT") or os.getcwd())
+
+
+def _service(args: argparse.Namespace):  # -> StoryfenceService, imported lazily for a fast --help
+    from storyfence.adapters.policy_file import load_policy
+    from storyfence.service import StoryfenceService
+
+    root = _root(args.root)
+    if not root.is_dir():
+        raise StoryfenceError(f"root {root} does not exist or is not a directory")
+    policy, sources = load_policy(root.resolve(), Path(args.policy) if args.policy else None)
+    return StoryfenceService(root, policy, policy_paths=sources)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # stdio carries JSON-RPC: every diagnostic goes to stderr, nothing else ever touches stdout
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="storyfence %(levelname)s %(message)s")
+    from storyfence.mcp_server import build_server
+
+    service = _service(args)
+    logging.getLogger("storyfence").info("serving %s with policy %s", service.root, service.policy.source_label)
+    build_server(service).run("stdio")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    service = _service(args)
+    denied = 0
+    decisions = [service.check_path(p, args.story) for p in args.paths]
+    for d in decisions:
+        denied += not d.allowed
+    if args.json:
+        print(json.dumps([d.model_dump() for d in decisions], indent=2))
+    else:
+        for d in decisions:
+            mark = "ALLOW" if d.allowed else "DENY "
+            print(f"{mark} {d.message}")
+    return 1 if denied else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="storyfence", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"storyfence {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--root", help="the monorepo root (default: $STORYFENCE_ROOT or the current directory)")
+        p.add_argument("--policy", help="a policy TOML file (default: ROOT/.storyfence.toml over the built-in)")
+
+    serve = sub.add_parser("serve", help="run the MCP server over stdio")
+    common(serve)
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check", help="print the policy decision for each PATH; exit 1 if any is refused")
+    common(check)
+    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.add_argument("--story", help="also apply this story's SCOPE.md")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except StoryfenceError as exc:
+        print(f"storyfence: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,71 @@
+"""The facts a story's journal records, one per server action. The story state is derived from them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, Value
+
+
+class ChunkOpened(Value):
+    type: Literal["chunk_opened"] = "chunk_opened"
+    number: int
+    name: str
+    objective: str
+
+
+class FileChanged(Value):
+    type: Literal["file_changed"] = "file_changed"
+    chunk: int
+    change: FileChange
+
+
+class TypecheckRan(Value):
+    """One run_typecheck call: every command it ran, and the packages/files nothing could check."""
+
+    type: Literal["typecheck_ran"] = "typecheck_ran"
+    chunk: int
+    runs: tuple[CommandRun, ...]
+    unchecked: tuple[str, ...] = ()
+    outcome: Literal["passed", "failed", "tooling_error", "not_needed"]
+    log_append: str = ""  # text appended to BACKEND-LOG.md with this record (a failure block)
+
+
+class ChunkLogged(Value):
+    type: Literal["chunk_logged"] = "chunk_logged"
+    chunk: int
+    summary: str
+    reuse: Reuse
+    ports_adapters: PortsAdapters
+    notes_risks: str
+    log_append: str  # the rendered section, exactly as appended
+
+
+class ChunkClosed(Value):
+    type: Literal["chunk_closed"] = "chunk_closed"
+    chunk: int
+    log_append: str = ""  # an addendum when files changed after the section was written
+
+
+class StoryBlocked(Value):
+    type: Literal["story_blocked"] = "story_blocked"
+    chunk: int | None
+    reason: str
+    details: str
+    by: Literal["model", "fast-fail"]
+    blockers: str  # the BLOCKERS.md content written with this record
+    log_append: str = ""
+
+
+class StoryCompleted(Value):
+    type: Literal["story_completed"] = "story_completed"
+    chunks: int
+    log_append: str
+
+
+Event = Annotated[
+    ChunkOpened | FileChanged | TypecheckRan | ChunkLogged | ChunkClosed | StoryBlocked | StoryCompleted,
+    Field(discriminator="type"),
+]

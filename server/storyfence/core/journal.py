@@ -1,0 +1,92 @@
+"""The journal's record format and hash chain, without I/O: encode a record, decode and verify lines.
+
+Each line is one JSON record: {"v", "seq", "at", "prev", "event", "hash"}. `hash` is the sha256 of
+the canonical JSON of the record without `hash`; `prev` is the previous record's hash ("" for the
+first). An edit by hand breaks the chain and is reported with its line number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from storyfence.core.errors import StateError
+from storyfence.core.events import Event
+
+JOURNAL_VERSION = 1
+_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: int
+    seq: int
+    at: str
+    prev: str
+    event: Event
+    hash: str
+
+
+def _digest(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def make_record(previous: Record | None, event: Event, at: str) -> Record:
+    body: dict[str, Any] = {
+        "v": JOURNAL_VERSION,
+        "seq": 0 if previous is None else previous.seq + 1,
+        "at": at,
+        "prev": "" if previous is None else previous.hash,
+        "event": _EVENT.dump_python(event, mode="json"),
+    }
+    return Record.model_validate({**body, "hash": _digest(body)})
+
+
+def encode(record: Record) -> str:
+    """One line of JSON, newline-terminated."""
+    return json.dumps(record.model_dump(mode="json"), sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def decode(text: str, source: str = "journal") -> tuple[list[Record], int]:
+    """Verify and decode a journal. Returns the records and the byte length of the verified prefix.
+
+    A final line without a newline is a torn write from a crash: it was never acknowledged, so it is
+    ignored (the store truncates it). Anything else that does not verify is a StateError.
+    """
+    records: list[Record] = []
+    good_bytes = 0
+    lines = text.split("\n")
+    complete, torn = lines[:-1], lines[-1]
+    for number, line in enumerate(complete, start=1):
+        where = f"{source} line {number}"
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise StateError(f"{where} is not valid JSON ({exc.msg}); the journal was damaged") from None
+        if not isinstance(raw, dict):
+            raise StateError(f"{where} is not a record")
+        raw_dict: dict[str, Any] = raw  # pyright: ignore[reportUnknownVariableType]
+        version = raw_dict.get("v")
+        if version != JOURNAL_VERSION:
+            raise StateError(
+                f"{where} has journal version {version!r}; this storyfence reads version {JOURNAL_VERSION}. "
+                "Use the storyfence version that wrote it, or archive the story's .storyfence folder."
+            )
+        body = {k: v for k, v in raw_dict.items() if k != "hash"}
+        if raw_dict.get("hash") != _digest(body):
+            raise StateError(f"{where} does not match its hash: the journal was edited by hand")
+        expected_prev = records[-1].hash if records else ""
+        if raw_dict.get("prev") != expected_prev or raw_dict.get("seq") != len(records):
+            raise StateError(f"{where} breaks the hash chain: a record was removed, reordered or inserted")
+        try:
+            records.append(Record.model_validate(raw_dict))
+        except ValidationError as exc:
+            raise StateError(f"{where} is not a record this storyfence understands: {exc.errors()[0]['msg']}") from None
+        good_bytes += len(line.encode("utf-8")) + 1
+    del torn  # an unterminated final line: a write the server never acknowledged
+    return records, good_bytes

@@ -1,0 +1,502 @@
+"""BACKEND-LOG.md and BLOCKERS.md rendered from the server's records in the seed's format, and parsed back.
+
+Model text (summaries, reasons, names) never shapes the document: it is cleaned (`clean_text`), every
+`#` in it is backslash-escaped (so no heading, and no "## Chunk", can be forged anywhere) and its
+continuation lines are indented under their list item. Parsing reverses exactly that, so
+`parse_log(render_chunk_section(...))` gives back the cleaned text.
+
+Every block ends with a blank line so blocks can be appended as they are; the completion block, which
+ends the log, ends with a single newline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from storyfence.core.diagnostics import strip_ansi
+from storyfence.core.models import CommandRun, Diagnostic, FileChange, PortsAdapters, Reuse, Value
+
+DASH = "—"
+NONE = "(none)"
+MAX_LISTED_DIAGNOSTICS = 20
+
+_INDENT = "  "
+_NESTED_INDENT = "    "
+
+
+@dataclass(frozen=True)
+class _Field:
+    key: str  # the key in LogSection.fields; for a group, its label
+    label: str  # as the seed spells it
+    kind: Literal["text", "list", "group"]
+    group: str | None = None  # the group a nested field sits under
+
+    @property
+    def head(self) -> str:
+        return f"{_INDENT if self.group else ''}- {self.label}:"
+
+    @property
+    def indent(self) -> str:
+        return _NESTED_INDENT if self.group else _INDENT
+
+
+_REUSE = "Reuse compliance"
+_PORTS = "Ports & adapters note"
+_FIELDS = (
+    _Field("Objective", "Objective (maps to story requirement/AC)", "text"),
+    _Field("Files changed", "Files changed", "list"),
+    _Field("Summary of changes", "Summary of changes", "text"),
+    _Field(_REUSE, _REUSE, "group"),
+    _Field("Reused", "Reused", "text", _REUSE),
+    _Field("New", "New", "text", _REUSE),
+    _Field("Why new was necessary", "Why new was necessary", "text", _REUSE),
+    _Field(_PORTS, _PORTS, "group"),
+    _Field("What stayed in core", "What stayed in core", "text", _PORTS),
+    _Field("What stayed in adapters", "What stayed in adapters", "text", _PORTS),
+    _Field("Commands run", "Commands run (if any)", "list"),
+    _Field("Notes / Risks", "Notes / Risks", "text"),
+)
+FIELD_KEYS: tuple[str, ...] = tuple(f.key for f in _FIELDS if f.kind != "group")
+"""The keys of `LogSection.fields`, in the seed's order."""
+
+
+# --- cleaning and escaping model text ----------------------------------------------------------------------
+
+# Control characters (ESC included) and bidi overrides: they could hide or reorder text for the reviewer.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_INLINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(text: str) -> str:
+    """Multi-line model text as the log keeps it: "\\n" line ends, no control characters (each becomes
+    U+FFFD), no trailing spaces, no leading or trailing blank lines; "(none)" when nothing is left."""
+    lines = [_UNSAFE.sub("\ufffd", line).rstrip() for line in text.splitlines()]
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines) if lines else NONE
+
+
+def clean_line(text: str) -> str:
+    """One-line model text (a chunk name, a reason): whitespace runs become one space; "(none)" if empty."""
+    return " ".join(_UNSAFE_INLINE.sub(" ", text).split()) or NONE
+
+
+def _inline(text: str) -> str:
+    # Paths and commands keep their spaces; only what could break the line goes.
+    return _UNSAFE_INLINE.sub("\ufffd", text)
+
+
+def _escape(text: str) -> str:
+    # Every "#" gets an odd run of backslashes (the ones before it doubled): markdown shows the text
+    # as written, and the raw file has no "#" from the model, so no heading can be forged.
+    return re.sub(r"(\\*)#", lambda m: "\\" * (2 * len(m[1]) + 1) + "#", text)
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"(\\+)#", lambda m: "\\" * ((len(m[1]) - 1) // 2) + "#", text)
+
+
+def _text_item(head: str, text: str, indent: str) -> list[str]:
+    """`head` followed by the cleaned text; continuation lines indented so they stay in the list item."""
+    first, *rest = _escape(clean_text(text)).split("\n")
+    return [f"{head} {first}", *(indent + line if line else "" for line in rest)]
+
+
+def _code(text: str) -> str:
+    """`text` as a markdown code span, with a fence longer than any backtick run inside it."""
+    text = _inline(text)
+    if not text:
+        return NONE
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    # Markdown strips one space from each end of a span that has both (unless it is all spaces).
+    spaced = text.startswith(" ") and text.endswith(" ") and text.strip(" ") != ""
+    if text.startswith("`") or text.endswith("`") or spaced:
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
+
+
+def _fenced(text: str, indent: str) -> list[str]:
+    """`text` in a fenced code block longer than any backtick run inside it, indented as a list item."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    body = [indent + line if line else "" for line in text.split("\n")]
+    return [indent + fence, *body, indent + fence]
+
+
+# --- pieces shared by the log and BLOCKERS.md --------------------------------------------------------------
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _exit_words(run: CommandRun) -> str:
+    return "no exit code" if run.exit_code is None else f"exit {run.exit_code}"
+
+
+def _outcome_words(run: CommandRun, *, with_note: bool = True) -> str:
+    """`passed (exit 0, 2.1s)`, `failed (exit 2, 1.9s, 1 error)`, `timed out (no exit code, 300.0s): why`."""
+    facts = [_exit_words(run), f"{run.duration_seconds:.1f}s"]
+    if run.outcome == "failed":
+        errors = sum(1 for d in run.diagnostics if d.severity == "error")
+        warnings = len(run.diagnostics) - errors
+        facts += [_plural(errors, "error")] if errors else []
+        facts += [_plural(warnings, "warning")] if warnings else []
+    word = {"passed": "passed", "failed": "failed", "tooling_error": "tooling error", "timeout": "timed out"}
+    text = f"{word[run.outcome]} ({', '.join(facts)})"
+    if with_note and run.note and run.outcome in ("tooling_error", "timeout"):
+        text += f": {_escape(clean_line(run.note))}"
+    return text
+
+
+def _diagnostic_item(diagnostic: Diagnostic) -> list[str]:
+    where = f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}" if diagnostic.file else ""
+    code = diagnostic.code + (" (warning)" if diagnostic.severity == "warning" else "")
+    head = f"{_INDENT}- {_code(where)} {code}:" if where else f"{_INDENT}- {code}:"
+    return _text_item(head, diagnostic.message, _NESTED_INDENT)
+
+
+def _run_evidence(run: CommandRun) -> list[str]:
+    """The errors of a run (at most 20 listed), else the tail of its output."""
+    lines: list[str] = []
+    if run.note:
+        lines += _text_item("- Note:", run.note, _INDENT)
+    if run.diagnostics:
+        lines.append("- Errors:")
+        for diagnostic in run.diagnostics[:MAX_LISTED_DIAGNOSTICS]:
+            lines += _diagnostic_item(diagnostic)
+        hidden = len(run.diagnostics) - MAX_LISTED_DIAGNOSTICS
+        if hidden > 0:
+            lines.append(f"{_INDENT}- … and {hidden} more")
+        return lines
+    output = clean_text(strip_ansi(run.output_tail))
+    if output == NONE:
+        lines.append("- Output: (none)")
+    else:
+        lines.append("- Output (last lines):")
+        lines += _fenced(output, _INDENT)
+    return lines
+
+
+# --- BACKEND-LOG.md --------------------------------------------------------------------------------------
+
+
+def render_log_header(story_id: str) -> str:
+    """The first lines of BACKEND-LOG.md: the title and a note on who writes the file."""
+    return (
+        f"# Backend log {DASH} {_escape(clean_line(story_id))}\n\n"
+        "_Written by storyfence from what the server saw (its own records of file writes and typecheck "
+        "runs); append-only, never edited by hand._\n\n"
+    )
+
+
+def collapse_changes(files: Sequence[FileChange]) -> list[tuple[str, str]]:
+    """The net change per path, in order of first appearance, from the raw sequence of changes.
+
+    What the path was before the chunk (absent if its first change is "created") and after it (absent if
+    its last change is "deleted") decides: absent → present is "created" (created then modified stays
+    created), present → present is "modified" (deleted then created again too), present → absent is
+    "deleted", and absent → absent (created then deleted) leaves no trace and is dropped.
+    """
+    kinds: dict[str, list[str]] = {}
+    for change in files:
+        kinds.setdefault(_inline(change.path), []).append(change.kind)
+    net: list[tuple[str, str]] = []
+    for path, seen in kinds.items():
+        existed, exists = seen[0] != "created", seen[-1] != "deleted"
+        if existed or exists:
+            net.append((path, "modified" if existed and exists else "created" if exists else "deleted"))
+    return net
+
+
+def render_chunk_section(
+    *,
+    number: int,
+    name: str,
+    objective: str,
+    files: Sequence[FileChange],
+    summary: str,
+    reuse: Reuse,
+    ports: PortsAdapters,
+    commands: Sequence[CommandRun],
+    notes_risks: str,
+) -> str:
+    """One `## Chunk N — name` section in exactly the seed's structure.
+
+    `files` is the raw sequence of changes in order; each path appears once with its net change
+    (see `collapse_changes`). `commands` are listed one per line with their outcome.
+    """
+    texts = {
+        "Objective": objective,
+        "Summary of changes": summary,
+        "Reused": reuse.reused,
+        "New": reuse.new,
+        "Why new was necessary": reuse.why_new,
+        "What stayed in core": ports.core,
+        "What stayed in adapters": ports.adapters,
+        "Notes / Risks": notes_risks,
+    }
+    lists = {
+        "Files changed": [f"{_code(path)} ({kind})" for path, kind in collapse_changes(files)],
+        "Commands run": [f"{_code(run.display)} → {_outcome_words(run)}" for run in commands],
+    }
+    lines = [f"## Chunk {number} {DASH} {_escape(clean_line(name))}"]
+    for spec in _FIELDS:
+        if spec.kind == "text":
+            lines += _text_item(spec.head, texts[spec.key], spec.indent)
+        else:
+            lines.append(spec.head)
+        if spec.kind == "list":
+            lines += [f"{_INDENT}- {item}" for item in lists[spec.key] or [NONE]]
+    return "\n".join(lines) + "\n\n"
+
+
+def render_chunk_addendum(
+    *, number: int, name: str, files: Sequence[FileChange], commands: Sequence[CommandRun]
+) -> str:
+    """What changed in a chunk after its section was written (fixes, the verifying typecheck), appended
+    when the chunk closes, so the log never rewrites a section and never omits a write."""
+    lines = [f"### Chunk {number} {DASH} after the log: {_escape(clean_line(name))}", "- Files changed:"]
+    lines += [f"{_INDENT}- {_code(path)} ({kind})" for path, kind in collapse_changes(files)] or [f"{_INDENT}- {NONE}"]
+    lines.append("- Commands run (if any):")
+    lines += [f"{_INDENT}- {_code(run.display)} → {_outcome_words(run)}" for run in commands] or [f"{_INDENT}- {NONE}"]
+    return "\n".join(lines) + "\n\n"
+
+
+def _attempt_words(attempt: int, max_attempts: int) -> str:
+    left = max(max_attempts - attempt, 0)
+    if attempt <= 0:
+        if left == 0:
+            return "first failure; no fix attempts allowed"
+        return f"first failure; {_plural(left, 'fix attempt')} left"
+    words = f"fix attempt {attempt} of {max_attempts}"
+    return words + ", none left" if left == 0 else words
+
+
+def render_typecheck_failure(
+    *,
+    number: int,
+    name: str,
+    attempt: int,
+    max_attempts: int,
+    run: CommandRun,
+    run_number: int | None = None,
+) -> str:
+    """The block logged under chunk `number` when one typecheck command of it fails.
+
+    `attempt` is 0 for the chunk's first failure and k for the k-th failed fix attempt; `run_number` is
+    which typecheck run of the chunk this was (default `attempt + 1`: every failure after the first is a
+    fix attempt). A typecheck of several packages gives one block per failed command.
+    """
+    ordinal = run_number if run_number is not None else attempt + 1
+    progress = _attempt_words(attempt, max_attempts)
+    lines = [
+        f"### Chunk {number} {DASH} typecheck failed (run {ordinal}; {progress})",
+        f"- Chunk: {_escape(clean_line(name))}",
+        f"- Command: {_code(run.display)} ({_exit_words(run)})",
+        *_run_evidence(run),
+    ]
+    return "\n".join(lines) + "\n\n"
+
+
+def render_completion(*, story_id: str, chunks: int, at: str) -> str:
+    """The block that ends the log when the story is complete; its last line is the seed's signal."""
+    return (
+        "## BACKEND COMPLETE\n\n"
+        f"- Story: {_escape(clean_line(story_id))}\n"
+        f"- Chunks: {chunks}\n"
+        f"- Completed at: {_escape(clean_line(at))}\n\n"
+        "BACKEND COMPLETE\n"
+    )
+
+
+# --- BLOCKERS.md ---------------------------------------------------------------------------------------
+
+
+def render_blockers(
+    *,
+    story_id: str,
+    reason: str,
+    details: str,
+    chunk: int | None,
+    chunk_name: str | None,
+    commands: Sequence[CommandRun],
+    at: str,
+) -> str:
+    """The whole of BLOCKERS.md: the reason, the details, the open chunk, and each command's evidence.
+
+    The file opens with "BLOCKED: <reason>" under its title and ends with the same line, the seed's signal.
+    """
+    signal = f"BLOCKED: {_escape(clean_line(reason))}"
+    if chunk is None:
+        where = "none open"
+    else:
+        where = f"{chunk} {DASH} {_escape(clean_line(chunk_name))}" if chunk_name else str(chunk)
+    lines = [
+        f"# Blockers {DASH} {_escape(clean_line(story_id))}",
+        "",
+        signal,
+        "",
+        f"- Story: {_escape(clean_line(story_id))}",
+        f"- Chunk: {where}",
+        f"- Blocked at: {_escape(clean_line(at))}",
+        *_text_item("- Details:", details, _INDENT),
+        "",
+        "## Commands run",
+        "",
+    ]
+    if not commands:
+        lines += [NONE, ""]
+    for index, run in enumerate(commands, start=1):
+        # The note gets its own line below, with the rest of the run's evidence.
+        lines.append(f"### {index}. {_code(run.display)} → {_outcome_words(run, with_note=False)}")
+        lines.append(f"- Package: {_code(run.package)}")
+        lines += [*_run_evidence(run), ""]
+    lines.append(signal)
+    return "\n".join(lines) + "\n"
+
+
+# --- parsing the log back ------------------------------------------------------------------------------
+
+
+class LogSection(Value):
+    """One `## Chunk N — name` section of BACKEND-LOG.md as parsed back (keys of `fields`: FIELD_KEYS)."""
+
+    number: int
+    name: str
+    fields: dict[str, str]
+    files: tuple[str, ...] = ()
+    failures: int = 0  # typecheck-failed blocks for this chunk number, anywhere in the log
+
+    @property
+    def complete(self) -> bool:
+        """Every field of the seed's structure is present."""
+        return all(key in self.fields for key in FIELD_KEYS)
+
+
+_CHUNK_HEADING = re.compile(rf"## Chunk (\d{{1,9}}) {DASH} (.*)")
+_FAILURE_HEADING = re.compile(rf"### Chunk (\d{{1,9}}) {DASH} typecheck failed \(run (\d{{1,9}})[;)]")
+_ANY_HEADING = re.compile(r"#{1,6}(?: |$)")
+_FILE_ITEM = re.compile(r"- (?P<fence>`+)(?P<path>.+?)(?<!`)(?P=fence)(?!`) \((?:created|modified|deleted)\)")
+
+
+def _lines(text: str) -> list[str]:
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def parse_failures(text: str) -> list[tuple[int, int]]:
+    """(chunk number, run) of every typecheck-failed block in the log, in order."""
+    found: list[tuple[int, int]] = []
+    for line in _lines(text):
+        match = _FAILURE_HEADING.match(line)
+        if match is not None:
+            found.append((int(match[1]), int(match[2])))
+    return found
+
+
+def is_complete(text: str) -> bool:
+    """Whether the log carries the completion block."""
+    return "## BACKEND COMPLETE" in _lines(text)
+
+
+class _SectionReader:
+    """Reads the body of one chunk section line by line; tolerant of anything it does not expect."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[str]] = {}
+        self.kinds: dict[str, str] = {}
+        self.field: _Field | None = None
+        self.sink: list[str] = []
+        self.group: str | None = None
+        self.blanks = 0
+
+    def feed(self, line: str) -> None:
+        if self.field is not None and not line:
+            self.blanks += 1  # part of the text only if an indented line follows
+            return
+        if self.field is not None and line.startswith(self.field.indent):
+            self.sink += [""] * self.blanks + [line[len(self.field.indent) :]]
+            self.blanks = 0
+            return
+        self.field, self.blanks = None, 0
+        if line.startswith("- "):
+            self.group = None
+            self._start(line, (f for f in _FIELDS if f.group is None))
+        elif self.group is not None and line.startswith(_INDENT + "- "):
+            self._start(line, (f for f in _FIELDS if f.group == self.group))
+
+    def _start(self, line: str, candidates: Iterable[_Field]) -> None:
+        for spec in candidates:
+            if line != spec.head and not line.startswith(spec.head + " "):
+                continue
+            if spec.kind == "group":
+                self.group = spec.key
+                return
+            self.field = spec
+            self.sink = [] if spec.key in self.values else self.values.setdefault(spec.key, [])
+            self.kinds[spec.key] = spec.kind
+            rest = line[len(spec.head) + 1 :]
+            if rest or spec.kind == "text":
+                self.sink.append(rest)
+            return
+
+    def result(self) -> dict[str, str]:
+        """Each field's text; model text unescaped, list fields (server-written) as they are."""
+        unescape = {key: kind == "text" for key, kind in self.kinds.items()}
+        return {
+            key: "\n".join(_unescape(line) if unescape[key] else line for line in lines)
+            for key, lines in self.values.items()
+        }
+
+
+def _files(listing: str) -> tuple[str, ...]:
+    paths: list[str] = []
+    for line in listing.split("\n"):
+        match = _FILE_ITEM.fullmatch(line)
+        if match is not None:
+            path = match["path"]
+            # A code span padded with one space each side (because of a backtick at an end) loses them.
+            if path.startswith(" ") and path.endswith(" ") and path.strip(" "):
+                path = path[1:-1]
+            paths.append(path)
+    return tuple(paths)
+
+
+def parse_log(text: str) -> list[LogSection]:
+    """Every `## Chunk N — name` section of BACKEND-LOG.md, in order; never raises on malformed text.
+
+    A section runs to the next heading. Typecheck-failed blocks are counted per chunk number wherever they
+    are (the failure may be logged before the chunk's section is).
+    """
+    failures = Counter(chunk for chunk, _ in parse_failures(text))
+    lines = _lines(text)
+    sections: list[LogSection] = []
+    index = 0
+    while index < len(lines):
+        heading = _CHUNK_HEADING.fullmatch(lines[index])
+        index += 1
+        if heading is None:
+            continue
+        reader = _SectionReader()
+        while index < len(lines) and _ANY_HEADING.match(lines[index]) is None:
+            reader.feed(lines[index])
+            index += 1
+        fields = reader.result()
+        number = int(heading[1])
+        sections.append(
+            LogSection(
+                number=number,
+                name=_unescape(heading[2]),
+                fields=fields,
+                files=_files(fields.get("Files changed", "")),
+                failures=failures[number],
+            )
+        )
+    return sections

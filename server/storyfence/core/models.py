@@ -1,0 +1,66 @@
+"""Value types shared by the core, the service and the MCP results (pydantic, frozen)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+ChangeKind = Literal["created", "modified", "deleted"]
+Outcome = Literal["passed", "failed", "tooling_error", "timeout"]
+
+
+class FileChange(Value):
+    """One write the server made: the repo-relative path, what happened, the new content's sha256."""
+
+    path: str
+    kind: ChangeKind
+    sha256: str | None = None  # None for a deletion
+
+
+class Diagnostic(Value):
+    """One TypeScript diagnostic. `file` is repo-relative when it could be mapped, else as tsc printed it."""
+
+    file: str
+    line: int
+    column: int
+    code: str  # e.g. "TS2322"
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+
+class CommandRun(Value):
+    """One typecheck command the server ran, as it ran it."""
+
+    argv: tuple[str, ...]
+    package: str
+    exit_code: int | None  # None when the process could not start or was killed on timeout
+    outcome: Outcome
+    duration_seconds: float
+    diagnostics: tuple[Diagnostic, ...] = ()
+    output_tail: str = ""  # the last lines of combined output, capped
+    note: str = ""  # why a tooling failure happened, in words
+
+    @property
+    def display(self) -> str:
+        return " ".join(self.argv)
+
+
+class Reuse(Value):
+    """The seed's "Reuse compliance" block, as the model reports it."""
+
+    reused: str = Field(min_length=1, description="Existing packages/modules/functions this chunk reused.")
+    new: str = Field(min_length=1, description="What this chunk created new ('none' if nothing).")
+    why_new: str = Field(min_length=1, description="Why new code was necessary ('n/a' if nothing new).")
+
+
+class PortsAdapters(Value):
+    """The seed's "Ports & adapters note"."""
+
+    core: str = Field(min_length=1, description="What stayed in core (transport-agnostic).")
+    adapters: str = Field(min_length=1, description="What stayed in adapters (platform/framework specifics).")

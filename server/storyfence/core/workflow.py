@@ -1,0 +1,232 @@
+"""The chunk workflow: a state derived from journal events, and a transition table for the tools.
+
+    idle --begin_chunk--> open --writes--> open
+    open: append_chunk_log and run_typecheck, either order; the chunk closes when its log section
+          exists and its latest typecheck passed (or nothing needed one) with no write since
+    failed typecheck: fix writes allowed; max_fix_attempts failed fixes --> BLOCKED
+    idle --complete_story--> COMPLETE (needs >= 1 closed chunk); report_blocker --> BLOCKED
+
+An illegal action raises WorkflowError naming the state and the next step, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from storyfence.core.errors import WorkflowError
+from storyfence.core.events import (
+    ChunkLogged,
+    ChunkOpened,
+    Event,
+    FileChanged,
+    StoryBlocked,
+    StoryCompleted,
+    TypecheckRan,
+)
+from storyfence.core.models import CommandRun, FileChange
+
+Status = Literal["idle", "open", "blocked", "complete"]
+Action = Literal["begin_chunk", "write", "run_typecheck", "append_chunk_log", "complete_story", "report_blocker"]
+Check = Literal["none", "passed", "failed", "tooling_error", "not_needed"]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    number: int
+    name: str
+    objective: str
+    changes: tuple[FileChange, ...] = ()
+    runs: tuple[CommandRun, ...] = ()
+    logged: bool = False
+    changes_at_log: int = 0  # len(changes) when the section was written
+    runs_at_log: int = 0
+    check: Check = "none"
+    writes_since_check: bool = False
+    failures: int = 0  # failed typecheck calls in this chunk since its last passing one
+    closed: bool = False
+
+    @property
+    def failed_fix_attempts(self) -> int:
+        return max(0, self.failures - 1)
+
+    @property
+    def ready_to_close(self) -> bool:
+        return (
+            not self.closed and self.logged and self.check in ("passed", "not_needed") and not self.writes_since_check
+        )
+
+    def next_step(self) -> str:
+        """What the model must do for this chunk to close, in words."""
+        steps: list[str] = []
+        if not self.logged:
+            steps.append(f"chunk {self.number} is not logged: call append_chunk_log")
+        if self.check == "failed" and not self.writes_since_check:
+            steps.append(f"chunk {self.number}'s typecheck failed: fix the errors, then call run_typecheck")
+        elif self.check not in ("passed", "not_needed") or self.writes_since_check:
+            steps.append(f"chunk {self.number} has no passing typecheck since its last write: call run_typecheck")
+        return "; ".join(steps) if steps else f"chunk {self.number} is ready to close"
+
+
+@dataclass(frozen=True)
+class StoryState:
+    status: Status = "idle"
+    chunks: tuple[Chunk, ...] = ()
+    blocked_reason: str = ""
+    log_appends: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def current(self) -> Chunk | None:
+        if self.chunks and not self.chunks[-1].closed:
+            return self.chunks[-1]
+        return None
+
+    @property
+    def closed_chunks(self) -> int:
+        return sum(1 for c in self.chunks if c.closed)
+
+
+def _replace_current(state: StoryState, chunk: Chunk) -> StoryState:
+    return replace(state, chunks=(*state.chunks[:-1], chunk))
+
+
+def apply(state: StoryState, event: Event) -> StoryState:
+    """Fold one journal event into the state. Events were validated when recorded; this trusts them."""
+    appended = getattr(event, "log_append", "")
+    if appended:
+        state = replace(state, log_appends=(*state.log_appends, appended))
+    if isinstance(event, ChunkOpened):
+        chunk = Chunk(number=event.number, name=event.name, objective=event.objective)
+        return replace(state, status="open", chunks=(*state.chunks, chunk))
+    current = state.current
+    if isinstance(event, StoryBlocked):
+        return replace(state, status="blocked", blocked_reason=event.reason)
+    if isinstance(event, StoryCompleted):
+        return replace(state, status="complete")
+    if current is None:
+        return state
+    if isinstance(event, FileChanged):
+        return _replace_current(
+            state, replace(current, changes=(*current.changes, event.change), writes_since_check=True)
+        )
+    if isinstance(event, TypecheckRan):
+        runs = (*current.runs, *event.runs)
+        if event.outcome == "tooling_error":
+            # tooling failures are recorded but never move the chunk: not a pass, not a failed attempt
+            return _replace_current(state, replace(current, runs=runs))
+        # a pass ends a run of failures: the next failure is a new first failure, not a failed fix attempt
+        failures = current.failures + 1 if event.outcome == "failed" else 0
+        chunk = replace(current, runs=runs, check=event.outcome, writes_since_check=False, failures=failures)
+        return _replace_current(state, chunk)
+    if isinstance(event, ChunkLogged):
+        chunk = replace(current, logged=True, changes_at_log=len(current.changes), runs_at_log=len(current.runs))
+        return _replace_current(state, chunk)
+    # the last kind left: ChunkClosed
+    return replace(_replace_current(state, replace(current, closed=True)), status="idle")
+
+
+def derive(events: Iterable[Event]) -> StoryState:
+    state = StoryState()
+    for event in events:
+        state = apply(state, event)
+    return state
+
+
+# --- the transition table ---------------------------------------------------------------------------------
+
+Guard = Callable[[StoryState], str | None]
+"""Returns None when the action is allowed, else the refusal (state and next step)."""
+
+
+def _ok(_: StoryState) -> str | None:
+    return None
+
+
+def _no_chunk(action: str) -> Guard:
+    def guard(_: StoryState) -> str | None:
+        return f"{action} needs an open chunk and none is open: call begin_chunk(story, name, objective) first."
+
+    return guard
+
+
+def _chunk_open(state: StoryState) -> str | None:
+    chunk = state.current
+    assert chunk is not None
+    return f"chunk {chunk.number} ({chunk.name}) is still open: {chunk.next_step()}."
+
+
+def _can_log(state: StoryState) -> str | None:
+    chunk = state.current
+    assert chunk is not None
+    if chunk.logged:
+        return f"chunk {chunk.number} already has its log section (the log is append-only): {chunk.next_step()}."
+    return None
+
+
+def _can_typecheck(state: StoryState) -> str | None:
+    chunk = state.current
+    assert chunk is not None
+    if chunk.check == "failed" and not chunk.writes_since_check:
+        return (
+            f"nothing changed since chunk {chunk.number}'s typecheck failed: fix the errors with "
+            "write_file or edit_file first, then call run_typecheck."
+        )
+    if chunk.check in ("passed", "not_needed") and not chunk.writes_since_check:
+        return f"chunk {chunk.number}'s typecheck already passed and nothing changed since: {chunk.next_step()}."
+    return None
+
+
+def _can_complete(state: StoryState) -> str | None:
+    if state.closed_chunks == 0:
+        return "no chunk has been closed yet: implement at least one chunk (begin_chunk ...) before complete_story."
+    return None
+
+
+def _terminal(state: StoryState) -> str | None:
+    if state.status == "blocked":
+        return (
+            f"the story is BLOCKED ({state.blocked_reason}): every write and every new chunk is refused. "
+            "A human must resolve BLOCKERS.md."
+        )
+    return "the story is COMPLETE (BACKEND COMPLETE): nothing more may be written."
+
+
+TABLE: dict[Status, dict[Action, Guard]] = {
+    "idle": {
+        "begin_chunk": _ok,
+        "write": _no_chunk("a write"),
+        "run_typecheck": _no_chunk("run_typecheck"),
+        "append_chunk_log": _no_chunk("append_chunk_log"),
+        "complete_story": _can_complete,
+        "report_blocker": _ok,
+    },
+    "open": {
+        "begin_chunk": _chunk_open,
+        "write": _ok,
+        "run_typecheck": _can_typecheck,
+        "append_chunk_log": _can_log,
+        "complete_story": _chunk_open,
+        "report_blocker": _ok,
+    },
+    "blocked": dict.fromkeys(
+        ("begin_chunk", "write", "run_typecheck", "append_chunk_log", "complete_story", "report_blocker"),
+        _terminal,
+    ),
+    "complete": dict.fromkeys(
+        ("begin_chunk", "write", "run_typecheck", "append_chunk_log", "complete_story", "report_blocker"),
+        _terminal,
+    ),
+}
+
+
+def ensure(state: StoryState, action: Action) -> None:
+    """Raise WorkflowError if `action` is not allowed in `state`; the message says what to do next."""
+    refusal = TABLE[state.status][action](state)
+    if refusal is not None:
+        raise WorkflowError(f"{action} refused in state {state.status.upper()}: {refusal}")
+
+
+def should_block(chunk: Chunk, max_fix_attempts: int) -> bool:
+    """After a failed typecheck: have the failed fix attempts reached the limit?"""
+    return chunk.check == "failed" and chunk.failed_fix_attempts >= max_fix_attempts

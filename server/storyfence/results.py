@@ -1,0 +1,139 @@
+"""Tool results: the structured output every tool returns (pydantic models, advertised as output schemas)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from storyfence.core.models import CommandRun, FileChange
+
+
+class Result(BaseModel):
+    pass
+
+
+class FileContent(Result):
+    path: str
+    content: str
+    start_line: int = Field(description="1-based number of the first line returned")
+    end_line: int = Field(description="number of the last line returned (0 for an empty file)")
+    total_lines: int
+    truncated: bool = Field(description="true when more lines follow: call again with offset=end_line+1")
+    sha256: str
+
+
+class FileList(Result):
+    path: str
+    files: list[str]
+    total: int
+    next_offset: int | None = Field(description="pass as offset to get the next page; null on the last page")
+
+
+class SearchMatch(Result):
+    path: str
+    line: int
+    text: str
+
+
+class SearchResult(Result):
+    pattern: str
+    matches: list[SearchMatch]
+    truncated: bool = Field(description="true when the match cap was reached: narrow path or glob")
+    engine: Literal["ripgrep", "python"]
+
+
+class PathDecision(Result):
+    path: str
+    allowed: bool
+    rule: str
+    pattern: str | None
+    reason: str
+    instead: str
+    policy_file: str
+    message: str
+
+
+class WriteResult(Result):
+    story: str
+    chunk: int
+    change: FileChange
+    bytes: int
+    rule: str = Field(description="the allow rule that permitted the write")
+    next_step: str
+
+
+class EditResult(Result):
+    story: str
+    path: str
+    diff: str
+    applied: bool = Field(description="false for a dry run")
+    chunk: int | None
+    sha256: str
+    next_step: str
+
+
+class ChunkView(Result):
+    number: int
+    name: str
+    objective: str
+    files: list[FileChange]
+    commands: list[CommandRun]
+    logged: bool
+    typecheck: str
+    failed_fix_attempts: int
+    closed: bool
+
+
+class ScopeView(Result):
+    in_scope: list[str]
+    out_of_scope: list[str]
+    narrows: bool
+    note: str
+
+
+class StatusView(Result):
+    story: str
+    status: Literal["idle", "open", "blocked", "complete"]
+    signal: str = Field(description="'BACKEND COMPLETE', 'BLOCKED: <reason>' or '' while work goes on")
+    chunks: list[ChunkView]
+    next_step: str
+
+
+class StoryView(Result):
+    story: str
+    folder: str
+    story_md: str
+    implementation_plan_md: str
+    scope_md: str
+    scope: ScopeView
+    status: StatusView
+    log_path: str
+
+
+class TypecheckResult(Result):
+    story: str
+    chunk: int
+    outcome: Literal["passed", "failed", "tooling_error", "not_needed"]
+    runs: list[CommandRun]
+    unchecked: list[str] = Field(description="changed files that no package check-types script covers")
+    failed_fix_attempts: int
+    max_fix_attempts: int
+    chunk_closed: bool
+    signal: str = Field(description="'BLOCKED: <reason>' when this failure blocked the story")
+    message: str
+    next_step: str
+
+
+class LogResult(Result):
+    story: str
+    chunk: int
+    section: str
+    chunk_closed: bool
+    next_step: str
+
+
+class SignalResult(Result):
+    story: str
+    signal: str
+    path: str | None = Field(default=None, description="the file written (BACKEND-LOG.md or BLOCKERS.md)")

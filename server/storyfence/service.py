@@ -1,0 +1,694 @@
+"""The application service: one method per MCP tool; the only place that combines the core and adapters."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import posixpath
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from storyfence.adapters import typecheck as typecheck_adapter
+from storyfence.adapters.packages import Workspace as PackageWorkspace
+from storyfence.adapters.search import Searcher
+from storyfence.adapters.store import StoryStore, Transaction, now_iso
+from storyfence.adapters.workspace import Located, Workspace, confinement_refusal, decode_text
+from storyfence.core import logbook
+from storyfence.core.errors import InputError, Refused, WorkflowError
+from storyfence.core.events import (
+    ChunkClosed,
+    ChunkLogged,
+    ChunkOpened,
+    FileChanged,
+    StoryBlocked,
+    StoryCompleted,
+    TypecheckRan,
+)
+from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse
+from storyfence.core.policy import Decision, Policy, ScopeLists, decide_read, decide_write, protected_rules
+from storyfence.core.scope import describe, parse_scope
+from storyfence.core.workflow import Chunk, StoryState, ensure, should_block
+from storyfence.results import (
+    ChunkView,
+    EditResult,
+    FileContent,
+    FileList,
+    LogResult,
+    PathDecision,
+    ScopeView,
+    SearchMatch,
+    SearchResult,
+    SignalResult,
+    StatusView,
+    StoryView,
+    TypecheckResult,
+    WriteResult,
+)
+
+Progress = Callable[[str], Awaitable[None]]
+RunCommand = Callable[..., Awaitable[CommandRun]]
+_PACKAGE_NAME = re.compile(r"^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$", re.IGNORECASE)
+
+
+class Edit(BaseModel):
+    """One exact replacement: `old_text` must occur exactly once in the file (after earlier edits)."""
+
+    old_text: str = Field(min_length=1, description="exact text to replace; include enough lines to be unique")
+    new_text: str = Field(description="the replacement text")
+
+
+@dataclass(frozen=True)
+class Story:
+    id: str
+    folder: str  # repo-relative
+    impl: str  # repo-relative _implementation folder
+    store: StoryStore
+
+    def path(self, name: str) -> str:
+        return f"{self.folder}/{self.id}.md" if name == "story" else f"{self.impl}/{name}"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _view(chunk: Chunk) -> ChunkView:
+    return ChunkView(
+        number=chunk.number,
+        name=chunk.name,
+        objective=chunk.objective,
+        files=list(chunk.changes),
+        commands=list(chunk.runs),
+        logged=chunk.logged,
+        typecheck=chunk.check,
+        failed_fix_attempts=chunk.failed_fix_attempts,
+        closed=chunk.closed,
+    )
+
+
+def _signal(state: StoryState) -> str:
+    if state.status == "complete":
+        return "BACKEND COMPLETE"
+    if state.status == "blocked":
+        return f"BLOCKED: {state.blocked_reason}"
+    return ""
+
+
+def _next_step(state: StoryState) -> str:
+    if state.status == "complete":
+        return "the story is complete: nothing more to do."
+    if state.status == "blocked":
+        return "the story is blocked: stop and report the blocker to the user."
+    chunk = state.current
+    if chunk is not None:
+        return chunk.next_step()
+    if state.closed_chunks:
+        return "start the next chunk with begin_chunk, or call complete_story if all backend work is done."
+    return "read the story, then call begin_chunk(story, name, objective) for the first chunk."
+
+
+def _one_line(value: str, what: str, limit: int = 120) -> str:
+    text = " ".join(value.split())
+    if not text:
+        raise InputError(f"{what} must not be empty")
+    if len(text) > limit:
+        raise InputError(f"{what} is {len(text)} characters; keep it under {limit}")
+    return text
+
+
+def _required(value: str, what: str) -> str:
+    text = value.strip()
+    if not text:
+        raise InputError(f"{what} must not be empty: the seed's log structure requires it")
+    return text
+
+
+class StoryfenceService:
+    """Everything the tools do, without MCP. Construct with a root and a policy."""
+
+    def __init__(
+        self,
+        root: Path,
+        policy: Policy,
+        *,
+        policy_paths: Sequence[Path] = (),
+        run_command: RunCommand | None = None,
+        use_ripgrep: bool = True,
+    ) -> None:
+        self.ws = Workspace(root)
+        self.root = self.ws.root
+        self.policy = policy
+        self.searcher = Searcher(self.root, use_ripgrep=use_ripgrep)
+        self._run_command: RunCommand = run_command or typecheck_adapter.run_command
+        extra: list[str] = []
+        for p in policy_paths:
+            try:
+                rel = Path(p).resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                continue
+            extra.append("/" + rel)
+        self.protected = protected_rules(policy.stories, tuple(extra))
+        self._story_re = re.compile(policy.stories.id_pattern)
+
+    # --- paths and stories ------------------------------------------------------------------------------
+
+    def _write_server_text(self, path: Path, text: str) -> None:
+        rel = path.relative_to(self.root).as_posix()
+        self.ws.write_atomic(rel, text.encode("utf-8"))
+
+    def story(self, story_id: str) -> Story:
+        sid = story_id.strip()
+        if not self._story_re.fullmatch(sid):
+            raise InputError(
+                f"story {story_id!r} does not look like a story id (pattern {self.policy.stories.id_pattern}), "
+                "e.g. STORY-042"
+            )
+        tried: list[str] = []
+        for folder in self.policy.stories.folders:
+            rel = sid if folder in (".", "") else f"{folder.strip('/')}/{sid}"
+            tried.append(f"{rel}/{sid}.md")
+            try:
+                loc = self.ws.locate(rel)
+            except Refused:
+                continue
+            if loc.symlink is None and self.ws.is_dir(loc.rel):
+                impl = f"{loc.rel}/_implementation"
+                store = StoryStore(self.ws.absolute(impl), sid, self._write_server_text)
+                return Story(id=sid, folder=loc.rel, impl=impl, store=store)
+        raise InputError(f"unknown story {sid}: expected its folder at one of " + ", ".join(tried))
+
+    def _decide(self, loc: Located, story: Story | None) -> Decision:
+        if loc.symlink is not None:
+            raise confinement_refusal(
+                loc.rel,
+                f"the path goes through the symlink `{loc.symlink}`: writes never follow a symlink.",
+                f"write the real path `{loc.real}` if it is in scope.",
+            )
+        if loc.rel == ".":
+            raise InputError("the repo root is a directory, not a file")
+        scope = self._scope(story) if story is not None else None
+        return decide_write(self.policy, loc.rel, scope=scope, protected=self.protected)
+
+    def _scope(self, story: Story) -> ScopeLists:
+        rel = story.path("SCOPE.md")
+        try:
+            text = decode_text(rel, self.ws.read_bytes(rel, cap=self.policy.limits.max_file_bytes))
+        except InputError:
+            return ScopeLists(source=rel)
+        return parse_scope(text, source=rel)
+
+    def _allowed(self, path: str, story: Story | None) -> tuple[Located, Decision]:
+        loc = self.ws.locate(path)
+        decision = self._decide(loc, story)
+        if not decision.allowed:
+            raise Refused(decision.message(), decision)
+        return loc, decision
+
+    def _read_text(self, path: str) -> tuple[Located, str, bytes]:
+        loc = self.ws.locate(path)
+        for rel in {loc.rel, loc.real}:
+            decision = decide_read(self.policy, rel)
+            if not decision.allowed:
+                raise Refused(decision.message(), decision)
+        data = self.ws.read_bytes(loc.real, cap=self.policy.limits.max_file_bytes)
+        return loc, decode_text(loc.rel, data), data
+
+    # --- read-only tools --------------------------------------------------------------------------------
+
+    def read_file(self, path: str, offset: int = 1, limit: int | None = None) -> FileContent:
+        loc, text, data = self._read_text(path)
+        if offset < 1:
+            raise InputError("offset is a 1-based line number (>= 1)")
+        cap = self.policy.limits.max_read_lines
+        count = min(limit or cap, cap)
+        if count < 1:
+            raise InputError("limit must be >= 1")
+        lines = text.splitlines(keepends=True)
+        chosen = lines[offset - 1 : offset - 1 + count]
+        end = offset - 1 + len(chosen)
+        return FileContent(
+            path=loc.rel,
+            content="".join(chosen),
+            start_line=offset,
+            end_line=end,
+            total_lines=len(lines),
+            truncated=end < len(lines),
+            sha256=_sha(data),
+        )
+
+    def list_files(self, path: str = ".", pattern: str | None = None, offset: int = 0) -> FileList:
+        loc = self.ws.locate(path)
+        if not self.ws.exists(loc.real):
+            raise InputError(f"{loc.rel} does not exist")
+        files = self.searcher.files(loc.real)
+        if loc.real != loc.rel:
+            prefix = len(loc.real) + 1 if loc.real != "." else 0
+            files = [posixpath.normpath(f"{loc.rel}/{f[prefix:]}") for f in files]
+        if pattern:
+            import pathspec
+
+            spec = pathspec.PathSpec.from_lines("gitignore", [pattern])
+            files = [f for f in files if spec.match_file(f)]
+        if offset < 0:
+            raise InputError("offset must be >= 0")
+        page = self.policy.limits.max_list_entries
+        chosen = files[offset : offset + page]
+        nxt = offset + page if offset + page < len(files) else None
+        return FileList(path=loc.rel, files=chosen, total=len(files), next_offset=nxt)
+
+    def search_code(
+        self,
+        pattern: str,
+        path: str = ".",
+        glob: str | None = None,
+        regex: bool = False,
+        case_sensitive: bool = True,
+    ) -> SearchResult:
+        if not pattern:
+            raise InputError("pattern must not be empty")
+        loc = self.ws.locate(path)
+        if not self.ws.exists(loc.real):
+            raise InputError(f"{loc.rel} does not exist")
+        limit = self.policy.limits.max_search_matches
+        try:
+            found, truncated = self.searcher.search(
+                pattern,
+                start=loc.real,
+                glob=glob,
+                regex=regex,
+                case_sensitive=case_sensitive,
+                limit=limit * 2,
+            )
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        matches: list[SearchMatch] = []
+        for m in found:
+            if not decide_read(self.policy, m.path).allowed:
+                continue  # never leak secrets through search
+            matches.append(SearchMatch(path=m.path, line=m.line, text=m.text))
+            if len(matches) >= limit:
+                truncated = True
+                break
+        return SearchResult(
+            pattern=pattern,
+            matches=matches,
+            truncated=truncated,
+            engine="ripgrep" if self.searcher.rg else "python",
+        )
+
+    def check_path(self, path: str, story: str | None = None) -> PathDecision:
+        st = self.story(story) if story else None
+        try:
+            decision = self._decide(self.ws.locate(path), st)
+        except Refused as exc:
+            decision = exc.decision
+        return PathDecision(**decision.model_dump(exclude={"kind"}), message=decision.message())
+
+    # --- story state ------------------------------------------------------------------------------------
+
+    def _status(self, st: Story, state: StoryState) -> StatusView:
+        return StatusView(
+            story=st.id,
+            status=state.status,
+            signal=_signal(state),
+            chunks=[_view(c) for c in state.chunks],
+            next_step=_next_step(state),
+        )
+
+    def story_status(self, story: str) -> StatusView:
+        st = self.story(story)
+        _, state = st.store.read_state()
+        return self._status(st, state)
+
+    def read_story(self, story: str) -> StoryView:
+        st = self.story(story)
+        texts: dict[str, str] = {}
+        for key, rel in (
+            ("story", st.path("story")),
+            ("plan", st.path("IMPLEMENTATION-PLAN.md")),
+            ("scope", st.path("SCOPE.md")),
+        ):
+            if not self.ws.exists(rel):
+                raise InputError(f"story {st.id} is missing an authoritative input: expected {rel}")
+            texts[key] = decode_text(rel, self.ws.read_bytes(rel, cap=self.policy.limits.max_file_bytes))
+        scope = parse_scope(texts["scope"], source=st.path("SCOPE.md"))
+        _, state = st.store.read_state()
+        return StoryView(
+            story=st.id,
+            folder=st.folder,
+            story_md=texts["story"],
+            implementation_plan_md=texts["plan"],
+            scope_md=texts["scope"],
+            scope=ScopeView(
+                in_scope=list(scope.in_scope),
+                out_of_scope=list(scope.out_of_scope),
+                narrows=bool(scope.in_scope or scope.out_of_scope),
+                note=describe(scope),
+            ),
+            status=self._status(st, state),
+            log_path=st.path("BACKEND-LOG.md"),
+        )
+
+    def begin_chunk(self, story: str, name: str, objective: str) -> StatusView:
+        st = self.story(story)
+        name = _one_line(name, "name", 80)
+        objective = _required(objective, "objective")
+        with st.store.transaction() as tx:
+            ensure(tx.state, "begin_chunk")
+            tx.record(ChunkOpened(number=len(tx.state.chunks) + 1, name=name, objective=objective))
+            return self._status(st, tx.state)
+
+    # --- writes -----------------------------------------------------------------------------------------
+
+    def _check_size(self, data: bytes) -> None:
+        cap = self.policy.limits.max_file_bytes
+        if len(data) > cap:
+            raise InputError(f"content is {len(data):,} bytes, over the {cap:,}-byte cap for one file")
+
+    def _record_change(self, tx: Transaction, change: FileChange) -> int:
+        chunk = tx.state.current
+        assert chunk is not None
+        tx.record(FileChanged(chunk=chunk.number, change=change))
+        return chunk.number
+
+    def write_file(self, story: str, path: str, content: str) -> WriteResult:
+        data = content.encode("utf-8")
+        self._check_size(data)
+        st = self.story(story)
+        loc, decision = self._allowed(path, st)
+        with st.store.transaction() as tx:
+            ensure(tx.state, "write")
+            existed = self.ws.write_atomic(loc.rel, data)
+            change = FileChange(path=loc.rel, kind="modified" if existed else "created", sha256=_sha(data))
+            number = self._record_change(tx, change)
+            return WriteResult(
+                story=st.id,
+                chunk=number,
+                change=change,
+                bytes=len(data),
+                rule=decision.rule,
+                next_step=_next_step(tx.state),
+            )
+
+    def edit_file(self, story: str, path: str, edits: Sequence[Edit], dry_run: bool = False) -> EditResult:
+        if not edits:
+            raise InputError("edits must contain at least one {old_text, new_text} pair")
+        st = self.story(story)
+        loc, _ = self._allowed(path, st)
+        with st.store.transaction() as tx:
+            if not dry_run:
+                ensure(tx.state, "write")
+            data = self.ws.read_bytes(loc.rel, cap=self.policy.limits.max_file_bytes)
+            before = decode_text(loc.rel, data)
+            after = before
+            for index, edit in enumerate(edits, start=1):
+                count = after.count(edit.old_text)
+                if count == 0:
+                    raise InputError(
+                        f"edit {index}: old_text was not found in {loc.rel} (after the edits before it); "
+                        "read_file the current text and copy it exactly. Nothing was written."
+                    )
+                if count > 1:
+                    raise InputError(
+                        f"edit {index}: old_text occurs {count} times in {loc.rel}; include more surrounding "
+                        "lines so it matches exactly once. Nothing was written."
+                    )
+                after = after.replace(edit.old_text, edit.new_text, 1)
+            new_data = after.encode("utf-8")
+            self._check_size(new_data)
+            diff = "".join(
+                difflib.unified_diff(
+                    before.splitlines(keepends=True),
+                    after.splitlines(keepends=True),
+                    fromfile=f"a/{loc.rel}",
+                    tofile=f"b/{loc.rel}",
+                )
+            )
+            number: int | None = None
+            if not dry_run and after != before:
+                self.ws.write_atomic(loc.rel, new_data)
+                number = self._record_change(tx, FileChange(path=loc.rel, kind="modified", sha256=_sha(new_data)))
+            return EditResult(
+                story=st.id,
+                path=loc.rel,
+                diff=diff,
+                applied=not dry_run and after != before,
+                chunk=number,
+                sha256=_sha(new_data),
+                next_step=_next_step(tx.state),
+            )
+
+    def delete_file(self, story: str, path: str) -> WriteResult:
+        st = self.story(story)
+        loc, decision = self._allowed(path, st)
+        with st.store.transaction() as tx:
+            ensure(tx.state, "write")
+            self.ws.delete(loc.rel)
+            change = FileChange(path=loc.rel, kind="deleted")
+            number = self._record_change(tx, change)
+            return WriteResult(
+                story=st.id,
+                chunk=number,
+                change=change,
+                bytes=0,
+                rule=decision.rule,
+                next_step=_next_step(tx.state),
+            )
+
+    # --- the chunk gate ---------------------------------------------------------------------------------
+
+    def _maybe_close(self, tx: Transaction) -> bool:
+        chunk = tx.state.current
+        if chunk is None or not chunk.ready_to_close:
+            return False
+        late_files = chunk.changes[chunk.changes_at_log :]
+        late_runs = chunk.runs[chunk.runs_at_log :]
+        addendum = ""
+        if late_files or late_runs:
+            addendum = logbook.render_chunk_addendum(
+                number=chunk.number, name=chunk.name, files=late_files, commands=late_runs
+            )
+        tx.record(ChunkClosed(chunk=chunk.number, log_append=addendum))
+        return True
+
+    def _targets(self, chunk: Chunk) -> tuple[list[tuple[str, str]], list[str]]:
+        """(package name, package dir) to check, and the changed files nothing can check."""
+        packages = PackageWorkspace(self.root)
+        script = self.policy.typecheck.script
+        targets: dict[str, str] = {}
+        unchecked: list[str] = []
+        for path in dict.fromkeys(c.path for c in chunk.changes):
+            owner = packages.owner(path)
+            if owner is None or script not in owner.scripts:
+                unchecked.append(path)
+                continue
+            if not _PACKAGE_NAME.match(owner.name) or owner.name not in packages.by_name:
+                raise InputError(f"package name {owner.name!r} is not a valid workspace package name")
+            targets[owner.name] = owner.dir
+        return sorted(targets.items()), unchecked
+
+    async def run_typecheck(self, story: str, progress: Progress | None = None) -> TypecheckResult:
+        st = self.story(story)
+        settings = self.policy.typecheck
+        with st.store.transaction() as tx:
+            ensure(tx.state, "run_typecheck")
+            chunk = tx.state.current
+            assert chunk is not None
+            snapshot = (chunk.number, len(chunk.changes))
+        targets, unchecked = self._targets(chunk)
+        runs: list[CommandRun] = []
+        for name, directory in targets:
+            argv = tuple(arg.replace("{package}", name) for arg in settings.command)
+            runs.append(
+                await self._run_command(
+                    argv,
+                    package=name,
+                    package_dir=directory,
+                    cwd=self.root,
+                    timeout=settings.timeout_seconds,
+                    output_cap=settings.output_cap_bytes,
+                    progress=progress,
+                )
+            )
+        with st.store.transaction() as tx:
+            ensure(tx.state, "run_typecheck")
+            current = tx.state.current
+            if current is None or (current.number, len(current.changes)) != snapshot:
+                raise WorkflowError(
+                    "files of this chunk changed while the typecheck ran (another client or server): "
+                    "call run_typecheck again."
+                )
+            outcome: str
+            if any(r.outcome == "failed" for r in runs):
+                outcome = "failed"
+            elif any(r.outcome in ("tooling_error", "timeout") for r in runs):
+                outcome = "tooling_error"
+            elif runs:
+                outcome = "passed"
+            else:
+                outcome = "not_needed"
+            failure_block = ""
+            if outcome == "failed":
+                failing = next(r for r in runs if r.outcome == "failed")
+                failure_block = logbook.render_typecheck_failure(
+                    number=current.number,
+                    name=current.name,
+                    attempt=current.failures,  # 0: the chunk's first failure; then fix attempts
+                    max_attempts=settings.max_fix_attempts,
+                    run=failing,
+                )
+            tx.record(
+                TypecheckRan(
+                    chunk=current.number,
+                    runs=tuple(runs),
+                    unchecked=tuple(unchecked),
+                    outcome=outcome,  # type: ignore[arg-type]
+                    log_append=failure_block,
+                )
+            )
+            chunk = tx.state.current
+            assert chunk is not None
+            signal = ""
+            closed = False
+            if outcome == "failed" and should_block(chunk, settings.max_fix_attempts):
+                reason = (
+                    f"typecheck still failing after {chunk.failed_fix_attempts} fix attempts in chunk "
+                    f"{chunk.number} ({chunk.name})"
+                )
+                blockers = logbook.render_blockers(
+                    story_id=st.id,
+                    reason=reason,
+                    details="The fast-fail gate stopped the story: the same chunk failed its typecheck after "
+                    f"{settings.max_fix_attempts} fix attempts.",
+                    chunk=chunk.number,
+                    chunk_name=chunk.name,
+                    commands=chunk.runs,
+                    at=now_iso(),
+                )
+                tx.record(
+                    StoryBlocked(
+                        chunk=chunk.number,
+                        reason=reason,
+                        details="fast-fail: max_fix_attempts reached",
+                        by="fast-fail",
+                        blockers=blockers,
+                        log_append=f"\n**BLOCKED: {reason}** — see BLOCKERS.md.\n",
+                    )
+                )
+                signal = f"BLOCKED: {reason}"
+            elif outcome in ("passed", "not_needed"):
+                closed = self._maybe_close(tx)
+            message = self._typecheck_message(outcome, runs, unchecked, chunk, settings.max_fix_attempts)
+            return TypecheckResult(
+                story=st.id,
+                chunk=chunk.number,
+                outcome=outcome,  # type: ignore[arg-type]
+                runs=runs,
+                unchecked=unchecked,
+                failed_fix_attempts=chunk.failed_fix_attempts,
+                max_fix_attempts=settings.max_fix_attempts,
+                chunk_closed=closed,
+                signal=signal,
+                message=signal or message,
+                next_step=_next_step(tx.state),
+            )
+
+    @staticmethod
+    def _typecheck_message(
+        outcome: str, runs: list[CommandRun], unchecked: list[str], chunk: Chunk, max_fix: int
+    ) -> str:
+        cmds = ", ".join(f"`{r.display}`" for r in runs) or "no command"
+        note = f" Not type-checked (no package with a check script): {', '.join(unchecked)}." if unchecked else ""
+        if outcome == "passed":
+            return f"typecheck passed: {cmds}.{note}"
+        if outcome == "not_needed":
+            return f"no changed file belongs to a workspace package with a check script; nothing to run.{note}"
+        if outcome == "tooling_error":
+            notes = "; ".join(r.note for r in runs if r.outcome in ("tooling_error", "timeout"))
+            return f"the typecheck could not run (tooling, not type errors; not a fix attempt): {notes}"
+        left = max_fix - chunk.failed_fix_attempts
+        count = sum(len([d for d in r.diagnostics if d.severity == "error"]) for r in runs)
+        return (
+            f"typecheck failed with {count} type error(s); logged under chunk {chunk.number} in BACKEND-LOG.md. "
+            f"Fix them ({left} fix attempt(s) left before the story is BLOCKED), then call run_typecheck."
+        )
+
+    def append_chunk_log(
+        self, story: str, summary: str, reuse: Reuse, ports_adapters: PortsAdapters, notes_risks: str
+    ) -> LogResult:
+        st = self.story(story)
+        summary = _required(summary, "summary")
+        notes = _required(notes_risks, "notes_risks")
+        with st.store.transaction() as tx:
+            ensure(tx.state, "append_chunk_log")
+            chunk = tx.state.current
+            assert chunk is not None
+            section = logbook.render_chunk_section(
+                number=chunk.number,
+                name=chunk.name,
+                objective=chunk.objective,
+                files=chunk.changes,
+                summary=summary,
+                reuse=reuse,
+                ports=ports_adapters,
+                commands=chunk.runs,
+                notes_risks=notes,
+            )
+            tx.record(
+                ChunkLogged(
+                    chunk=chunk.number,
+                    summary=summary,
+                    reuse=reuse,
+                    ports_adapters=ports_adapters,
+                    notes_risks=notes,
+                    log_append=section,
+                )
+            )
+            closed = self._maybe_close(tx)
+            return LogResult(
+                story=st.id,
+                chunk=chunk.number,
+                section=section,
+                chunk_closed=closed,
+                next_step=_next_step(tx.state),
+            )
+
+    def report_blocker(self, story: str, reason: str, details: str) -> SignalResult:
+        st = self.story(story)
+        reason = _one_line(reason, "reason", 200)
+        details = _required(details, "details")
+        with st.store.transaction() as tx:
+            ensure(tx.state, "report_blocker")
+            chunk = tx.state.current or (tx.state.chunks[-1] if tx.state.chunks else None)
+            blockers = logbook.render_blockers(
+                story_id=st.id,
+                reason=reason,
+                details=details,
+                chunk=chunk.number if chunk else None,
+                chunk_name=chunk.name if chunk else None,
+                commands=chunk.runs if chunk else (),
+                at=now_iso(),
+            )
+            tx.record(
+                StoryBlocked(
+                    chunk=chunk.number if chunk else None,
+                    reason=reason,
+                    details=details,
+                    by="model",
+                    blockers=blockers,
+                    log_append=f"\n**BLOCKED: {reason}** — see BLOCKERS.md.\n",
+                )
+            )
+            return SignalResult(story=st.id, signal=f"BLOCKED: {reason}", path=st.path("BLOCKERS.md"))
+
+    def complete_story(self, story: str) -> SignalResult:
+        st = self.story(story)
+        with st.store.transaction() as tx:
+            ensure(tx.state, "complete_story")
+            text = logbook.render_completion(story_id=st.id, chunks=tx.state.closed_chunks, at=now_iso())
+            tx.record(StoryCompleted(chunks=tx.state.closed_chunks, log_append=text))
+            return SignalResult(story=st.id, signal="BACKEND COMPLETE", path=st.path("BACKEND-LOG.md"))
