@@ -55,6 +55,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if denied else 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from storyfence.demo import main as demo_main
+
+    return demo_main(Path(args.examples) if args.examples else None, keep=args.keep)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storyfence", description=__doc__)
     parser.add_argument("--version", action="version", version=f"storyfence {__version__}")
@@ -75,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--story", help="also apply this story's SCOPE.md")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(func=cmd_check)
+    demo = sub.add_parser("demo", help="run a scripted story on the bundled example monorepo over stdio")
+    demo.add_argument("--examples", help="the example monorepo to copy (default: the checkout's examples/)")
+    demo.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -475,9 +475,8 @@ class StoryfenceService:
         tx.record(ChunkClosed(chunk=chunk.number, log_append=addendum))
         return True
 
-    def _targets(self, chunk: Chunk) -> tuple[list[tuple[str, str]], list[str]]:
+    def _targets(self, chunk: Chunk, packages: PackageWorkspace) -> tuple[list[tuple[str, str]], list[str]]:
         """(package name, package dir) to check, and the changed files nothing can check."""
-        packages = PackageWorkspace(self.root)
         script = self.policy.typecheck.script
         targets: dict[str, str] = {}
         unchecked: list[str] = []
@@ -499,7 +498,10 @@ class StoryfenceService:
             chunk = tx.state.current
             assert chunk is not None
             snapshot = (chunk.number, len(chunk.changes))
-        targets, unchecked = self._targets(chunk)
+        packages = PackageWorkspace(self.root)
+        targets, unchecked = self._targets(chunk, packages)
+        # turbo also checks a package's dependencies; their errors carry their own prefix and paths
+        package_dirs = {p.name: p.dir for p in packages.packages} | {p.dir: p.dir for p in packages.packages}
         runs: list[CommandRun] = []
         for name, directory in targets:
             argv = tuple(arg.replace("{package}", name) for arg in settings.command)
@@ -508,6 +510,7 @@ class StoryfenceService:
                     argv,
                     package=name,
                     package_dir=directory,
+                    package_dirs=package_dirs,
                     cwd=self.root,
                     timeout=settings.timeout_seconds,
                     output_cap=settings.output_cap_bytes,
@@ -576,7 +579,7 @@ class StoryfenceService:
                         details="fast-fail: max_fix_attempts reached",
                         by="fast-fail",
                         blockers=blockers,
-                        log_append=f"\n**BLOCKED: {reason}** — see BLOCKERS.md.\n",
+                        log_append=logbook.render_blocked_note(reason),
                     )
                 )
                 signal = f"BLOCKED: {reason}"
@@ -680,7 +683,7 @@ class StoryfenceService:
                     details=details,
                     by="model",
                     blockers=blockers,
-                    log_append=f"\n**BLOCKED: {reason}** — see BLOCKERS.md.\n",
+                    log_append=logbook.render_blocked_note(reason),
                 )
             )
             return SignalResult(story=st.id, signal=f"BLOCKED: {reason}", path=st.path("BLOCKERS.md"))

@@ -133,9 +133,9 @@ class StoryStore:
             text = current or logbook.render_log_header(self.story_id)
             missing = [block for block in state.log_appends if block not in text]
             if missing or not current:
-                if text and not text.endswith("\n"):
-                    text += "\n"
-                self._write_text(self.log_path, text + "".join(_spaced(block) for block in missing))
+                for block in missing:
+                    text = _blank_line_after(text) + block.lstrip("\n")
+                self._write_text(self.log_path, text)
         blocked = [r.event for r in records if isinstance(r.event, StoryBlocked)]
         if blocked:
             want = blocked[-1].blockers
@@ -147,5 +147,6 @@ class StoryStore:
                 self._write_text(self.blockers_path, want)
 
 
-def _spaced(block: str) -> str:
-    return block if block.startswith("\n") else "\n" + block
+def _blank_line_after(text: str) -> str:
+    """`text` ending in exactly one blank line, so appended blocks stay separate markdown blocks."""
+    return text.rstrip("\n") + "\n\n" if text else text

@@ -41,6 +41,7 @@ async def run_command(
     *,
     package: str,
     package_dir: str,
+    package_dirs: Mapping[str, str] | None = None,
     cwd: Path,
     timeout: float,
     output_cap: int,
@@ -116,7 +117,7 @@ async def run_command(
     text = head.decode("utf-8", errors="replace")
     if total > len(head):
         text += "\n[... output capped ...]\n" + tail_buf.decode("utf-8", errors="replace")
-    diagnostics = parse_tsc_output(text, package_dir=package_dir)
+    diagnostics = parse_tsc_output(text, package_dir=package_dir, package_dirs=package_dirs)
     errors = tuple(d for d in diagnostics if d.severity == "error")
     output_tail = tail(text)
     if timed_out:

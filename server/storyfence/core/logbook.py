@@ -270,6 +270,11 @@ def render_chunk_addendum(
     return "\n".join(lines) + "\n\n"
 
 
+def render_blocked_note(reason: str) -> str:
+    """The line appended to BACKEND-LOG.md when the story is blocked (details live in BLOCKERS.md)."""
+    return f"**BLOCKED: {_escape(clean_line(reason))}** {DASH} see BLOCKERS.md.\n\n"
+
+
 def _attempt_words(attempt: int, max_attempts: int) -> str:
     left = max(max_attempts - attempt, 0)
     if attempt <= 0:
