@@ -111,8 +111,18 @@ def _next_step(state: StoryState) -> str:
     return "read the story, then call begin_chunk(story, name, objective) for the first chunk."
 
 
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{what} is not valid Unicode text (a lone surrogate at position {exc.start}); send UTF-8 text"
+        ) from None
+
+
 def _one_line(value: str, what: str, limit: int = 120) -> str:
     text = " ".join(value.split())
+    _utf8(text, what)
     if not text:
         raise InputError(f"{what} must not be empty")
     if len(text) > limit:
@@ -124,6 +134,7 @@ def _required(value: str, what: str) -> str:
     text = value.strip()
     if not text:
         raise InputError(f"{what} must not be empty: the seed's log structure requires it")
+    _utf8(text, what)
     return text
 
 
@@ -293,6 +304,7 @@ class StoryfenceService:
             if len(matches) >= limit:
                 truncated = True
                 break
+        matches.sort(key=lambda m: (m.path, m.line))  # ripgrep searches in parallel: give a stable order
         return SearchResult(
             pattern=pattern,
             matches=matches,
@@ -376,7 +388,7 @@ class StoryfenceService:
         return chunk.number
 
     def write_file(self, story: str, path: str, content: str) -> WriteResult:
-        data = content.encode("utf-8")
+        data = _utf8(content, "content")
         self._check_size(data)
         st = self.story(story)
         loc, decision = self._allowed(path, st)
@@ -418,7 +430,7 @@ class StoryfenceService:
                         "lines so it matches exactly once. Nothing was written."
                     )
                 after = after.replace(edit.old_text, edit.new_text, 1)
-            new_data = after.encode("utf-8")
+            new_data = _utf8(after, "the edited text")
             self._check_size(new_data)
             diff = "".join(
                 difflib.unified_diff(
@@ -626,6 +638,8 @@ class StoryfenceService:
         st = self.story(story)
         summary = _required(summary, "summary")
         notes = _required(notes_risks, "notes_risks")
+        for what, value in (*reuse.model_dump().items(), *ports_adapters.model_dump().items()):
+            _required(value, what)
         with st.store.transaction() as tx:
             ensure(tx.state, "append_chunk_log")
             chunk = tx.state.current

@@ -37,7 +37,9 @@ def find_ripgrep() -> str | None:
 
 
 def _rg_base(rg: str) -> list[str]:
-    return [rg, "--hidden", "--no-config", "--glob", "!.git", "--glob", f"!{TMP_PREFIX}*", "--color", "never"]
+    # node_modules is skipped even when no .gitignore lists it: the python walk does the same
+    excluded = [arg for name in (*sorted(SKIP_DIRS), f"{TMP_PREFIX}*") for arg in ("--glob", f"!{name}")]
+    return [rg, "--hidden", "--no-config", *excluded, "--color", "never"]
 
 
 class Searcher:
@@ -65,9 +67,15 @@ class Searcher:
         if base.is_file():
             yield start
             return
+        # the .gitignore files above `start` apply to it too
+        ancestors = [] if start == "." else start.split("/")[:-1]
+        ignores.load(".")
+        for depth in range(1, len(ancestors) + 1):
+            ignores.load("/".join(ancestors[:depth]))
         for dirpath, dirnames, filenames in os.walk(base):
             rel_dir = posixpath.relpath(Path(dirpath).as_posix(), self.root.as_posix())
-            ignores.load(rel_dir)
+            if rel_dir != "." or start != ".":
+                ignores.load(rel_dir)
             kept: list[str] = []
             for d in dirnames:
                 rel = d if rel_dir == "." else f"{rel_dir}/{d}"

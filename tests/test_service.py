@@ -1,0 +1,101 @@
+"""The application service in-process (no MCP): behaviour the stdio suites do not reach."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from storyfence.adapters.policy_file import load_builtin
+from storyfence.core.errors import InputError
+from storyfence.service import StoryfenceService
+
+STORY = "STORY-001"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    files = {
+        ".gitignore": "dist/\n*.log\n",
+        "packages/core/src/a.ts": "export const findOrder = 1;\n",
+        "packages/core/src/b.ts": "import { findOrder } from './a';\n",
+        "packages/core/dist/a.js": "findOrder\n",
+        "packages/core/debug.log": "findOrder\n",
+        "node_modules/x/index.js": "findOrder\n",
+        ".env": "SECRET=findOrder\n",
+        "apps/api/api/orders.ts": "// findOrder is used here\n",
+        f"{STORY}/{STORY}.md": "# Story\n",
+        f"{STORY}/_implementation/IMPLEMENTATION-PLAN.md": "# Plan\n",
+        f"{STORY}/_implementation/SCOPE.md": "# Scope\n",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+@pytest.fixture(params=[True, False], ids=["ripgrep", "python"])
+def service(request: pytest.FixtureRequest, repo: Path) -> StoryfenceService:
+    return StoryfenceService(repo, load_builtin(), use_ripgrep=request.param)
+
+
+def test_search_finds_code_skips_ignored_files_and_never_shows_secrets(service: StoryfenceService) -> None:
+    result = service.search_code("findOrder")
+    assert [(m.path, m.line) for m in result.matches] == [
+        ("apps/api/api/orders.ts", 1),
+        ("packages/core/src/a.ts", 1),
+        ("packages/core/src/b.ts", 1),
+    ]
+    assert result.truncated is False
+    assert result.engine == ("ripgrep" if service.searcher.rg else "python")
+
+
+def test_search_narrows_by_path_and_glob_and_supports_regex(service: StoryfenceService) -> None:
+    by_path = service.search_code("findOrder", path="packages/core")
+    assert sorted(m.path for m in by_path.matches) == ["packages/core/src/a.ts", "packages/core/src/b.ts"]
+    by_glob = service.search_code("findOrder", glob="orders.ts")
+    assert [m.path for m in by_glob.matches] == ["apps/api/api/orders.ts"]
+    by_regex = service.search_code(r"import \{ \w+ \}", regex=True)
+    assert [m.path for m in by_regex.matches] == ["packages/core/src/b.ts"]
+    with pytest.raises(InputError, match="not a valid regular expression"):
+        service.search_code("(", regex=True)
+
+
+def test_list_files_is_gitignore_aware_filtered_and_paginated(service: StoryfenceService, repo: Path) -> None:
+    listed = service.list_files()
+    assert "packages/core/dist/a.js" not in listed.files
+    assert "packages/core/debug.log" not in listed.files
+    assert not any(f.startswith("node_modules/") for f in listed.files)
+    assert "packages/core/src/a.ts" in listed.files
+    ts = service.list_files(pattern="*.ts")
+    assert ts.files == ["apps/api/api/orders.ts", "packages/core/src/a.ts", "packages/core/src/b.ts"]
+    for i in range(600):
+        (repo / "packages/core/src" / f"gen{i:03}.ts").write_text("", encoding="utf-8")
+    first = service.list_files("packages/core/src")
+    assert len(first.files) == 500
+    assert first.total == 602
+    assert first.next_offset == 500
+    second = service.list_files("packages/core/src", offset=500)
+    assert len(second.files) == 102
+    assert second.next_offset is None
+    assert set(first.files).isdisjoint(second.files)
+
+
+def test_text_that_is_not_unicode_is_refused_before_anything_is_written(service: StoryfenceService, repo: Path) -> None:
+    service.begin_chunk(STORY, "n", "o")
+    with pytest.raises(InputError, match="lone surrogate"):
+        service.write_file(STORY, "packages/core/src/s.ts", "a\ud800b")
+    with pytest.raises(InputError, match="lone surrogate"):
+        service.begin_chunk(STORY, "n\udfff", "o")
+    assert not (repo / "packages/core/src/s.ts").exists()
+    assert service.story_status(STORY).chunks[0].files == []
+
+
+def test_check_path_reports_confinement_as_a_decision_not_an_error(service: StoryfenceService) -> None:
+    decision = service.check_path("../outside.ts")
+    assert decision.allowed is False
+    assert decision.rule == "confinement"
+    assert service.check_path("packages/core/src/x.ts").rule == "core-package"
