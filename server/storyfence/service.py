@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from storyfence.adapters import typecheck as typecheck_adapter
+from storyfence.adapters.git import head_commit
 from storyfence.adapters.packages import Workspace as PackageWorkspace
 from storyfence.adapters.search import Searcher
 from storyfence.adapters.store import StoryStore, Transaction, now_iso
@@ -371,7 +372,11 @@ class StoryfenceService:
         objective = _required(objective, "objective")
         with st.store.transaction() as tx:
             ensure(tx.state, "begin_chunk")
-            tx.record(ChunkOpened(number=len(tx.state.chunks) + 1, name=name, objective=objective))
+            tx.record(
+                ChunkOpened(
+                    number=len(tx.state.chunks) + 1, name=name, objective=objective, base_commit=head_commit(self.root)
+                )
+            )
             return self._status(st, tx.state)
 
     # --- writes -----------------------------------------------------------------------------------------

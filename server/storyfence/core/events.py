@@ -14,6 +14,7 @@ class ChunkOpened(Value):
     number: int
     name: str
     objective: str
+    base_commit: str | None = None  # git HEAD when the chunk opened (audit compares from the first one)
 
 
 class FileChanged(Value):
