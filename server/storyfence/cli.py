@@ -9,34 +9,57 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storyfence import __version__
 from storyfence.core.errors import StoryfenceError
 
+if TYPE_CHECKING:
+    from storyfence.service import StoryfenceService
+
+
+def _explicit_root(value: str | None) -> Path | None:
+    chosen = value or os.environ.get("STORYFENCE_ROOT")
+    return Path(chosen) if chosen else None
+
 
 def _root(value: str | None) -> Path:
-    return Path(value or os.environ.get("STORYFENCE_ROOT") or os.getcwd())
+    return _explicit_root(value) or Path.cwd()
 
 
-def _service(args: argparse.Namespace):  # -> StoryfenceService, imported lazily for a fast --help
+def make_service(root: Path, policy: str | None) -> StoryfenceService:
     from storyfence.adapters.policy_file import load_policy
     from storyfence.service import StoryfenceService
 
-    root = _root(args.root)
     if not root.is_dir():
         raise StoryfenceError(f"root {root} does not exist or is not a directory")
-    policy, sources = load_policy(root.resolve(), Path(args.policy) if args.policy else None)
-    return StoryfenceService(root, policy, policy_paths=sources)
+    loaded, sources = load_policy(root.resolve(), Path(policy) if policy else None)
+    return StoryfenceService(root, loaded, policy_paths=sources)
+
+
+def _service(args: argparse.Namespace) -> StoryfenceService:
+    return make_service(_root(args.root), args.policy)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     # stdio carries JSON-RPC: every diagnostic goes to stderr, nothing else ever touches stdout
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="storyfence %(levelname)s %(message)s")
+    from storyfence.binding import Binding
     from storyfence.mcp_server import build_server
 
-    service = _service(args)
-    logging.getLogger("storyfence").info("serving %s with policy %s", service.root, service.policy.source_label)
-    build_server(service).run("stdio")
+    explicit = _explicit_root(args.root)
+    # with --root, a bad root or policy fails now, at start; without it the first client root is used
+    ready = make_service(explicit, args.policy) if explicit is not None else None
+    binding = Binding(explicit, lambda root: make_service(root, args.policy), ready)
+    if ready is not None:
+        logging.getLogger("storyfence").info("serving %s with policy %s", ready.root, ready.policy.source_label)
+    server = build_server(binding)
+    if args.http:
+        from storyfence.http_serve import serve_http
+
+        serve_http(server, args.host, args.port)
+    else:
+        server.run("stdio")
     return 0
 
 
@@ -73,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the MCP server over stdio")
     common(serve)
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default: loopback)")
+    serve.add_argument("--port", type=int, default=8765, help="HTTP port (default: 8765)")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="print the policy decision for each PATH; exit 1 if any is refused")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, TypeVar
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from storyfence import __version__
+from storyfence.binding import Binding
 from storyfence.core.errors import StoryfenceError
 from storyfence.core.models import PortsAdapters, Reuse
 from storyfence.results import (
@@ -31,7 +34,6 @@ from storyfence.results import (
 from storyfence.service import Edit, StoryfenceService
 
 log = logging.getLogger("storyfence")
-P = ParamSpec("P")
 R = TypeVar("R")
 
 INSTRUCTIONS = """\
@@ -47,6 +49,28 @@ storyfence guards backend work on a story in this monorepo. The rules are enforc
 Reuse first: search_code and read_file before writing new code.
 """
 
+IMPLEMENT_BACKEND = """\
+Implement ONLY the backend portions of {story}, in small auditable chunks, with storyfence's tools.
+The server enforces the rules; a refusal names the rule and what to do instead: follow it.
+
+1. Call read_story("{story}"). The story, IMPLEMENTATION-PLAN.md and SCOPE.md are authoritative and
+   read-only. Implement what they ask, nothing more (no scope expansion, no unrelated refactors).
+2. Reuse first: search_code and read_file for existing packages, ports and adapters before writing new code.
+3. For each chunk (one coherent set of edits):
+   a. begin_chunk("{story}", name, objective) with the requirement / acceptance criterion it maps to.
+   b. write_file / edit_file / delete_file. Only backend scope: API endpoints (Vercel Functions),
+      migrations and schema, packages/backend/**, transport-agnostic packages/core/**, and .http files
+      under __http__/. Core stays free of transport and framework imports; adapters hold them.
+      No TODO as a substitute for a requirement. Never change ports or env vars.
+   c. append_chunk_log("{story}", summary, reuse, ports_adapters, notes_risks). The server fills Files
+      changed and Commands run itself.
+   d. run_typecheck("{story}"). On failure, read the diagnostics, fix them, and run it again. After the
+      allowed fix attempts the server blocks the story: then stop.
+   The next chunk cannot begin until the last one is logged and its typecheck passed.
+4. When all backend work is done, call complete_story("{story}") and end with "BACKEND COMPLETE".
+   If you cannot go on, call report_blocker("{story}", reason, details) and end with "BLOCKED: <reason>".
+"""
+
 Story = Annotated[str, Field(description="the story id, e.g. STORY-042")]
 RepoPath = Annotated[str, Field(description="a path relative to the repo root, POSIX slashes")]
 
@@ -56,37 +80,33 @@ APPEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempoten
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 
 
-def _translate(fn: Callable[P, R]) -> Callable[P, R]:
-    """Domain errors become ToolErrors the model can act on; anything else is a bug the SDK masks."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except StoryfenceError as exc:
-            raise ToolError(str(exc)) from exc
-
-    return wrapper
+def _supports_roots(ctx: Context) -> bool:
+    caps = ctx.client_capabilities
+    return caps is not None and caps.roots is not None
 
 
-def _translate_async(fn: Callable[P, Any]) -> Callable[P, Any]:
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        try:
-            return await fn(*args, **kwargs)
-        except StoryfenceError as exc:
-            raise ToolError(str(exc)) from exc
-
-    return wrapper
+async def _tell(ctx: Context, level: str, message: str) -> None:
+    """Mirror a refusal into the client's log; a client that does not take logs is not an error."""
+    with contextlib.suppress(Exception):  # logging to the client is best effort
+        await ctx.log(level, message, logger_name="storyfence")  # type: ignore[arg-type]
 
 
-def build_server(service: StoryfenceService) -> MCPServer:
-    """A configured MCPServer for `service`; no module-level state."""
+def build_server(binding: Binding) -> MCPServer:
+    """A configured MCPServer serving `binding`'s repo; no module-level state."""
     server: MCPServer = MCPServer(name="storyfence", version=__version__, instructions=INSTRUCTIONS)
 
+    async def run(ctx: Context, call: Callable[[StoryfenceService], R]) -> R:
+        """Run a blocking service call off the event loop; domain errors become tool errors here, once."""
+        try:
+            service = await binding.service(ctx.session, _supports_roots(ctx))
+            return await anyio.to_thread.run_sync(functools.partial(call, service))
+        except StoryfenceError as exc:
+            await _tell(ctx, "warning", str(exc))
+            raise ToolError(str(exc)) from exc
+
     @server.tool(annotations=READ_ONLY)
-    @_translate
-    def read_file(
+    async def read_file(
+        ctx: Context,
         path: RepoPath,
         offset: Annotated[int, Field(ge=1, description="1-based first line")] = 1,
         limit: Annotated[int | None, Field(ge=1, description="number of lines (capped by the policy)")] = None,
@@ -94,21 +114,21 @@ def build_server(service: StoryfenceService) -> MCPServer:
         """Read a UTF-8 text file of the repo, by lines. Use it to reuse existing code before writing new code.
         Secrets (env files, private keys) are refused. If `truncated` is true, call again with
         offset=end_line+1."""
-        return service.read_file(path, offset, limit)
+        return await run(ctx, lambda s: s.read_file(path, offset, limit))
 
     @server.tool(annotations=READ_ONLY)
-    @_translate
-    def list_files(
+    async def list_files(
+        ctx: Context,
         path: Annotated[str, Field(description="directory relative to the repo root")] = ".",
         pattern: Annotated[str | None, Field(description="gitignore-style glob filter, e.g. '**/*.ts'")] = None,
         offset: Annotated[int, Field(ge=0, description="from next_offset of the previous page")] = 0,
     ) -> FileList:
         """List files under a directory (gitignored files and node_modules are skipped), one page at a time."""
-        return service.list_files(path, pattern, offset)
+        return await run(ctx, lambda s: s.list_files(path, pattern, offset))
 
     @server.tool(annotations=READ_ONLY)
-    @_translate
-    def search_code(
+    async def search_code(
+        ctx: Context,
         pattern: Annotated[str, Field(min_length=1, description="text to find (literal unless regex=true)")],
         path: Annotated[str, Field(description="directory or file to search")] = ".",
         glob: Annotated[str | None, Field(description="only files matching this glob, e.g. '*.ts'")] = None,
@@ -117,56 +137,54 @@ def build_server(service: StoryfenceService) -> MCPServer:
     ) -> SearchResult:
         """Search file contents (gitignore-aware, capped). Reuse first: look for an existing function, type,
         port or adapter before writing a new one. Narrow `path` or `glob` when `truncated` is true."""
-        return service.search_code(pattern, path, glob, regex, case_sensitive)
+        return await run(ctx, lambda s: s.search_code(pattern, path, glob, regex, case_sensitive))
 
     @server.tool(annotations=READ_ONLY)
-    @_translate
-    def check_path(
+    async def check_path(
+        ctx: Context,
         path: RepoPath,
         story: Annotated[str | None, Field(description="apply this story's SCOPE.md too")] = None,
     ) -> PathDecision:
         """The decision a write to `path` would get (allowed or refused), the rule and pattern that decide it,
         and what to do instead. Never writes anything."""
-        return service.check_path(path, story)
+        return await run(ctx, lambda s: s.check_path(path, story))
 
     @server.tool(annotations=READ_ONLY)
-    @_translate
-    def read_story(story: Story) -> StoryView:
+    async def read_story(ctx: Context, story: Story) -> StoryView:
         """Read the story's three authoritative inputs (STORY, IMPLEMENTATION-PLAN, SCOPE), the parsed scope,
         the status and the chunks so far. Call this first; then begin_chunk."""
-        return service.read_story(story)
+        return await run(ctx, lambda s: s.read_story(story))
 
     @server.tool(annotations=READ_ONLY)
-    @_translate
-    def story_status(story: Story) -> StatusView:
+    async def story_status(ctx: Context, story: Story) -> StatusView:
         """The story's status (idle, open, blocked, complete), its chunks and the next step."""
-        return service.story_status(story)
+        return await run(ctx, lambda s: s.story_status(story))
 
     @server.tool(annotations=APPEND)
-    @_translate
-    def begin_chunk(
+    async def begin_chunk(
+        ctx: Context,
         story: Story,
         name: Annotated[str, Field(description="short chunk name, e.g. 'cancelOrder use case'")],
         objective: Annotated[str, Field(description="which story requirement / acceptance criterion it maps to")],
     ) -> StatusView:
         """Open the next chunk (one coherent set of edits). Refused while the previous chunk is not yet
         logged (append_chunk_log) and type-checked (run_typecheck); the refusal says which step is missing."""
-        return service.begin_chunk(story, name, objective)
+        return await run(ctx, lambda s: s.begin_chunk(story, name, objective))
 
     @server.tool(annotations=WRITE)
-    @_translate
-    def write_file(
+    async def write_file(
+        ctx: Context,
         story: Story,
         path: RepoPath,
         content: Annotated[str, Field(description="the whole new file content (UTF-8)")],
     ) -> WriteResult:
         """Create or replace a file, atomically, inside backend scope and the story's SCOPE.md, in the open
         chunk. A refusal names the rule and what to write instead; nothing is written then."""
-        return service.write_file(story, path, content)
+        return await run(ctx, lambda s: s.write_file(story, path, content))
 
     @server.tool(annotations=DESTRUCTIVE)
-    @_translate
-    def edit_file(
+    async def edit_file(
+        ctx: Context,
         story: Story,
         path: RepoPath,
         edits: Annotated[list[Edit], Field(min_length=1, description="exact replacements, applied in order")],
@@ -174,17 +192,15 @@ def build_server(service: StoryfenceService) -> MCPServer:
     ) -> EditResult:
         """Replace exact text in a file. Each old_text must match exactly once; otherwise nothing is written
         and the error says which edit failed. Returns a unified diff."""
-        return service.edit_file(story, path, edits, dry_run)
+        return await run(ctx, lambda s: s.edit_file(story, path, edits, dry_run))
 
     @server.tool(annotations=DESTRUCTIVE)
-    @_translate
-    def delete_file(story: Story, path: RepoPath) -> WriteResult:
+    async def delete_file(ctx: Context, story: Story, path: RepoPath) -> WriteResult:
         """Delete a file inside backend scope, in the open chunk (recorded in the chunk's Files changed)."""
-        return service.delete_file(story, path)
+        return await run(ctx, lambda s: s.delete_file(story, path))
 
     @server.tool(annotations=APPEND)
-    @_translate_async
-    async def run_typecheck(story: Story, ctx: Context) -> TypecheckResult:
+    async def run_typecheck(ctx: Context, story: Story) -> TypecheckResult:
         """Run the fast-fail typecheck for the open chunk: the server finds the workspace packages the chunk
         changed and runs the policy's command for each (default `pnpm check-types --filter <package>`).
         On failure the errors are logged in BACKEND-LOG.md; fix them and run again. After the allowed fix
@@ -196,11 +212,18 @@ def build_server(service: StoryfenceService) -> MCPServer:
             step += 1
             await ctx.report_progress(step, None, message)
 
-        return await service.run_typecheck(story, progress)
+        try:
+            service = await binding.service(ctx.session, _supports_roots(ctx))
+            result = await service.run_typecheck(story, progress)
+        except StoryfenceError as exc:
+            await _tell(ctx, "warning", str(exc))
+            raise ToolError(str(exc)) from exc
+        await _tell(ctx, "info" if result.outcome in ("passed", "not_needed") else "warning", result.message)
+        return result
 
     @server.tool(annotations=APPEND)
-    @_translate
-    def append_chunk_log(
+    async def append_chunk_log(
+        ctx: Context,
         story: Story,
         summary: Annotated[str, Field(description="what this chunk changed and why")],
         reuse: Reuse,
@@ -210,23 +233,64 @@ def build_server(service: StoryfenceService) -> MCPServer:
         """Append this chunk's section to BACKEND-LOG.md in the required structure. You give the summary,
         reuse and ports & adapters notes; the server fills Files changed and Commands run from its own
         records. Once per chunk (the log is append-only)."""
-        return service.append_chunk_log(story, summary, reuse, ports_adapters, notes_risks)
+        return await run(ctx, lambda s: s.append_chunk_log(story, summary, reuse, ports_adapters, notes_risks))
 
     @server.tool(annotations=APPEND)
-    @_translate
-    def report_blocker(
+    async def report_blocker(
+        ctx: Context,
         story: Story,
         reason: Annotated[str, Field(description="one line: why the work cannot go on")],
         details: Annotated[str, Field(description="what was tried, what is needed from a human")],
     ) -> SignalResult:
         """Stop: write BLOCKERS.md and mark the story BLOCKED. Returns 'BLOCKED: <reason>'; end with it."""
-        return service.report_blocker(story, reason, details)
+        return await run(ctx, lambda s: s.report_blocker(story, reason, details))
 
     @server.tool(annotations=APPEND)
-    @_translate
-    def complete_story(story: Story) -> SignalResult:
+    async def complete_story(ctx: Context, story: Story) -> SignalResult:
         """Finish: needs at least one closed chunk and none open. Appends the completion to BACKEND-LOG.md
         and returns 'BACKEND COMPLETE'; end your work with it."""
-        return service.complete_story(story)
+        return await run(ctx, lambda s: s.complete_story(story))
+
+    # --- resources and the prompt -----------------------------------------------------------------------
+
+    async def read_resource(ctx: Context, call: Callable[[StoryfenceService], str]) -> str:
+        try:
+            return await run(ctx, call)
+        except ToolError as exc:
+            raise ResourceError(str(exc)) from exc
+
+    @server.resource(
+        "storyfence://policy",
+        name="policy",
+        title="Active storyfence policy",
+        description="The policy in force: rules (allow / deny / read_deny) with patterns, reasons and what to do "
+        "instead; typecheck command; limits.",
+        mime_type="application/json",
+    )
+    def policy_resource() -> str:
+        # static resources get no Context (SDK rule): serve the policy of the root already bound
+        service = binding.current()
+        if service is None:
+            raise ResourceError("no repo is bound yet: call a tool first, or start storyfence with --root")
+        return service.policy_document()
+
+    @server.resource(
+        "storyfence://stories/{story}/{document}",
+        name="story-document",
+        title="A story's file",
+        description="document is one of: story, plan, scope (the read-only inputs), log (BACKEND-LOG.md), "
+        "blockers (BLOCKERS.md).",
+        mime_type="text/markdown",
+    )
+    async def story_resource(ctx: Context, story: str, document: str) -> str:
+        return await read_resource(ctx, lambda s: s.story_document(story, document))
+
+    @server.prompt(
+        name="implement-backend",
+        title="Implement the backend of a story",
+        description="The backend-coder workflow for one story, using storyfence's guarded tools.",
+    )
+    def implement_backend(story: Annotated[str, Field(description="the story id, e.g. STORY-042")]) -> str:
+        return IMPLEMENT_BACKEND.format(story=story)
 
     return server

@@ -139,6 +139,16 @@ def _required(value: str, what: str) -> str:
     return text
 
 
+STORY_DOCUMENTS: dict[str, str] = {
+    "story": "story",
+    "plan": "IMPLEMENTATION-PLAN.md",
+    "scope": "SCOPE.md",
+    "log": "BACKEND-LOG.md",
+    "blockers": "BLOCKERS.md",
+}
+"""The story files a client can read as resources, by document name."""
+
+
 class StoryfenceService:
     """Everything the tools do, without MCP. Construct with a root and a policy."""
 
@@ -331,6 +341,21 @@ class StoryfenceService:
             chunks=[_view(c) for c in state.chunks],
             next_step=_next_step(state),
         )
+
+    def story_document(self, story: str, document: str) -> str:
+        """The text of one of a story's files (the three inputs, the log, the blockers)."""
+        name = STORY_DOCUMENTS.get(document)
+        if name is None:
+            raise InputError(f"unknown story document {document!r}: one of {', '.join(STORY_DOCUMENTS)}")
+        st = self.story(story)
+        rel = st.path(name)
+        if not self.ws.exists(rel):
+            raise InputError(f"{rel} does not exist yet")
+        return decode_text(rel, self.ws.read_bytes(rel, cap=self.policy.limits.max_file_bytes))
+
+    def policy_document(self) -> str:
+        """The active policy, as JSON: every rule with its patterns, reason and instead."""
+        return self.policy.model_dump_json(indent=2)
 
     def story_status(self, story: str) -> StatusView:
         st = self.story(story)
