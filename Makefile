@@ -33,8 +33,8 @@ demo: setup
 	$(BIN)/storyfence demo
 
 lint: setup
-	$(BIN)/ruff check server tests bench
-	$(BIN)/ruff format --check server tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 types: setup
 	$(BIN)/pyright
