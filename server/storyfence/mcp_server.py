@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Annotated, TypeVar
@@ -35,6 +36,7 @@ from storyfence.service import Edit, StoryfenceService
 
 log = logging.getLogger("storyfence")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., object])
 
 INSTRUCTIONS = """\
 storyfence guards backend work on a story in this monorepo. The rules are enforced by the server:
@@ -95,6 +97,15 @@ def build_server(binding: Binding) -> MCPServer:
     """A configured MCPServer serving `binding`'s repo; no module-level state."""
     server: MCPServer = MCPServer(name="storyfence", version=__version__, instructions=INSTRUCTIONS)
 
+    def tool(annotations: ToolAnnotations) -> Callable[[F], F]:
+        """Register a tool whose description is its docstring, dedented for the model that reads it."""
+
+        def register(fn: F) -> F:
+            server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations)
+            return fn
+
+        return register
+
     async def run(ctx: Context, call: Callable[[StoryfenceService], R]) -> R:
         """Run a blocking service call off the event loop; domain errors become tool errors here, once."""
         try:
@@ -104,7 +115,7 @@ def build_server(binding: Binding) -> MCPServer:
             await _tell(ctx, "warning", str(exc))
             raise ToolError(str(exc)) from exc
 
-    @server.tool(annotations=READ_ONLY)
+    @tool(READ_ONLY)
     async def read_file(
         ctx: Context,
         path: RepoPath,
@@ -116,7 +127,7 @@ def build_server(binding: Binding) -> MCPServer:
         offset=end_line+1."""
         return await run(ctx, lambda s: s.read_file(path, offset, limit))
 
-    @server.tool(annotations=READ_ONLY)
+    @tool(READ_ONLY)
     async def list_files(
         ctx: Context,
         path: Annotated[str, Field(description="directory relative to the repo root")] = ".",
@@ -126,7 +137,7 @@ def build_server(binding: Binding) -> MCPServer:
         """List files under a directory (gitignored files and node_modules are skipped), one page at a time."""
         return await run(ctx, lambda s: s.list_files(path, pattern, offset))
 
-    @server.tool(annotations=READ_ONLY)
+    @tool(READ_ONLY)
     async def search_code(
         ctx: Context,
         pattern: Annotated[str, Field(min_length=1, description="text to find (literal unless regex=true)")],
@@ -139,7 +150,7 @@ def build_server(binding: Binding) -> MCPServer:
         port or adapter before writing a new one. Narrow `path` or `glob` when `truncated` is true."""
         return await run(ctx, lambda s: s.search_code(pattern, path, glob, regex, case_sensitive))
 
-    @server.tool(annotations=READ_ONLY)
+    @tool(READ_ONLY)
     async def check_path(
         ctx: Context,
         path: RepoPath,
@@ -149,18 +160,18 @@ def build_server(binding: Binding) -> MCPServer:
         and what to do instead. Never writes anything."""
         return await run(ctx, lambda s: s.check_path(path, story))
 
-    @server.tool(annotations=READ_ONLY)
+    @tool(READ_ONLY)
     async def read_story(ctx: Context, story: Story) -> StoryView:
         """Read the story's three authoritative inputs (STORY, IMPLEMENTATION-PLAN, SCOPE), the parsed scope,
         the status and the chunks so far. Call this first; then begin_chunk."""
         return await run(ctx, lambda s: s.read_story(story))
 
-    @server.tool(annotations=READ_ONLY)
+    @tool(READ_ONLY)
     async def story_status(ctx: Context, story: Story) -> StatusView:
         """The story's status (idle, open, blocked, complete), its chunks and the next step."""
         return await run(ctx, lambda s: s.story_status(story))
 
-    @server.tool(annotations=APPEND)
+    @tool(APPEND)
     async def begin_chunk(
         ctx: Context,
         story: Story,
@@ -171,7 +182,7 @@ def build_server(binding: Binding) -> MCPServer:
         logged (append_chunk_log) and type-checked (run_typecheck); the refusal says which step is missing."""
         return await run(ctx, lambda s: s.begin_chunk(story, name, objective))
 
-    @server.tool(annotations=WRITE)
+    @tool(WRITE)
     async def write_file(
         ctx: Context,
         story: Story,
@@ -182,7 +193,7 @@ def build_server(binding: Binding) -> MCPServer:
         chunk. A refusal names the rule and what to write instead; nothing is written then."""
         return await run(ctx, lambda s: s.write_file(story, path, content))
 
-    @server.tool(annotations=DESTRUCTIVE)
+    @tool(DESTRUCTIVE)
     async def edit_file(
         ctx: Context,
         story: Story,
@@ -194,12 +205,12 @@ def build_server(binding: Binding) -> MCPServer:
         and the error says which edit failed. Returns a unified diff."""
         return await run(ctx, lambda s: s.edit_file(story, path, edits, dry_run))
 
-    @server.tool(annotations=DESTRUCTIVE)
+    @tool(DESTRUCTIVE)
     async def delete_file(ctx: Context, story: Story, path: RepoPath) -> WriteResult:
         """Delete a file inside backend scope, in the open chunk (recorded in the chunk's Files changed)."""
         return await run(ctx, lambda s: s.delete_file(story, path))
 
-    @server.tool(annotations=APPEND)
+    @tool(APPEND)
     async def run_typecheck(ctx: Context, story: Story) -> TypecheckResult:
         """Run the fast-fail typecheck for the open chunk: the server finds the workspace packages the chunk
         changed and runs the policy's command for each (default `pnpm check-types --filter <package>`).
@@ -221,7 +232,7 @@ def build_server(binding: Binding) -> MCPServer:
         await _tell(ctx, "info" if result.outcome in ("passed", "not_needed") else "warning", result.message)
         return result
 
-    @server.tool(annotations=APPEND)
+    @tool(APPEND)
     async def append_chunk_log(
         ctx: Context,
         story: Story,
@@ -235,7 +246,7 @@ def build_server(binding: Binding) -> MCPServer:
         records. Once per chunk (the log is append-only)."""
         return await run(ctx, lambda s: s.append_chunk_log(story, summary, reuse, ports_adapters, notes_risks))
 
-    @server.tool(annotations=APPEND)
+    @tool(APPEND)
     async def report_blocker(
         ctx: Context,
         story: Story,
@@ -245,7 +256,7 @@ def build_server(binding: Binding) -> MCPServer:
         """Stop: write BLOCKERS.md and mark the story BLOCKED. Returns 'BLOCKED: <reason>'; end with it."""
         return await run(ctx, lambda s: s.report_blocker(story, reason, details))
 
-    @server.tool(annotations=APPEND)
+    @tool(APPEND)
     async def complete_story(ctx: Context, story: Story) -> SignalResult:
         """Finish: needs at least one closed chunk and none open. Appends the completion to BACKEND-LOG.md
         and returns 'BACKEND COMPLETE'; end your work with it."""
