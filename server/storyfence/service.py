@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
+import os
 import posixpath
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pathspec
 from pydantic import BaseModel, Field
 
-from storyfence.adapters import typecheck as typecheck_adapter
 from storyfence.adapters.git import head_commit
 from storyfence.adapters.packages import Workspace as PackageWorkspace
 from storyfence.adapters.search import Searcher
@@ -165,7 +165,8 @@ class StoryfenceService:
         self.root = self.ws.root
         self.policy = policy
         self.searcher = Searcher(self.root, use_ripgrep=use_ripgrep)
-        self._run_command: RunCommand = run_command or typecheck_adapter.run_command
+        self._run_command = run_command
+        self._scopes: dict[str, tuple[tuple[int, int, int], ScopeLists]] = {}
         extra: list[str] = []
         for p in policy_paths:
             try:
@@ -216,12 +217,24 @@ class StoryfenceService:
         return decide_write(self.policy, loc.rel, scope=scope, protected=self.protected)
 
     def _scope(self, story: Story) -> ScopeLists:
+        """The story's SCOPE.md lists, parsed again only when the file changed (every write asks)."""
         rel = story.path("SCOPE.md")
+        try:
+            st = os.stat(self.ws.absolute(rel), follow_symlinks=False)
+            key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            key = None
+        cached = self._scopes.get(rel)
+        if cached is not None and key is not None and cached[0] == key:
+            return cached[1]
         try:
             text = decode_text(rel, self.ws.read_bytes(rel, cap=self.policy.limits.max_file_bytes))
         except InputError:
             return ScopeLists(source=rel)
-        return parse_scope(text, source=rel)
+        scope = parse_scope(text, source=rel)
+        if key is not None:
+            self._scopes[rel] = (key, scope)
+        return scope
 
     def _allowed(self, path: str, story: Story | None) -> tuple[Located, Decision]:
         loc = self.ws.locate(path)
@@ -271,8 +284,6 @@ class StoryfenceService:
             prefix = len(loc.real) + 1 if loc.real != "." else 0
             files = [posixpath.normpath(f"{loc.rel}/{f[prefix:]}") for f in files]
         if pattern:
-            import pathspec
-
             spec = pathspec.PathSpec.from_lines("gitignore", [pattern])
             files = [f for f in files if spec.match_file(f)]
         if offset < 0:
@@ -462,6 +473,8 @@ class StoryfenceService:
                 after = after.replace(edit.old_text, edit.new_text, 1)
             new_data = _utf8(after, "the edited text")
             self._check_size(new_data)
+            import difflib  # only edits need it
+
             diff = "".join(
                 difflib.unified_diff(
                     before.splitlines(keepends=True),
@@ -545,6 +558,11 @@ class StoryfenceService:
         # turbo also checks a package's dependencies; their errors carry their own prefix and paths
         package_dirs = {p.name: p.dir for p in packages.packages} | {p.dir: p.dir for p in packages.packages}
         runs: list[CommandRun] = []
+        if self._run_command is None:
+            # imported on first use: the subprocess machinery is not needed to start serving
+            from storyfence.adapters.typecheck import run_command
+
+            self._run_command = run_command
         for name, directory in targets:
             argv = tuple(arg.replace("{package}", name) for arg in settings.command)
             runs.append(

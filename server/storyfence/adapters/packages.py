@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import pathspec
-import yaml
 
 
 @dataclass(frozen=True)
@@ -54,6 +53,8 @@ class Workspace:
         self.by_dir = {p.dir: p for p in self.packages}
 
     def _globs(self) -> tuple[str, ...]:
+        import yaml  # imported on first use: not needed to start serving
+
         ws = self.root / "pnpm-workspace.yaml"
         try:
             data = _mapping(yaml.safe_load(ws.read_text(encoding="utf-8")))
