@@ -1,4 +1,4 @@
-"""The `storyfence` command: serve (stdio MCP), check (policy decisions for paths)."""
+"""The `storyfence` command: serve, check, hook, audit, init, demo."""
 
 from __future__ import annotations
 
@@ -66,7 +66,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     service = _service(args)
     denied = 0
-    decisions = [service.check_path(p, args.story) for p in args.paths]
+    content: str | None = None
+    if args.content == "-":
+        content = sys.stdin.read()
+    elif args.content:
+        try:
+            content = Path(args.content).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoryfenceError(f"cannot read --content {args.content}: {exc}") from None
+    decisions = [service.check_path(p, args.story, content) for p in args.paths]
     for d in decisions:
         denied += not d.allowed
     if args.json:
@@ -76,6 +84,37 @@ def cmd_check(args: argparse.Namespace) -> int:
             mark = "ALLOW" if d.allowed else "DENY "
             print(f"{mark} {d.message}")
     return 1 if denied else 0
+
+
+def cmd_hook(args: argparse.Namespace) -> int:
+    from storyfence.hook import claude_code_hook
+
+    code, out = claude_code_hook(
+        sys.stdin.read(),
+        root=Path(args.root) if args.root else None,
+        policy_path=Path(args.policy) if args.policy else None,
+        story=args.story,
+    )
+    if out:
+        print(out)
+    return code
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from storyfence.audit import audit
+
+    return audit(
+        _root(args.root), args.story, policy_path=Path(args.policy) if args.policy else None, as_json=args.json
+    )
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from storyfence.init import init
+
+    clients = list(dict.fromkeys(args.client or []))
+    if args.claude_code_hook and "claude-code" not in clients:
+        clients.insert(0, "claude-code")
+    return init(_root(args.root), clients=clients, force=args.force, claude_code_hook=args.claude_code_hook)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -105,8 +144,41 @@ def build_parser() -> argparse.ArgumentParser:
     common(check)
     check.add_argument("paths", nargs="+", metavar="PATH")
     check.add_argument("--story", help="also apply this story's SCOPE.md")
+    check.add_argument(
+        "--content", metavar="FILE", help="the text the write would have ('-' for stdin): applies the content rules"
+    )
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(func=cmd_check)
+    hook = sub.add_parser("hook", help="run as a client hook (reads the hook JSON on stdin)")
+    hook.add_argument("client", choices=["claude-code"], help="the hook protocol: claude-code (PreToolUse)")
+    common(hook)
+    hook.add_argument("--story", help="the story whose scope and workflow apply (default: $STORYFENCE_STORY)")
+    hook.set_defaults(func=cmd_hook)
+
+    audit = sub.add_parser("audit", help="verify a story's journal and compare its writes with git; exit 1 on findings")
+    audit.add_argument("story", metavar="STORY")
+    common(audit)
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.set_defaults(func=cmd_audit)
+
+    init = sub.add_parser("init", help="write a starter .storyfence.toml and client configs (never overwrites)")
+    init.add_argument("--root", help="the monorepo root (default: the current directory)")
+    init.add_argument(
+        "--client",
+        action="append",
+        choices=["claude-code", "cursor", "vscode", "claude-desktop"],
+        help="write this client's MCP config (repeatable)",
+    )
+    init.add_argument(
+        "--claude-code-hook",
+        "--claude-code",
+        dest="claude_code_hook",
+        action="store_true",
+        help="set up Claude Code: .mcp.json and the PreToolUse hook in .claude/settings.json (merged)",
+    )
+    init.add_argument("--force", action="store_true", help="replace existing storyfence entries and files")
+    init.set_defaults(func=cmd_init)
+
     demo = sub.add_parser("demo", help="run a scripted story on the bundled example monorepo over stdio")
     demo.add_argument("--examples", help="the example monorepo to copy (default: the checkout's examples/)")
     demo.add_argument("--keep", action="store_true", help="keep the temporary copy")

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -89,7 +90,8 @@ def _supports_roots(ctx: Context) -> bool:
 
 async def _tell(ctx: Context, level: str, message: str) -> None:
     """Mirror a refusal into the client's log; a client that does not take logs is not an error."""
-    with contextlib.suppress(Exception):  # logging to the client is best effort
+    with contextlib.suppress(Exception), warnings.catch_warnings():  # logging to the client is best effort
+        warnings.simplefilter("ignore")  # deprecated in the newest protocol; older clients still show it
         await ctx.log(level, message, logger_name="storyfence")  # type: ignore[arg-type]
 
 
@@ -155,10 +157,13 @@ def build_server(binding: Binding) -> MCPServer:
         ctx: Context,
         path: RepoPath,
         story: Annotated[str | None, Field(description="apply this story's SCOPE.md too")] = None,
+        content: Annotated[
+            str | None, Field(description="the text you would write, to apply the content rules too")
+        ] = None,
     ) -> PathDecision:
         """The decision a write to `path` would get (allowed or refused), the rule and pattern that decide it,
         and what to do instead. Never writes anything."""
-        return await run(ctx, lambda s: s.check_path(path, story))
+        return await run(ctx, lambda s: s.check_path(path, story, content))
 
     @tool(READ_ONLY)
     async def read_story(ctx: Context, story: Story) -> StoryView:

@@ -19,6 +19,7 @@ from storyfence.adapters.search import Searcher
 from storyfence.adapters.store import StoryStore, Transaction, now_iso
 from storyfence.adapters.workspace import Located, Workspace, confinement_refusal, decode_text
 from storyfence.core import logbook
+from storyfence.core.content import check_content
 from storyfence.core.errors import InputError, Refused, WorkflowError
 from storyfence.core.events import (
     ChunkClosed,
@@ -30,7 +31,15 @@ from storyfence.core.events import (
     TypecheckRan,
 )
 from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse
-from storyfence.core.policy import Decision, Policy, ScopeLists, decide_read, decide_write, protected_rules
+from storyfence.core.policy import (
+    Decision,
+    PackageFacts,
+    Policy,
+    ScopeLists,
+    decide_read,
+    decide_write,
+    protected_rules,
+)
 from storyfence.core.scope import describe, parse_scope
 from storyfence.core.workflow import Chunk, StoryState, ensure, should_block
 from storyfence.results import (
@@ -167,6 +176,7 @@ class StoryfenceService:
         self.searcher = Searcher(self.root, use_ripgrep=use_ripgrep)
         self._run_command = run_command
         self._scopes: dict[str, tuple[tuple[int, int, int], ScopeLists]] = {}
+        self._packages: tuple[tuple[int, ...], tuple[PackageFacts, ...]] | None = None
         extra: list[str] = []
         for p in policy_paths:
             try:
@@ -214,7 +224,47 @@ class StoryfenceService:
         if loc.rel == ".":
             raise InputError("the repo root is a directory, not a file")
         scope = self._scope(story) if story is not None else None
-        return decide_write(self.policy, loc.rel, scope=scope, protected=self.protected)
+        return decide_write(self.policy, loc.rel, scope=scope, protected=self.protected, packages=self._package_facts())
+
+    def _package_facts(self) -> tuple[PackageFacts, ...]:
+        """The workspace packages (for the frontend-by-manifest rule), rediscovered when a manifest changes.
+
+        The key is the mtime of pnpm-workspace.yaml, the root package.json and every known manifest; a
+        package.json written through the server drops the cache too (see _forget_packages).
+        """
+        key = self._manifest_key()
+        if self._packages is None or self._packages[0] != key:
+            packages = PackageWorkspace(self.root).packages
+            facts = tuple(PackageFacts(dir=p.dir, name=p.name, dependencies=p.dependencies) for p in packages)
+            self._packages = (self._manifest_key(facts), facts)
+        return self._packages[1]
+
+    def _manifest_key(self, facts: tuple[PackageFacts, ...] | None = None) -> tuple[int, ...]:
+        known = facts if facts is not None else (self._packages[1] if self._packages else ())
+        paths = ["pnpm-workspace.yaml", "package.json", *(f"{p.dir}/package.json" for p in known if p.dir != ".")]
+        key: list[int] = []
+        for rel in paths:
+            try:
+                key.append(os.stat(self.root / rel).st_mtime_ns)
+            except OSError:
+                key.append(-1)
+        return tuple(key)
+
+    def _forget_packages(self, rel: str) -> None:
+        if posixpath.basename(rel) in ("package.json", "pnpm-workspace.yaml"):
+            self._packages = None
+
+    def _old_text(self, rel: str) -> str | None:
+        """The current text of `rel` for the content rules; None for a new, binary or unreadable file."""
+        try:
+            return decode_text(rel, self.ws.read_bytes(rel, cap=self.policy.limits.max_file_bytes))
+        except InputError:
+            return None
+
+    def _check_content(self, rel: str, old_text: str | None, new_text: str | None) -> None:
+        refusal = check_content(self.policy, rel, old_text, new_text)
+        if refusal is not None:
+            raise Refused(refusal.message(), refusal)
 
     def _scope(self, story: Story) -> ScopeLists:
         """The story's SCOPE.md lists, parsed again only when the file changed (every write asks)."""
@@ -334,10 +384,15 @@ class StoryfenceService:
             engine="ripgrep" if self.searcher.rg else "python",
         )
 
-    def check_path(self, path: str, story: str | None = None) -> PathDecision:
+    def check_path(self, path: str, story: str | None = None, content: str | None = None) -> PathDecision:
+        """The decision a write of `path` (with `content`, if given, for the content rules) would get."""
         st = self.story(story) if story else None
         try:
-            decision = self._decide(self.ws.locate(path), st)
+            loc = self.ws.locate(path)
+            decision = self._decide(loc, st)
+            if decision.allowed and content is not None:
+                _utf8(content, "content")
+                self._check_content(loc.rel, self._old_text(loc.rel), content)
         except Refused as exc:
             decision = exc.decision
         return PathDecision(**decision.model_dump(exclude={"kind"}), message=decision.message())
@@ -435,7 +490,9 @@ class StoryfenceService:
         loc, decision = self._allowed(path, st)
         with st.store.transaction() as tx:
             ensure(tx.state, "write")
+            self._check_content(loc.rel, self._old_text(loc.rel), content)
             existed = self.ws.write_atomic(loc.rel, data)
+            self._forget_packages(loc.rel)
             change = FileChange(path=loc.rel, kind="modified" if existed else "created", sha256=_sha(data))
             number = self._record_change(tx, change)
             return WriteResult(
@@ -473,6 +530,7 @@ class StoryfenceService:
                 after = after.replace(edit.old_text, edit.new_text, 1)
             new_data = _utf8(after, "the edited text")
             self._check_size(new_data)
+            self._check_content(loc.rel, before, after)
             import difflib  # only edits need it
 
             diff = "".join(
@@ -486,6 +544,7 @@ class StoryfenceService:
             number: int | None = None
             if not dry_run and after != before:
                 self.ws.write_atomic(loc.rel, new_data)
+                self._forget_packages(loc.rel)
                 number = self._record_change(tx, FileChange(path=loc.rel, kind="modified", sha256=_sha(new_data)))
             return EditResult(
                 story=st.id,
@@ -502,7 +561,10 @@ class StoryfenceService:
         loc, decision = self._allowed(path, st)
         with st.store.transaction() as tx:
             ensure(tx.state, "write")
+            if self.ws.exists(loc.rel):
+                self._check_content(loc.rel, self._old_text(loc.rel), None)
             self.ws.delete(loc.rel)
+            self._forget_packages(loc.rel)
             change = FileChange(path=loc.rel, kind="deleted")
             number = self._record_change(tx, change)
             return WriteResult(

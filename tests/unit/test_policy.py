@@ -14,11 +14,15 @@ from hypothesis import strategies as st
 
 from storyfence.core.errors import PolicyError
 from storyfence.core.policy import (
+    PackageFacts,
     Policy,
     ScopeLists,
     decide_read,
     decide_write,
     extend_policy,
+    frontend_package_refusal,
+    match_name,
+    owning_package,
     parse_policy,
     protected_rules,
 )
@@ -499,3 +503,285 @@ def test_no_backend_log_is_ever_writable(head: list[str]) -> None:
 def test_decide_read_never_raises(head: list[str], tail: list[str]) -> None:
     path = "/".join(head + tail) or "x"
     assert decide_read(POLICY, path).path == path
+
+
+# --- .http files live under __http__/ ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        ("apps/api/orders.http", "__http__/orders.http"),
+        ("packages/backend/requests/orders-cancel.http", "__http__/orders-cancel.http"),
+        ("apps/api/__http__/orders-cancel.http", "__http__/orders-cancel.http"),
+        ("orders-cancel.http", "__http__/orders-cancel.http"),
+    ],
+)
+def test_a_http_file_outside_the_root_http_dir_is_refused_with_the_path_it_should_have(path: str, target: str) -> None:
+    decision = decide_write(POLICY, path)
+    assert (decision.allowed, decision.rule, decision.pattern) == (False, "http-files-under-http-dir", "*.http")
+    assert decision.instead == f"write `{target}`."
+
+
+# --- frontend packages by manifest ---------------------------------------------------------------------------
+
+ROOT_PKG = PackageFacts(dir=".", name="shop-monorepo", dependencies=("turbo", "react"))
+SHOP = PackageFacts(dir="apps/shop", name="@acme/shop", dependencies=("@acme/core", "next", "react", "react-dom"))
+ADMIN = PackageFacts(dir="apps/admin", name="@acme/admin", dependencies=("@angular/core", "rxjs"))
+DASH = PackageFacts(dir="apps/dash", name="@acme/dash", dependencies=("vue",))
+API = PackageFacts(dir="apps/api", name="@acme/api", dependencies=("@acme/core", "zod"))
+BACKEND = PackageFacts(
+    dir="packages/backend", name="@acme/backend", dependencies=("@acme/core", "react", "@react-email/components")
+)
+CORE = PackageFacts(dir="packages/core", name="@acme/core", dependencies=("zod",))
+PACKAGES = (ROOT_PKG, SHOP, ADMIN, DASH, API, BACKEND, CORE)
+
+
+@pytest.mark.parametrize(
+    ("path", "dependency", "package"),
+    [
+        ("apps/shop/api/orders.ts", "react", "@acme/shop"),  # allowed by apps/*/api/** without the manifest
+        ("apps/shop/lib/cart.ts", "react", "@acme/shop"),
+        ("apps/shop/app/api/orders/helpers.ts", "react", "@acme/shop"),
+        ("apps/admin/api/users.ts", "@angular/core", "@acme/admin"),
+        ("apps/dash/api/stats.ts", "vue", "@acme/dash"),
+        ("apps/dash/package.json", "vue", "@acme/dash"),
+    ],
+)
+def test_a_write_into_a_package_whose_manifest_depends_on_a_frontend_framework_is_refused(
+    path: str, dependency: str, package: str
+) -> None:
+    decision = decide_write(POLICY, path, packages=PACKAGES)
+    assert (decision.allowed, decision.rule, decision.pattern) == (
+        False,
+        "no-frontend-packages-by-manifest",
+        dependency,
+    )
+    assert decision.kind == "deny"
+    assert decision.policy_file == SOURCE
+    folder = path.split("/")[0] + "/" + path.split("/")[1]
+    assert decision.reason.startswith(f"`{folder}` is the workspace package `{package}`, a frontend package")
+    assert decision.instead.startswith(f"leave `{folder}` ({package}) to the frontend story")
+
+
+def test_the_refusal_names_the_dependency_and_the_list_entry_it_matched() -> None:
+    decision = decide_write(POLICY, "apps/admin/api/users.ts", packages=PACKAGES)
+    assert "its package.json depends on `@angular/core` (listed as `@angular/*`)." in decision.reason
+    shop = decide_write(POLICY, "apps/shop/api/orders.ts", packages=PACKAGES)
+    assert "depends on `react`. frontend packages" in shop.reason  # react is listed before next
+
+
+@pytest.mark.parametrize(
+    ("path", "rule"),
+    [
+        ("packages/backend/src/orders.ts", "backend-package"),  # depends on react, named a backend package
+        ("packages/core/src/orders/cancel-order.ts", "core-package"),
+        ("apps/api/api/orders/index.ts", "api-endpoints"),
+        ("apps/shop/app/api/orders/route.ts", "api-endpoints"),  # a Next route handler stays allowed
+        ("apps/shop/app/api/orders/[id]/route.ts", "api-endpoints"),
+        ("apps/shop/src/app/api/orders/route.ts", "api-endpoints"),
+        ("__http__/orders.http", "http-requests"),  # owned by the root package only
+        ("api/health.ts", "api-endpoints"),
+    ],
+)
+def test_backend_writes_pass_when_the_repo_also_has_frontend_packages(path: str, rule: str) -> None:
+    decision = decide_write(POLICY, path, packages=PACKAGES)
+    assert (decision.allowed, decision.rule) == (True, rule)
+
+
+def test_the_path_deny_rules_are_reported_before_the_manifest_rule() -> None:
+    assert decide_write(POLICY, "apps/shop/components/Cart.ts", packages=PACKAGES).rule == "no-ui-folders"
+    assert decide_write(POLICY, "apps/shop/app/page.tsx", packages=PACKAGES).rule == "no-react-components"
+
+
+def test_protections_still_come_first_inside_a_frontend_package() -> None:
+    decision = decide_write(POLICY, "apps/shop/.git/config", packages=PACKAGES)
+    assert decision.rule == "protected-git"
+
+
+def test_the_example_workspace_packages_refuse_the_frontend_and_allow_the_backend() -> None:
+    from storyfence.adapters.packages import Workspace
+
+    ws = Workspace(REPO / "examples")
+    facts = [PackageFacts(dir=p.dir, name=p.name, dependencies=p.dependencies) for p in ws.packages]
+    assert {f.name for f in facts} >= {"@example/web", "@example/ui", "@example/backend", "@example/core"}
+    assert decide_write(POLICY, "packages/backend/src/orders.ts", packages=facts).allowed is True
+    assert decide_write(POLICY, "packages/core/src/orders/cancel-order.ts", packages=facts).allowed is True
+    assert decide_write(POLICY, "apps/api/api/orders/cancel.ts", packages=facts).allowed is True
+    # the example's frontend folders are refused by their names first; by manifest when renamed
+    renamed = [f.model_copy(update={"dir": "apps/storefront"}) if f.name == "@example/web" else f for f in facts]
+    decision = decide_write(POLICY, "apps/storefront/api/orders.ts", packages=renamed)
+    assert (decision.allowed, decision.rule, decision.pattern) == (False, "no-frontend-packages-by-manifest", "react")
+
+
+def test_a_backend_package_may_be_named_by_package_name_or_glob() -> None:
+    for entry in ("@acme/shop", "apps/shop", "@acme/*", "apps/*"):
+        settings = POLICY.frontend_packages.model_copy(update={"backend_packages": (entry,)})
+        policy = POLICY.model_copy(update={"frontend_packages": settings})
+        assert decide_write(policy, "apps/shop/api/orders.ts", packages=PACKAGES).allowed is True, entry
+
+
+def test_the_nearest_package_above_a_path_decides() -> None:
+    inner = PackageFacts(dir="apps/shop/api", name="@acme/shop-api", dependencies=("zod",))
+    assert owning_package("apps/shop/api/orders.ts", (*PACKAGES, inner)) == inner
+    assert owning_package("apps/shop/lib/x.ts", (*PACKAGES, inner)) == SHOP
+    assert owning_package("apps/shopping/lib/x.ts", PACKAGES) is None  # a folder prefix is not a parent
+    assert owning_package("README.md", PACKAGES) is None  # the workspace root never owns a path here
+    assert decide_write(POLICY, "apps/shop/api/orders.ts", packages=(*PACKAGES, inner)).allowed is True
+
+
+def test_the_manifest_rule_can_be_switched_off_and_is_inert_without_packages() -> None:
+    off = POLICY.model_copy(
+        update={"frontend_packages": POLICY.frontend_packages.model_copy(update={"enabled": False})}
+    )
+    assert decide_write(off, "apps/shop/api/orders.ts", packages=PACKAGES).allowed is True
+    assert decide_write(POLICY, "apps/shop/api/orders.ts").allowed is True
+    assert frontend_package_refusal(POLICY, "apps/shop/api/orders.ts", ()) is None
+
+
+def test_an_overlay_merges_the_frontend_packages_table_key_by_key() -> None:
+    merged = extend_policy(POLICY, {"frontend_packages": {"backend_packages": ["apps/shop"]}}, ".storyfence.toml")
+    assert merged.frontend_packages.backend_packages == ("apps/shop",)
+    assert merged.frontend_packages.dependencies == POLICY.frontend_packages.dependencies
+    assert decide_write(merged, "apps/shop/api/orders.ts", packages=PACKAGES).allowed is True
+    assert decide_write(merged, "apps/dash/api/stats.ts", packages=PACKAGES).allowed is False
+
+
+# --- content rules in the policy ----------------------------------------------------------------------------
+
+
+def test_an_overlay_merges_a_content_rule_with_the_same_id_key_by_key_and_appends_a_new_one() -> None:
+    overlay = {
+        "content_rules": [
+            {"id": "no-port-or-env-change", "paths": ["packages/**"]},
+            {"id": "no-sql-in-core", "kind": "markers", "markers": ["SELECT"], "reason": "use the repository."},
+        ]
+    }
+    merged = extend_policy(POLICY, overlay, ".storyfence.toml")
+    assert [r.id for r in merged.content_rules] == [*(r.id for r in POLICY.content_rules), "no-sql-in-core"]
+    ports = merged.content_rules[2]
+    assert ports.paths == ("packages/**",)
+    assert ports.reason == POLICY.content_rules[2].reason
+
+
+def test_an_overlay_rule_with_the_same_id_and_another_kind_replaces_it_whole() -> None:
+    overlay = {"content_rules": [{"id": "no-todo-markers", "kind": "definitions", "definitions": ["x"], "reason": "r"}]}
+    merged = extend_policy(POLICY, overlay, ".storyfence.toml")
+    assert merged.content_rules[1].kind == "definitions"
+
+
+def _set_content(index: int, key: str, value: object) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        data["content_rules"][index][key] = value
+
+    return edit
+
+
+def _set_frontend(key: str, value: object) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        data["frontend_packages"][key] = value
+
+    return edit
+
+
+INVALID_CONTENT = [
+    pytest.param(
+        _set_content(1, "markers", ["(unclosed"]),
+        "content_rules.1.markers",
+        "not a valid regular expression",
+        id="regex",
+    ),
+    pytest.param(
+        _set_content(0, "kind", "maybe"),
+        "content_rules.0",
+        "'imports', 'markers', 'definitions'",
+        id="kind",
+    ),
+    pytest.param(
+        _set_content(0, "id", "no-env-files"),
+        "content_rules",
+        "duplicate rule id 'no-env-files'",
+        id="dup",
+    ),
+    pytest.param(
+        _set_frontend("id", "no-todo-markers"),
+        "frontend_packages",
+        "duplicate rule id 'no-todo-markers'",
+        id="dup-frontend",
+    ),
+    pytest.param(
+        _set_content(0, "extensions", ["ts"]),
+        "content_rules.0.extensions",
+        "must look like `.ts`",
+        id="ext",
+    ),
+    pytest.param(
+        _set_content(0, "modules", []),
+        "content_rules.0.modules",
+        "at least 1",
+        id="modules",
+    ),
+    pytest.param(
+        _set_content(2, "paths", ["src\\"]),
+        "content_rules.2.paths",
+        "gitignore",
+        id="paths",
+    ),
+    pytest.param(
+        _set_frontend("allow", ["app\\"]),
+        "frontend_packages.allow",
+        "gitignore",
+        id="allow",
+    ),
+    pytest.param(
+        _set_frontend("colour", "blue"),
+        "frontend_packages.colour",
+        "Extra inputs are not permitted",
+        id="extra",
+    ),
+]
+
+
+@pytest.mark.parametrize(("edit", "key", "reason"), INVALID_CONTENT)
+def test_an_invalid_content_rule_is_refused_naming_the_file_the_key_and_the_reason(
+    edit: Callable[[dict[str, Any]], None], key: str, reason: str
+) -> None:
+    data = copy.deepcopy(backend_data())
+    edit(data)
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(data, "repo/.storyfence.toml")
+    message = str(caught.value)
+    assert message.startswith("Invalid policy repo/.storyfence.toml: ")
+    assert f"key `{key}`:" in message
+    assert reason in message
+
+
+def test_a_policy_without_content_tables_has_no_content_rules_and_an_inert_manifest_rule() -> None:
+    policy = parse_policy({"name": "bare", "rules": backend_data()["rules"]}, "bare.toml")
+    assert policy.content_rules == ()
+    assert decide_write(policy, "apps/shop/api/orders.ts", packages=PACKAGES).allowed is True
+
+
+@pytest.mark.parametrize(
+    ("name", "globs", "subpaths", "expected"),
+    [
+        ("@vercel/node", ("@vercel/*",), False, "@vercel/*"),
+        ("next/server", ("next",), True, "next"),
+        ("next/server", ("next",), False, None),
+        ("nextra", ("next",), True, None),
+        ("apps/shop", ("apps/*",), False, "apps/*"),
+        ("a.b", ("a?b",), False, None),  # only `*` is special
+    ],
+)
+def test_match_name_matches_exact_names_star_globs_and_optional_subpaths(
+    name: str, globs: tuple[str, ...], subpaths: bool, expected: str | None
+) -> None:
+    assert match_name(name, globs, subpaths=subpaths) == expected
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_match_name_never_raises_on_any_glob(name: str, glob: str) -> None:
+    result = match_name(name, (glob,), subpaths=True)
+    assert result in (None, glob)
+    if "*" not in glob and result is not None:
+        assert name == glob or name.startswith(glob + "/")

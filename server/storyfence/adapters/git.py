@@ -28,3 +28,46 @@ def head_commit(root: Path) -> str | None:
     """The commit HEAD points at, or None (not a repo, or no commit yet)."""
     out = _git(root, "rev-parse", "--verify", "--quiet", "HEAD")
     return out.strip() if out else None
+
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+"""The hash of git's empty tree: "changes since nothing" in a repo with no commit yet."""
+
+
+def is_work_tree(root: Path) -> bool:
+    """Whether `root` is inside a git working tree."""
+    out = _git(root, "rev-parse", "--is-inside-work-tree")
+    return out is not None and out.strip() == "true"
+
+
+def commit_exists(root: Path, commit: str) -> bool:
+    """Whether `commit` names a commit in this repo (it may be gone after a rebase and gc)."""
+    if not commit or commit.startswith("-"):
+        return False
+    return _git(root, "cat-file", "-e", f"{commit}^{{commit}}") is not None
+
+
+def changed_since(root: Path, base: str | None) -> dict[str, str] | None:
+    """Files that differ between `base` (a commit; HEAD if None, the empty tree if there is no HEAD) and
+    the working tree, committed or not, plus untracked files that are not ignored.
+
+    Paths are relative to `root` (which may be a subfolder of the repo) and limited to it; the value is
+    "created", "modified" or "deleted". None if git fails.
+    """
+    since = base if base is not None else head_commit(root) or EMPTY_TREE
+    if since.startswith("-"):
+        return None
+    diff = _git(root, "diff", "--no-ext-diff", "--no-renames", "--relative", "--name-status", "-z", since, "--")
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
+    if diff is None or untracked is None:
+        return None
+    changes: dict[str, str] = {}
+    fields = diff.split("\0")  # status, path, status, path, ..., "" (after the last NUL)
+    for status, path in zip(fields[0::2], fields[1::2], strict=False):
+        if not status or not path:
+            continue
+        changes[path] = {"A": "created", "D": "deleted"}.get(status[0], "modified")
+    for path in untracked.split("\0"):
+        if path:
+            changes[path] = "created"
+    return changes

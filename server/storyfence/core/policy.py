@@ -7,11 +7,19 @@ Order of a write decision (DESIGN.md, "Policy"): protected paths, deny rules (de
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 import pathspec
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from storyfence.core.errors import PolicyError
 
@@ -100,6 +108,159 @@ class Stories(_Frozen):
         return value
 
 
+# --- content rules and frontend-by-manifest settings (evaluated by core.content and decide_write) ----------
+
+
+def name_pattern(glob: str) -> re.Pattern[str]:
+    """A module or package name glob as a regex: `*` matches any run of characters, `/` included."""
+    return re.compile("".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", glob)))
+
+
+def match_name(name: str, globs: tuple[str, ...], *, subpaths: bool = False) -> str | None:
+    """The first glob in `globs` that `name` matches (exactly, or as a glob), or None.
+
+    With `subpaths`, a plain entry also matches a path below it: `express` matches `express/lib/router`.
+    """
+    for glob in globs:
+        if "*" in glob:
+            if name_pattern(glob).fullmatch(name):
+                return glob
+        elif name == glob or (subpaths and name.startswith(glob + "/")):
+            return glob
+    return None
+
+
+def _check_regexes(value: tuple[str, ...]) -> tuple[str, ...]:
+    for index, text in enumerate(value):
+        try:
+            re.compile(text)
+        except re.error as exc:
+            raise ValueError(f"entry {index} ({text!r}) is not a valid regular expression: {exc}") from exc
+    return value
+
+
+def _check_globs(value: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        pathspec.PathSpec.from_lines("gitignore", value)
+    except Exception as exc:  # pathspec raises several types for a bad pattern
+        raise ValueError(f"invalid gitignore pattern: {exc}") from exc
+    return value
+
+
+class _ContentRuleBase(_Frozen):
+    """What every content rule has: which files it judges (`paths`, `extensions`), why, what to do instead."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    enabled: bool = True
+    paths: tuple[str, ...] = Field(default=("**",), min_length=1)
+    extensions: tuple[str, ...] = ()
+    reason: str = Field(min_length=1)
+    instead: str = ""
+
+    @field_validator("paths")
+    @classmethod
+    def _paths_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_globs(value)
+
+    @field_validator("extensions")
+    @classmethod
+    def _extensions_are_suffixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for ext in value:
+            if not ext.startswith(".") or "/" in ext or len(ext) < 2:
+                raise ValueError(f"extension {ext!r} must look like `.ts`")
+        return value
+
+    @cached_property
+    def spec(self) -> pathspec.PathSpec[Any]:
+        return pathspec.PathSpec.from_lines("gitignore", self.paths)
+
+    def applies_to(self, path: str) -> bool:
+        """Whether this rule judges `path`: enabled, one of its extensions (if any), and matched by `paths`."""
+        if not self.enabled:
+            return False
+        if self.extensions and not path.lower().endswith(tuple(e.lower() for e in self.extensions)):
+            return False
+        return self.spec.match_file(path)
+
+
+class ImportRule(_ContentRuleBase):
+    """JS/TS files matched by `paths` may not gain an import of a listed module (name, glob, or subpath)."""
+
+    kind: Literal["imports"]
+    modules: tuple[str, ...] = Field(min_length=1)
+
+
+class MarkerRule(_ContentRuleBase):
+    """Added lines may not introduce a marker: each entry is a regex (`(?i)` for case-insensitive);
+    a named group `marker` is what the refusal reports, else the whole match."""
+
+    kind: Literal["markers"]
+    markers: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("markers")
+    @classmethod
+    def _markers_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_regexes(value)
+
+    @cached_property
+    def compiled(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(m) for m in self.markers)
+
+
+class DefinitionRule(_ContentRuleBase):
+    """Definitions (ports, env-var defaults) found by the regexes may be added, never changed or removed."""
+
+    kind: Literal["definitions"]
+    definitions: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("definitions")
+    @classmethod
+    def _definitions_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_regexes(value)
+
+    @cached_property
+    def compiled(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(d) for d in self.definitions)
+
+
+ContentRule = Annotated[ImportRule | MarkerRule | DefinitionRule, Field(discriminator="kind")]
+
+
+class PackageFacts(_Frozen):
+    """What the manifest rule needs to know about one workspace package (read by the packages adapter)."""
+
+    dir: str  # repo-relative POSIX; "." is the workspace root, never judged
+    name: str
+    dependencies: tuple[str, ...] = ()  # dependencies + devDependencies + peerDependencies
+
+
+class FrontendPackages(_Frozen):
+    """A workspace package that depends on a listed frontend framework is a frontend package, whatever its
+    folder; writes into it are refused, except in `backend_packages` (name or dir, `*` globs) and for paths
+    matching `allow` (gitignore patterns relative to the package folder, e.g. Next route handlers)."""
+
+    id: str = Field(default="no-frontend-packages-by-manifest", pattern=r"^[a-z0-9][a-z0-9-]*$")
+    enabled: bool = True
+    dependencies: tuple[str, ...] = ()
+    backend_packages: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    reason: str = Field(default="frontend packages are outside backend scope.", min_length=1)
+    instead: str = "put the logic in packages/core/** and expose it from an API endpoint (apps/*/api/**)."
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
+
+    @field_validator("allow")
+    @classmethod
+    def _allow_compiles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_globs(value)
+
+    @cached_property
+    def allow_spec(self) -> pathspec.PathSpec[Any]:
+        return pathspec.PathSpec.from_lines("gitignore", self.allow)
+
+
 class Policy(_Frozen):
     """A complete, validated policy. `sources` names the files it was built from."""
 
@@ -109,6 +270,8 @@ class Policy(_Frozen):
     typecheck: TypecheckSettings = TypecheckSettings()
     limits: Limits = Limits()
     stories: Stories = Stories()
+    content_rules: tuple[ContentRule, ...] = ()
+    frontend_packages: FrontendPackages = FrontendPackages()
     sources: tuple[str, ...] = ()
 
     @field_validator("rules")
@@ -119,6 +282,25 @@ class Policy(_Frozen):
             if rule.id in seen:
                 raise ValueError(f"duplicate rule id {rule.id!r}")
             seen.add(rule.id)
+        return value
+
+    @field_validator("content_rules")
+    @classmethod
+    def _content_ids_unique(cls, value: tuple[ContentRule, ...], info: ValidationInfo) -> tuple[ContentRule, ...]:
+        seen = {rule.id for rule in cast("tuple[Rule, ...]", info.data.get("rules", ()))}
+        for rule in value:
+            if rule.id in seen:
+                raise ValueError(f"duplicate rule id {rule.id!r}")
+            seen.add(rule.id)
+        return value
+
+    @field_validator("frontend_packages")
+    @classmethod
+    def _frontend_id_unique(cls, value: FrontendPackages, info: ValidationInfo) -> FrontendPackages:
+        rules = cast("tuple[Rule, ...]", info.data.get("rules", ()))
+        content = cast("tuple[ContentRule, ...]", info.data.get("content_rules", ()))
+        if value.id in {r.id for r in (*rules, *content)}:
+            raise ValueError(f"duplicate rule id {value.id!r}")
         return value
 
     @property
@@ -201,10 +383,13 @@ def protected_rules(stories: Stories, extra_policy_files: tuple[str, ...] = ()) 
     )
 
 
-def _fill(template: str, path: str) -> str:
+def fill_template(template: str, path: str, extra: Mapping[str, str] | None = None) -> str:
+    """Fill an `instead` template: {path}, {name}, {stem}, and any `extra` placeholders (e.g. {module})."""
     name = path.rsplit("/", 1)[-1]
     stem = name.split(".", 1)[0]
-    return template.replace("{path}", path).replace("{name}", name).replace("{stem}", stem)
+    values = {"path": path, "name": name, "stem": stem, **(extra or {})}
+    # one pass, so a value that itself contains `{...}` is never filled again
+    return re.sub(r"\{([a-z_]+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 def _decision(
@@ -217,7 +402,7 @@ def _decision(
         kind=rule.kind,
         pattern=pattern,
         reason=rule.reason,
-        instead=_fill(rule.instead, path),
+        instead=fill_template(rule.instead, path),
         policy_file=BUILT_IN if built_in else policy.source_label,
     )
 
@@ -265,8 +450,14 @@ def decide_write(
     *,
     scope: ScopeLists | None = None,
     protected: tuple[Rule, ...] | None = None,
+    packages: Sequence[PackageFacts] = (),
 ) -> Decision:
-    """Decide a write of the confined, repo-relative POSIX `path`. Deny wins; no allow means deny."""
+    """Decide a write of the confined, repo-relative POSIX `path`. Deny wins; no allow means deny.
+
+    `packages` are the workspace packages (dir, name, dependencies): with them, a path inside a package
+    whose manifest makes it a frontend package is refused (policy.frontend_packages), after the path deny
+    rules and before the allow rules.
+    """
     refused = _control_refusal(path)
     if refused is not None:
         return refused
@@ -278,6 +469,9 @@ def decide_write(
     denied = first_match(policy.rules, path, "deny")
     if denied is not None:
         return _decision(path, False, denied[0], denied[1], policy)
+    frontend = frontend_package_refusal(policy, path, packages)
+    if frontend is not None:
+        return frontend
     allowed = first_match(policy.rules, path, "allow")
     if allowed is None:
         return Decision(
@@ -295,6 +489,55 @@ def decide_write(
         if narrowed is not None:
             return narrowed
     return _decision(path, True, allowed[0], allowed[1], policy)
+
+
+def owning_package(path: str, packages: Sequence[PackageFacts]) -> PackageFacts | None:
+    """The package whose folder is nearest above `path`; the workspace root (".") never owns a path here."""
+    best: PackageFacts | None = None
+    for pkg in packages:
+        folder = pkg.dir.strip("/")
+        if folder in ("", ".") or not path.startswith(folder + "/"):
+            continue
+        if best is None or len(folder) > len(best.dir.strip("/")):
+            best = pkg
+    return best
+
+
+def frontend_package_refusal(policy: Policy, path: str, packages: Sequence[PackageFacts]) -> Decision | None:
+    """The refusal of a write into a frontend package (by its manifest's dependencies), or None.
+
+    The nearest package above `path` decides. A package listed in `backend_packages` (by name or folder)
+    is never frontend; a path matching `allow` relative to the package folder (Next route handlers) passes.
+    """
+    settings = policy.frontend_packages
+    if not settings.enabled or not settings.dependencies:
+        return None
+    pkg = owning_package(path, packages)
+    if pkg is None:
+        return None
+    folder = pkg.dir.strip("/")
+    if match_name(pkg.name, settings.backend_packages) or match_name(folder, settings.backend_packages):
+        return None
+    if settings.allow and settings.allow_spec.match_file(path[len(folder) + 1 :]):
+        return None
+    for glob in settings.dependencies:
+        for dependency in pkg.dependencies:
+            if match_name(dependency, (glob,)) is None:
+                continue
+            listed = "" if glob == dependency else f" (listed as `{glob}`)"
+            extra = {"package": pkg.name, "dir": folder, "dependency": dependency}
+            return Decision(
+                path=path,
+                allowed=False,
+                rule=settings.id,
+                kind="deny",
+                pattern=dependency,
+                reason=f"`{folder}` is the workspace package `{pkg.name}`, a frontend package: its package.json "
+                f"depends on `{dependency}`{listed}. {settings.reason}",
+                instead=fill_template(settings.instead, path, extra),
+                policy_file=policy.source_label,
+            )
+    return None
 
 
 def _decide_scope(path: str, scope: ScopeLists, allow: Rule, policy: Policy) -> Decision | None:
@@ -350,10 +593,16 @@ def decide_read(policy: Policy, path: str) -> Decision:
 # --- building a policy from TOML data ------------------------------------------------------------------------
 
 
+_CONTENT_KINDS = ("imports", "markers", "definitions")
+
+
 def _format_validation(source: str, exc: ValidationError) -> str:
     parts: list[str] = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "<top>"
+        loc = list(err["loc"])
+        if len(loc) > 2 and loc[0] == "content_rules" and loc[2] in _CONTENT_KINDS:
+            del loc[2]  # the union's tag: `content_rules.1.markers`, not `content_rules.1.markers.markers`
+        key = ".".join(str(p) for p in loc) or "<top>"
         parts.append(f"key `{key}`: {err['msg']}")
     return f"Invalid policy {source}: " + "; ".join(parts)
 
@@ -370,9 +619,14 @@ def parse_policy(data: dict[str, Any], source: str) -> Policy:
 
 def extend_policy(base: Policy, data: dict[str, Any], source: str) -> Policy:
     """Layer a repo policy over `base`: a rule with the same id replaces it, new rules are added,
-    and the typecheck / limits / stories tables are merged key by key."""
+    and the typecheck / limits / stories / frontend_packages tables are merged key by key.
+
+    A content rule with the same id (and kind) is merged key by key, so an overlay can change one list
+    (`paths = ["libs/domain/**"]`) or switch a rule off (`enabled = false`) without repeating the rest;
+    a content rule with a new id, or the same id and another kind, is added or replaces it whole."""
     merged: dict[str, Any] = base.model_dump(mode="python")
     merged["rules"] = [r.model_dump(mode="python") for r in base.rules]
+    merged["content_rules"] = [r.model_dump(mode="python") for r in base.content_rules]
     overlay = {k: v for k, v in data.items() if k != "extends"}
     for key, value in overlay.items():
         if key == "rules":
@@ -385,7 +639,9 @@ def extend_policy(base: Policy, data: dict[str, Any], source: str) -> Policy:
                     merged["rules"][by_id[rule_id]] = item
                 else:
                     merged["rules"].append(item)  # pyright: ignore[reportUnknownArgumentType]
-        elif key in ("typecheck", "limits", "stories") and isinstance(value, dict):
+        elif key == "content_rules":
+            merged[key] = _merge_content_rules(merged[key], value, source)
+        elif key in ("typecheck", "limits", "stories", "frontend_packages") and isinstance(value, dict):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
@@ -394,3 +650,23 @@ def extend_policy(base: Policy, data: dict[str, Any], source: str) -> Policy:
         return Policy.model_validate(merged)
     except ValidationError as exc:
         raise PolicyError(_format_validation(source, exc)) from None
+
+
+def _merge_content_rules(base: list[dict[str, Any]], value: object, source: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise PolicyError(f"Invalid policy {source}: key `content_rules`: must be an array of tables")
+    merged = list(base)
+    by_id = {r["id"]: i for i, r in enumerate(merged)}
+    for item in cast("list[object]", value):
+        if not isinstance(item, dict):
+            merged.append(cast("dict[str, Any]", item))  # validation names the bad entry
+            continue
+        table = cast("dict[str, Any]", item)
+        index = by_id.get(table.get("id")) if isinstance(table.get("id"), str) else None
+        if index is None:
+            merged.append(table)
+        elif table.get("kind", merged[index]["kind"]) == merged[index]["kind"]:
+            merged[index] = {**merged[index], **table}
+        else:
+            merged[index] = table
+    return merged

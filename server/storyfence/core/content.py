@@ -1,0 +1,350 @@
+"""Content rules judge a write by its text: what it adds or removes, never what was already there.
+
+Three kinds, each a named rule in the policy (`[[content_rules]]`, see policies/backend.toml):
+  imports      JS/TS in the core may not gain an import of a transport or framework module
+  markers      added lines may not introduce TODO / FIXME / "not implemented" style markers
+  definitions  an existing port or env-var definition may not be changed or removed
+`check_content` runs the rules that apply to a path, in policy order, and returns the first refusal.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from storyfence.core.policy import (
+    ContentRule,
+    Decision,
+    DefinitionRule,
+    ImportRule,
+    MarkerRule,
+    Policy,
+    fill_template,
+    match_name,
+)
+
+
+@dataclass(frozen=True)
+class _Finding:
+    pattern: str
+    detail: str
+    extra: dict[str, str] = field(default_factory=lambda: {})
+
+
+def check_content(policy: Policy, path: str, old_text: str | None, new_text: str | None) -> Decision | None:
+    """The refusal of replacing `old_text` with `new_text` at `path`, or None when every content rule passes.
+
+    `old_text` None is a new file; `new_text` None is a deletion (it removes every definition in the file).
+    Only rules whose `paths` (and `extensions`, if any) match `path` are run. Each kind judges the change:
+      imports      every import of the new text is read, but only a module the old text did not import
+                   is refused (an import already in the file is left alone)
+      markers      a marker line (whitespace-normalized) is refused only when the new text has more copies
+                   of it than the old: moving or re-indenting an existing one passes; rewording it does not
+      definitions  refused when a definition of the old text is missing from the new (set semantics);
+                   adding definitions passes; in JS/TS, comments are not definitions
+    """
+    if old_text == new_text:
+        return None
+    for rule in policy.content_rules:
+        if not rule.applies_to(path):
+            continue
+        finding = _judge(rule, path, old_text, new_text)
+        if finding is not None:
+            return Decision(
+                path=path,
+                allowed=False,
+                rule=rule.id,
+                kind="content",
+                pattern=finding.pattern,
+                reason=f"{finding.detail}. {rule.reason}",
+                instead=fill_template(rule.instead, path, finding.extra),
+                policy_file=policy.source_label,
+            )
+    return None
+
+
+def _judge(rule: ContentRule, path: str, old_text: str | None, new_text: str | None) -> _Finding | None:
+    if isinstance(rule, ImportRule):
+        return None if new_text is None else _new_import(rule, old_text, new_text)
+    if isinstance(rule, MarkerRule):
+        return None if new_text is None else _new_marker(rule, old_text or "", new_text)
+    if is_script(path):
+        # a port in a JS/TS comment documents the definition; it is not one
+        old_text = None if old_text is None else _scan(old_text)[0]
+        new_text = None if new_text is None else _scan(new_text)[0]
+    return _lost_definition(rule, old_text, new_text)
+
+
+SCRIPT_EXTENSIONS = (".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs")
+"""Files lexed as JavaScript/TypeScript (comments skipped) when looking for definitions: syntax, not policy."""
+
+
+def is_script(path: str) -> bool:
+    return path.lower().endswith(SCRIPT_EXTENSIONS)
+
+
+def _line_starts(text: str) -> list[int]:
+    return [0, *(m.end() for m in re.finditer("\n", text))]
+
+
+def _line_of(starts: list[int], offset: int) -> int:
+    return bisect.bisect_right(starts, offset)
+
+
+# --- imports -------------------------------------------------------------------------------------------------
+
+# Where a JS/TS scan has to look: comments, quotes, template literals and the braces of `${...}`.
+_CODE_TOKEN = re.compile(r"//|/\*|['\"`{}]")
+_TEMPLATE_TOKEN = re.compile(r"\\[\s\S]|`|\$\{")
+_QUOTED = {
+    "'": re.compile(r"'(?:[^'\\\n]|\\[\s\S])*'?"),
+    '"': re.compile(r'"(?:[^"\\\n]|\\[\s\S])*"?'),
+}
+_NOT_NEWLINE = re.compile(r"[^\n]")
+
+
+def _scan(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """`text` with its comments blanked (newlines kept, so offsets and lines stay) and its string spans.
+
+    A lexer, not a parser: a regex literal holding a quote or `//` can fool it for the rest of that line,
+    which only ever hides an import on the same line or shows one that a string on it merely mentions.
+    """
+    out: list[str] = []
+    strings: list[tuple[int, int]] = []
+    expressions: list[int] = []  # brace depth inside each open `${ ... }` of a template literal
+    n = len(text)
+    i = 0
+    template_from: int | None = None  # where the template text being scanned began
+    while i < n:
+        if template_from is not None:
+            m = _TEMPLATE_TOKEN.search(text, i)
+            end = n if m is None else m.end()
+            out.append(text[i:end])
+            if m is None or m.group() in ("`", "${"):
+                strings.append((template_from, end))
+                if m is not None and m.group() == "${":
+                    expressions.append(0)
+                template_from = None
+            i = end
+            continue
+        m = _CODE_TOKEN.search(text, i)
+        if m is None:
+            out.append(text[i:])
+            break
+        start, lexeme = m.start(), m.group()
+        out.append(text[i:start])
+        if lexeme == "//":
+            end = text.find("\n", start)
+            end = n if end == -1 else end
+            out.append(" " * (end - start))
+        elif lexeme == "/*":
+            end = text.find("*/", start + 2)
+            end = n if end == -1 else end + 2
+            out.append(_NOT_NEWLINE.sub(" ", text[start:end]))
+        elif lexeme in _QUOTED:
+            quoted = _QUOTED[lexeme].match(text, start)
+            end = quoted.end() if quoted is not None else start + 1
+            strings.append((start, end))
+            out.append(text[start:end])
+        else:
+            end = start + 1
+            out.append(lexeme)
+            if lexeme == "`":
+                template_from = start
+            elif lexeme == "{" and expressions:
+                expressions[-1] += 1
+            elif lexeme == "}" and expressions:
+                if expressions[-1] == 0:
+                    expressions.pop()
+                    template_from = start  # the template literal resumes after its `${ ... }`
+                else:
+                    expressions[-1] -= 1
+        i = end
+    return "".join(out), strings
+
+
+_BEFORE = r"(?<![\w$.])"  # not `x.import(`, not `myrequire(`
+_SPEC = r"(?P<q>['\"])(?P<spec>[^'\"\n]+)(?P=q)"
+_IMPORT_FORMS = (
+    # import x from 'm' / import type { X } from 'm' / import x, * as y from 'm' / import 'm' (multi-line too).
+    # Each part is bounded by the next brace or word, so a text of repeated `import {` stays linear.
+    re.compile(
+        _BEFORE + r"import(?=[\s{*'\"])(?:\s*(?:type\s+)?(?:[\w$]+(?:\s*,)?\s*)?"
+        r"(?:\*\s*as\s+[\w$]+\s*|\{[^{}]*\}\s*)?from)?\s*" + _SPEC
+    ),
+    # export { x } from 'm' / export * from 'm' / export * as ns from 'm' / export type { X } from 'm'
+    re.compile(_BEFORE + r"export(?:\s+type)?\s*(?:\*(?:\s*as\s+[\w$]+)?|\{[^{}]*\})\s*from\s*" + _SPEC),
+    # require('m'), import x = require('m')
+    re.compile(_BEFORE + r"require\s*\(\s*(?P<q>['\"`])(?P<spec>[^'\"`\n]+)(?P=q)\s*\)"),
+    # await import('m')
+    re.compile(_BEFORE + r"import\s*\(\s*(?P<q>['\"`])(?P<spec>[^'\"`\n]+)(?P=q)"),
+)
+
+
+@dataclass(frozen=True)
+class Import:
+    """One module a JS/TS text imports, and the line its import statement starts on (1-based)."""
+
+    module: str
+    line: int
+
+
+def find_imports(text: str) -> list[Import]:
+    """Every static, type-only, re-export, `require` and dynamic `import()` of a literal module, in order.
+
+    Comments are skipped, and so is import-like text inside a string literal.
+    """
+    code, strings = _scan(text)
+    string_starts = [s for s, _ in strings]
+    starts = _line_starts(text)
+    found: list[tuple[int, Import]] = []
+    for form in _IMPORT_FORMS:
+        for m in form.finditer(code):
+            k = bisect.bisect_right(string_starts, m.start()) - 1
+            if k >= 0 and m.start() < strings[k][1]:
+                continue  # the keyword is inside a string literal
+            found.append((m.start(), Import(m.group("spec").strip(), _line_of(starts, m.start()))))
+    return [imp for _, imp in sorted(found, key=lambda pair: pair[0])]
+
+
+def _bare(module: str) -> str:
+    return module.removeprefix("node:")
+
+
+def listed_module(module: str, modules: tuple[str, ...]) -> str | None:
+    """The entry of `modules` that `module` matches (`node:http` is `http`; `express/lib/x` is `express`)."""
+    for entry in modules:
+        if match_name(_bare(module), (_bare(entry),), subpaths=True) is not None:
+            return entry
+    return None
+
+
+def _new_import(rule: ImportRule, old_text: str | None, new_text: str) -> _Finding | None:
+    # Only imports the old text lacked are judged: a module the file already imported is not new coupling.
+    before = {_bare(i.module) for i in find_imports(old_text)} if old_text else set[str]()
+    for imp in find_imports(new_text):
+        if _bare(imp.module) in before:
+            continue
+        entry = listed_module(imp.module, rule.modules)
+        if entry is None:
+            continue
+        listed = "" if entry == imp.module else f" (listed as `{entry}`)"
+        return _Finding(
+            pattern=imp.module,
+            detail=f"line {imp.line} imports `{imp.module}`{listed}",
+            extra={"module": imp.module, "line": str(imp.line)},
+        )
+    return None
+
+
+# --- markers -------------------------------------------------------------------------------------------------
+
+_DIFF_LINE_CAP = 50_000  # above this many lines, skip difflib and report the first extra occurrence
+
+
+def _key(line: str) -> str:
+    return " ".join(line.split())
+
+
+def _marker(rule: MarkerRule, line: str) -> str | None:
+    for regex in rule.compiled:
+        m = regex.search(line)
+        if m is not None:
+            named = m.groupdict().get("marker")
+            return (named or m.group(0)).strip() or m.group(0)
+    return None
+
+
+def _marker_counts(rule: MarkerRule, lines: list[str]) -> Counter[str]:
+    return Counter(_key(line) for line in lines if _marker(rule, line) is not None)
+
+
+def _new_marker(rule: MarkerRule, old_text: str, new_text: str) -> _Finding | None:
+    # A marker line is judged by its count: one the old text already had (moved, re-indented) passes; one
+    # more than before is an added marker. difflib then points at the inserted copy.
+    old_lines = old_text.splitlines()
+    new_lines = new_text.splitlines()
+    before = _marker_counts(rule, old_lines)
+    after = _marker_counts(rule, new_lines)
+    grown = {key for key, count in after.items() if count > before[key]}
+    if not grown:
+        return None
+    index = _added_index(old_lines, new_lines, grown, before)
+    line = new_lines[index]
+    marker = _marker(rule, line) or ""
+    shown = _key(line)
+    if len(shown) > 120:
+        shown = shown[:117] + "..."
+    return _Finding(
+        pattern=marker,
+        detail=f"line {index + 1} adds the marker `{marker}`: `{shown}`",
+        extra={"marker": marker, "line": str(index + 1)},
+    )
+
+
+def _added_index(old_lines: list[str], new_lines: list[str], grown: set[str], before: Counter[str]) -> int:
+    if len(old_lines) + len(new_lines) <= _DIFF_LINE_CAP:
+        matcher = difflib.SequenceMatcher(None, [_key(x) for x in old_lines], [_key(x) for x in new_lines])
+        for tag, _, _, j1, j2 in matcher.get_opcodes():
+            if tag in ("insert", "replace"):
+                for j in range(j1, j2):
+                    if _key(new_lines[j]) in grown:
+                        return j
+    seen: Counter[str] = Counter()
+    for j, line in enumerate(new_lines):
+        key = _key(line)
+        if key in grown:
+            seen[key] += 1
+            if seen[key] > before[key]:
+                return j
+    raise AssertionError("a grown marker line has no occurrence")  # pragma: no cover
+
+
+# --- definitions ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A port or env-var definition: its text as written (whitespace collapsed) and its line (1-based)."""
+
+    text: str
+    line: int
+
+
+def find_definitions(rule: DefinitionRule, text: str) -> dict[tuple[int, str], Definition]:
+    """The definitions in `text`, keyed by (regex index, normalized text) so reformatting is no change.
+
+    A regex with a named group `definition` is keyed by that group alone (e.g. just the port of a `dev`
+    script, so the rest of the script may change); quotes and whitespace never count.
+    """
+    starts = _line_starts(text)
+    found: dict[tuple[int, str], Definition] = {}
+    for index, regex in enumerate(rule.compiled):
+        for m in regex.finditer(text):
+            if not m.group(0).strip():
+                continue
+            core = m.groupdict().get("definition") or m.group(0)
+            key = (index, re.sub(r"\s+", "", core).replace('"', "'").replace("`", "'"))
+            if key not in found:
+                found[key] = Definition(" ".join(m.group(0).split()), _line_of(starts, m.start()))
+    return found
+
+
+def _lost_definition(rule: DefinitionRule, old_text: str | None, new_text: str | None) -> _Finding | None:
+    if not old_text:
+        return None  # a new file only adds definitions
+    before = find_definitions(rule, old_text)
+    after = find_definitions(rule, new_text) if new_text else {}
+    lost = sorted((d for key, d in before.items() if key not in after), key=lambda d: d.line)
+    if not lost:
+        return None
+    first = lost[0]
+    how = "deleting the file removes" if new_text is None else "this write changes or removes"
+    return _Finding(
+        pattern=first.text,
+        detail=f"{how} `{first.text}` (line {first.line} of the current file)",
+        extra={"definition": first.text, "line": str(first.line)},
+    )

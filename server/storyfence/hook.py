@@ -1,0 +1,298 @@
+"""`storyfence hook claude-code`: a Claude Code PreToolUse hook that holds Claude Code's own file tools
+(Write, Edit, MultiEdit, NotebookEdit) to the same policy, scope and workflow as the server's tools.
+
+Claude Code runs the hook with the tool call as JSON on stdin. A refusal is answered on stdout with
+`hookSpecificOutput.permissionDecision = "deny"` and the server's own message (rule id, pattern, policy
+file, what to do instead), which Claude Code shows to the model. An allowed write gets no output and
+exit 0, so Claude Code's normal permission flow goes on: the hook never approves anything by itself.
+Input that is not a PreToolUse call is a non-blocking hook error (exit 1, a message on stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from storyfence.adapters.policy_file import load_policy
+from storyfence.core.content import check_content
+from storyfence.core.errors import StoryfenceError, WorkflowError
+from storyfence.core.workflow import ensure
+from storyfence.service import StoryfenceService
+
+WRITE_TOOLS: dict[str, str] = {
+    "Write": "file_path",
+    "Edit": "file_path",
+    "MultiEdit": "file_path",
+    "NotebookEdit": "notebook_path",
+}
+"""Claude Code's file-writing tools and the tool_input field that names the file."""
+
+STORY_ENV = "STORYFENCE_STORY"
+PROJECT_DIR_ENV = "CLAUDE_PROJECT_DIR"
+
+
+class HookInputError(Exception):
+    """The hook JSON is not a PreToolUse call we can read (a non-blocking error for Claude Code)."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """The part of a PreToolUse hook input that the hook judges."""
+
+    tool_name: str
+    tool_input: dict[str, Any]
+    cwd: str | None
+
+    @property
+    def path(self) -> str:
+        return cast("str", self.tool_input[WRITE_TOOLS[self.tool_name]])
+
+
+def parse_hook_input(text: str) -> ToolCall | None:
+    """The tool call in a PreToolUse hook input; None for a tool the hook does not judge.
+
+    Raises HookInputError when the text is not a PreToolUse hook input.
+    """
+    try:
+        raw: object = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HookInputError(f"the hook input is not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(raw, dict):
+        raise HookInputError("the hook input is not a JSON object")
+    data = cast("dict[str, Any]", raw)
+    event = data.get("hook_event_name", "PreToolUse")
+    if event != "PreToolUse":
+        raise HookInputError(f"this hook answers PreToolUse events, not {event!r}: install it under PreToolUse")
+    tool_name = data.get("tool_name")
+    if not isinstance(tool_name, str):
+        raise HookInputError("the hook input has no tool_name")
+    if tool_name not in WRITE_TOOLS:
+        return None
+    tool_input = data.get("tool_input")
+    if not isinstance(tool_input, dict):
+        raise HookInputError(f"the {tool_name} call has no tool_input object")
+    tool_input = cast("dict[str, Any]", tool_input)
+    field = WRITE_TOOLS[tool_name]
+    path = tool_input.get(field)
+    if not isinstance(path, str) or not path:
+        raise HookInputError(f"the {tool_name} call has no tool_input.{field}")
+    cwd = data.get("cwd")
+    return ToolCall(tool_name=tool_name, tool_input=tool_input, cwd=cwd if isinstance(cwd, str) and cwd else None)
+
+
+def deny(reason: str) -> str:
+    """The documented PreToolUse answer that refuses the call; `reason` is shown to the model."""
+    return json.dumps(
+        {
+            "hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": "deny",
+                "permissionDecisionReason": reason,
+            }
+        }
+    )
+
+
+def choose_root(root: Path | None, call: ToolCall, environ: Mapping[str, str]) -> Path:
+    """`--root`, else $CLAUDE_PROJECT_DIR (where Claude Code was started), else the call's cwd.
+
+    The project dir comes before `cwd` because `cwd` follows the session's `cd`s, and a hook that
+    judged paths against a subfolder would refuse (or confine to) the wrong tree.
+    """
+    if root is not None:
+        return root
+    project = environ.get(PROJECT_DIR_ENV)
+    if project:
+        return Path(project)
+    return Path(call.cwd) if call.cwd else Path.cwd()
+
+
+def repo_relative(path: str, root: Path, real_root: Path, cwd: str | None) -> str:
+    """`path` relative to the root when it is inside it (via the root as given or its real path: Claude
+    Code may name /tmp/x where the root resolves to /private/tmp/x); else the normalised absolute path,
+    which the server's confinement refuses with its own message."""
+    absolute = path if os.path.isabs(path) else os.path.join(cwd or str(root), path)
+    absolute = posixpath.normpath(absolute)
+    for base in (posixpath.normpath(os.path.abspath(root)), str(real_root)):
+        if absolute == base:
+            return "."
+        if absolute.startswith(base.rstrip("/") + "/"):
+            return posixpath.relpath(absolute, base)
+    return absolute
+
+
+def claude_code_hook(
+    stdin_text: str,
+    *,
+    root: Path | None,
+    policy_path: Path | None,
+    story: str | None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[int, str]:
+    """Judge one Claude Code PreToolUse call. Returns (exit code, stdout); stderr is written here.
+
+    Exit 0 with no output: not a write tool, or an allowed write (Claude Code's own permission flow
+    continues). Exit 0 with a deny decision: the write is refused, with the server's rule and reason.
+    Exit 1: the input is not a PreToolUse hook call (Claude Code treats it as a non-blocking error).
+    """
+    env = os.environ if environ is None else environ
+    try:
+        call = parse_hook_input(stdin_text)
+    except HookInputError as exc:
+        print(f"storyfence hook: {exc}", file=sys.stderr)
+        return 1, ""
+    if call is None:
+        return 0, ""
+    chosen = choose_root(root, call, env)
+    try:
+        refusal = judge(call, chosen, policy_path=policy_path, story=story or env.get(STORY_ENV) or None)
+    except StoryfenceError as exc:
+        # the policy or the story cannot be read: refuse (fail closed) and say why, so the user can fix it
+        refusal = f"storyfence could not check this write, so it is refused: {exc}"
+    if refusal is None:
+        return 0, ""
+    return 0, deny(refusal)
+
+
+def judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: str | None) -> str | None:
+    """The refusal message for this write, or None when the policy, scope and workflow allow it."""
+    if not root.is_dir():
+        raise StoryfenceError(f"the project root {root} is not a directory (set --root)")
+    policy, sources = load_policy(root.resolve(), policy_path)
+    service = StoryfenceService(root, policy, policy_paths=sources)
+    rel = repo_relative(call.path, root, service.root, call.cwd)
+    stories = [story] if story else open_stories(service)
+    for story_id in stories or [None]:
+        decision = service.check_path(rel, story_id)
+        if not decision.allowed:
+            where = f" (story {story_id})" if story_id else ""
+            return f"storyfence refused this {call.tool_name}{where}: {decision.message}"
+    texts = proposed_texts(call, service.root / rel, service.policy.limits.max_file_bytes)
+    if texts is not None:
+        content = check_content(service.policy, rel, *texts)
+        if content is not None:
+            return f"storyfence refused this {call.tool_name}: {content.message()}"
+    if story:
+        refusal = workflow_refusal(service, story)
+        if refusal is not None:
+            return f"storyfence refused this {call.tool_name} (story {story}): {refusal}"
+    return None
+
+
+def _current_text(path: Path, cap: int) -> str | None:
+    """The file's text, or None when it does not exist, is too large or is not UTF-8 text."""
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > cap:
+            return None
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _apply_edits(text: str, edits: list[Any]) -> str | None:
+    """Claude Code's Edit semantics: each old_string replaced once (it must occur), or everywhere with
+    replace_all; None when an edit would not apply (the tool itself then fails, nothing is written)."""
+    for edit in edits:
+        if not isinstance(edit, dict):
+            return None
+        item = cast("dict[str, Any]", edit)
+        old, new = item.get("old_string"), item.get("new_string")
+        if not isinstance(old, str) or not isinstance(new, str) or not old or old not in text:
+            return None
+        text = text.replace(old, new) if item.get("replace_all") is True else text.replace(old, new, 1)
+    return text
+
+
+def _notebook_cell(text: str | None, cell_id: object) -> str:
+    """The source of the notebook cell `cell_id` ("" when it cannot be found: a new cell)."""
+    if text is None or not isinstance(cell_id, str):
+        return ""
+    try:
+        notebook: object = json.loads(text)
+    except json.JSONDecodeError:
+        return ""
+    cells: object = cast("dict[str, Any]", notebook).get("cells") if isinstance(notebook, dict) else None
+    for cell in cast("list[Any]", cells) if isinstance(cells, list) else []:
+        if isinstance(cell, dict) and cast("dict[str, Any]", cell).get("id") == cell_id:
+            source: object = cast("dict[str, Any]", cell).get("source", "")
+            if isinstance(source, list):
+                return "".join(str(part) for part in cast("list[Any]", source))
+            return source if isinstance(source, str) else ""
+    return ""
+
+
+def proposed_texts(call: ToolCall, target: Path, cap: int) -> tuple[str | None, str | None] | None:
+    """(old text, new text) of the write for the content rules; None when it cannot be computed (the tool
+    call will fail on its own, or the file is not text). Old None means a new file."""
+    args = call.tool_input
+    current = _current_text(target, cap)
+    exists = os.path.lexists(target)
+    if exists and current is None:
+        return None  # binary, too large or unreadable: the content rules judge text
+    if call.tool_name == "Write":
+        content = args.get("content")
+        return (current, content) if isinstance(content, str) else None
+    if call.tool_name == "Edit":
+        if args.get("old_string") == "" and not exists:
+            new = args.get("new_string")
+            return (None, new) if isinstance(new, str) else None  # Edit with an empty old_string creates the file
+        return None if current is None else _pair(current, _apply_edits(current, [args]))
+    if call.tool_name == "MultiEdit":
+        edits = args.get("edits")
+        if current is None or not isinstance(edits, list):
+            return None
+        return _pair(current, _apply_edits(current, cast("list[Any]", edits)))
+    # NotebookEdit: the rules judge the cell's source, before and after
+    if args.get("edit_mode") == "delete":
+        return None
+    new_source = args.get("new_source")
+    if not isinstance(new_source, str):
+        return None
+    old_source = "" if args.get("edit_mode") == "insert" else _notebook_cell(current, args.get("cell_id"))
+    return old_source, new_source
+
+
+def _pair(old: str, new: str | None) -> tuple[str, str] | None:
+    return None if new is None else (old, new)
+
+
+def workflow_refusal(service: StoryfenceService, story: str) -> str | None:
+    """The server's workflow message when the story's state does not allow a write (no open chunk,
+    BLOCKED, COMPLETE), else None. A journal that does not verify raises StateError."""
+    _, state = service.story(story).store.read_state()
+    try:
+        ensure(state, "write")
+    except WorkflowError as exc:
+        return str(exc)
+    return None
+
+
+def open_stories(service: StoryfenceService) -> list[str]:
+    """The stories whose journal shows an open chunk, found under the policy's story folders.
+
+    A journal that cannot be read is skipped here (`storyfence audit` reports it); with no story found
+    the hook applies the policy alone.
+    """
+    found: list[str] = []
+    stories = service.policy.stories
+    for folder in stories.folders:
+        base = service.root if folder in (".", "") else service.root / folder.strip("/")
+        if not base.is_dir():
+            continue
+        for journal in sorted(base.glob(f"{stories.id_glob}/_implementation/.storyfence/journal.jsonl")):
+            story_id = journal.parents[2].name
+            if story_id in found:
+                continue
+            try:
+                _, state = service.story(story_id).store.read_state()
+            except StoryfenceError:
+                continue
+            if state.status == "open":
+                found.append(story_id)
+    return found

@@ -1,0 +1,336 @@
+"""`storyfence init`: a starter `.storyfence.toml` and the MCP client config a user asks for, written
+atomically and never over an existing file without `--force`.
+
+JSON client configs are merged, not replaced: the `storyfence` entry is added next to the servers that are
+already there (an existing, different `storyfence` entry is replaced only with `--force`), and the
+Claude Code hook is added to `.claude/settings.json` beside the hooks and permissions already in it.
+A file that is not plain JSON is never touched: the user gets the snippet to add by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from storyfence.adapters.policy_file import REPO_POLICY, packaged_policy_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # pyright: ignore[reportMissingImports]
+
+SERVER_NAME = "storyfence"
+HOOK_COMMAND = "storyfence hook claude-code"
+HOOK_MATCHER = "Write|Edit|MultiEdit|NotebookEdit"
+CLAUDE_SETTINGS = ".claude/settings.json"
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Where a client reads its project MCP config, the key that holds the servers, and our entry."""
+
+    path: str
+    key: str
+    entry: dict[str, Any]
+
+
+CLIENTS: dict[str, ClientConfig | None] = {
+    # Claude Code starts project servers in the project folder, so `.` is the repo root
+    "claude-code": ClientConfig(".mcp.json", "mcpServers", {"command": "storyfence", "args": ["serve", "--root", "."]}),
+    "cursor": ClientConfig(
+        ".cursor/mcp.json", "mcpServers", {"command": "storyfence", "args": ["serve", "--root", "${workspaceFolder}"]}
+    ),
+    "vscode": ClientConfig(
+        ".vscode/mcp.json",
+        "servers",
+        {"type": "stdio", "command": "storyfence", "args": ["serve", "--root", "${workspaceFolder}"]},
+    ),
+    "claude-desktop": None,  # a per-user app config: printed, never written
+}
+
+
+# --- writing files -------------------------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text`: a temp file in the same folder, fsync, rename (the mode is kept)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_text(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+class _Unreadable(Exception):
+    """An existing config that is not a JSON object of the expected shape (left as it is)."""
+
+
+def _read_object(path: Path) -> dict[str, Any]:
+    try:
+        data: object = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _Unreadable(f"not plain JSON ({exc}); comments are not supported here") from None
+    if not isinstance(data, dict):
+        raise _Unreadable("not a JSON object")
+    return cast("dict[str, Any]", data)
+
+
+# --- the starter policy --------------------------------------------------------------------------------------
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in cast("list[object]", value)) + "]"
+    if isinstance(value, dict):
+        items = cast("dict[str, object]", value).items()
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in items) + " }"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def _commented_table(header: str, table: dict[str, Any]) -> list[str]:
+    return [f"# {header}", *(f"# {key} = {_toml_value(value)}" for key, value in table.items())]
+
+
+def starter_policy(default: dict[str, Any] | None = None) -> str:
+    """The text of a starter `.storyfence.toml`, derived from the built-in backend policy.
+
+    Lines starting with `## ` explain; lines starting with `# ` are TOML (the built-in values, or an
+    example): uncommenting every `# ` line gives a valid policy that changes one rule and adds one.
+    """
+    if default is None:
+        with (packaged_policy_dir() / "backend.toml").open("rb") as fh:
+            default = tomllib.load(fh)
+    rules = cast("list[dict[str, Any]]", default.get("rules", []))
+    by_kind: dict[str, list[str]] = {}
+    for rule in rules:
+        by_kind.setdefault(str(rule.get("kind")), []).append(str(rule.get("id")))
+    lines = [
+        "## storyfence policy for this repo (`storyfence serve`, `check`, `hook` and `audit` read it).",
+        '## It extends the built-in "backend" policy: a [[rules]] entry with the id of a built-in rule replaces',
+        "## that rule, a new id adds one; tables are merged key by key. Patterns are gitignore-style, relative to",
+        "## the repo root. Lines starting with `# ` show the built-in values or an example: uncomment what you",
+        "## change. Try a path with `storyfence check PATH` (add `--story STORY-ID` for its SCOPE.md).",
+        "##",
+        "## Built-in rules:",
+        *(f"##   {kind}: {', '.join(ids)}" for kind, ids in sorted(by_kind.items())),
+        "## Always on, whatever this file says: .git, this file and the client configs, the story inputs",
+        "## (STORY, IMPLEMENTATION-PLAN.md, SCOPE.md) and the server-owned BACKEND-LOG.md, BLOCKERS.md, journal.",
+        "",
+        'extends = "backend"  # or "none" to start from nothing',
+        "",
+        "## The policy's name, shown in every decision.",
+        f"# name = {_toml_value(str(default.get('name', 'backend')) + '-custom')}",
+        "",
+    ]
+    explain = {
+        "stories": "## Where stories live (folders searched in order) and what their ids look like.",
+        "typecheck": "## The fast-fail gate: one command per affected workspace package ({package} is filled in).",
+        "limits": "## Caps that keep one call from taking the server down.",
+    }
+    for table, text in explain.items():
+        values = default.get(table)
+        if isinstance(values, dict):
+            lines += [text, *_commented_table(f"[{table}]", cast("dict[str, Any]", values)), ""]
+    example = next((r for r in rules if r.get("id") == "backend-package"), None)
+    example = example or next((r for r in rules if r.get("kind") == "allow"), None)
+    if example is not None:
+        patterns = [*cast("list[str]", example.get("patterns", [])), "services/*/src/**"]
+        lines += [
+            f"## Replace the built-in `{example['id']}` rule (same id), here to also allow services/*/src:",
+            "# [[rules]]",
+            f"# id = {_toml_value(example['id'])}",
+            f"# kind = {_toml_value(example['kind'])}",
+            f"# patterns = {_toml_value(patterns)}",
+            f"# reason = {_toml_value(example.get('reason', ''))}",
+            "",
+        ]
+    lines += [
+        "## Add a rule (deny wins over allow; `instead` may use {path}, {name} and {stem}):",
+        "# [[rules]]",
+        '# id = "no-generated-clients"',
+        '# kind = "deny"',
+        '# patterns = ["packages/*/src/generated/**"]',
+        '# reason = "generated API clients are rebuilt by codegen, never edited by hand."',
+        '# instead = "change the OpenAPI spec and run the generator."',
+        "",
+    ]
+    content_rules = cast("list[dict[str, Any]]", default.get("content_rules", []))
+    if content_rules:
+        first = content_rules[0]
+        paths = cast("list[str]", first.get("paths", ["**"]))
+        ids = ", ".join(str(r.get("id")) for r in content_rules)
+        lines += [
+            "## Content rules judge the text a write adds. Built in:",
+            f"##   {ids}",
+            "## A table with the id of a built-in one changes only the keys it sets (`enabled = false` switches",
+            f"## it off), e.g. extend where `{first['id']}` applies:",
+            "# [[content_rules]]",
+            f"# id = {_toml_value(first['id'])}",
+            f"# paths = {_toml_value([*paths, 'libs/domain/**'])}",
+            "",
+        ]
+    frontend = default.get("frontend_packages")
+    if isinstance(frontend, dict):
+        settings = cast("dict[str, Any]", frontend)
+        backend_packages = cast("list[str]", settings.get("backend_packages", []))
+        lines += [
+            "## A workspace package whose package.json depends on a frontend framework is frontend, whatever",
+            "## its folder. List the packages that are backend anyway (by name or folder):",
+            "# [frontend_packages]",
+            f"# backend_packages = {_toml_value([*backend_packages, '@acme/api'])}",
+            "",
+        ]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# --- the client configs --------------------------------------------------------------------------------------
+
+
+def _merge_server(root: Path, config: ClientConfig, force: bool) -> tuple[bool, str]:
+    """Add our server entry to a client's config file. Returns (ok, what happened)."""
+    path = root / config.path
+    if not path.exists():
+        write_atomic(path, _json_text({config.key: {SERVER_NAME: config.entry}}))
+        return True, f"created {config.path}"
+    snippet = json.dumps({config.key: {SERVER_NAME: config.entry}}, indent=2)
+    try:
+        data = _read_object(path)
+        servers: object = data.setdefault(config.key, {})
+        if not isinstance(servers, dict):
+            raise _Unreadable(f"`{config.key}` is not a JSON object")
+    except _Unreadable as exc:
+        return False, f"left {config.path} alone: it is {exc}. Add this by hand:\n{snippet}"
+    servers = cast("dict[str, Any]", servers)
+    current = servers.get(SERVER_NAME)
+    if current == config.entry:
+        return True, f"unchanged {config.path} (storyfence is already configured)"
+    if current is not None and not force:
+        return True, f"skipped {config.path} (it has a different `{SERVER_NAME}` entry; use --force to replace it)"
+    others = len([name for name in servers if name != SERVER_NAME])
+    servers[SERVER_NAME] = config.entry
+    write_atomic(path, _json_text(data))
+    verb = "replaced the storyfence entry in" if current is not None else "added storyfence to"
+    return True, f"updated {config.path}: {verb} it, kept {others} other server(s)"
+
+
+def _hook_group() -> dict[str, Any]:
+    return {"matcher": HOOK_MATCHER, "hooks": [{"type": "command", "command": HOOK_COMMAND}]}
+
+
+def has_hook(settings: dict[str, Any]) -> bool:
+    """Whether the settings already run `storyfence hook claude-code` before a tool."""
+    hooks: object = settings.get("hooks", {})
+    groups: object = cast("dict[str, Any]", hooks).get("PreToolUse", []) if isinstance(hooks, dict) else []
+    for group in cast("list[Any]", groups) if isinstance(groups, list) else []:
+        commands: object = cast("dict[str, Any]", group).get("hooks", []) if isinstance(group, dict) else []
+        for command in cast("list[Any]", commands) if isinstance(commands, list) else []:
+            if isinstance(command, dict) and cast("dict[str, Any]", command).get("command") == HOOK_COMMAND:
+                return True
+    return False
+
+
+def install_hook(root: Path) -> tuple[bool, str]:
+    """Add the PreToolUse hook to `.claude/settings.json`, keeping every other setting. Idempotent."""
+    path = root / CLAUDE_SETTINGS
+    if not path.exists():
+        write_atomic(path, _json_text({"hooks": {"PreToolUse": [_hook_group()]}}))
+        return True, f"created {CLAUDE_SETTINGS} with the PreToolUse hook `{HOOK_COMMAND}`"
+    snippet = json.dumps({"hooks": {"PreToolUse": [_hook_group()]}}, indent=2)
+    try:
+        settings = _read_object(path)
+        if has_hook(settings):
+            return True, f"unchanged {CLAUDE_SETTINGS} (the storyfence hook is already installed)"
+        hooks: object = settings.setdefault("hooks", {})
+        if not isinstance(hooks, dict):
+            raise _Unreadable("a file whose `hooks` is not a JSON object")
+        groups: object = cast("dict[str, Any]", hooks).setdefault("PreToolUse", [])
+        if not isinstance(groups, list):
+            raise _Unreadable("a file whose `hooks.PreToolUse` is not a list")
+    except _Unreadable as exc:
+        return False, f"left {CLAUDE_SETTINGS} alone: it is {exc}. Merge this by hand:\n{snippet}"
+    cast("list[Any]", groups).append(_hook_group())
+    write_atomic(path, _json_text(settings))
+    return True, f"updated {CLAUDE_SETTINGS}: added the PreToolUse hook `{HOOK_COMMAND}`, kept everything else"
+
+
+def claude_desktop_snippet(root: Path) -> str:
+    """The entry for claude_desktop_config.json: absolute paths, because Claude Desktop starts servers
+    from its own folder with a minimal PATH."""
+    command = shutil.which("storyfence") or "storyfence"
+    entry = {"command": command, "args": ["serve", "--root", str(root.resolve())]}
+    return json.dumps({"mcpServers": {SERVER_NAME: entry}}, indent=2)
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+
+
+def init(root: Path, *, clients: list[str], force: bool, claude_code_hook: bool) -> int:
+    """Write the starter policy and the requested client configs under `root`.
+
+    Exit 0 when everything is in place (an existing file skipped for want of `--force` included: the
+    message says so), 1 when an existing config could not be read and was left alone, 2 on a usage error.
+    """
+    unknown = [c for c in clients if c not in CLIENTS]
+    if unknown:
+        print(
+            f"storyfence init: unknown client {', '.join(unknown)}; choose from {', '.join(CLIENTS)}",
+            file=sys.stderr,
+        )
+        return 2
+    if not root.is_dir():
+        print(f"storyfence init: {root} does not exist or is not a directory", file=sys.stderr)
+        return 2
+    results: list[tuple[bool, str]] = []
+    policy = root / REPO_POLICY
+    if policy.exists() and not force:
+        results.append((True, f"skipped {REPO_POLICY} (exists; use --force to replace it)"))
+    else:
+        existed = policy.exists()
+        write_atomic(policy, starter_policy())
+        results.append(
+            (True, f"{'replaced' if existed else 'created'} {REPO_POLICY} (extends the built-in backend policy)")
+        )
+    for client in dict.fromkeys(clients):
+        config = CLIENTS[client]
+        if config is not None:
+            results.append(_merge_server(root, config, force))
+    if claude_code_hook:
+        results.append(install_hook(root))
+    ok = True
+    for good, message in results:
+        print(message if good else f"storyfence init: {message}", file=sys.stdout if good else sys.stderr)
+        ok = ok and good
+    if "claude-desktop" in clients:
+        print(
+            "Claude Desktop: add this to claude_desktop_config.json (Settings > Developer > Edit Config; macOS "
+            "~/Library/Application Support/Claude/, Windows %APPDATA%\\Claude\\), then restart Claude Desktop:"
+        )
+        print(claude_desktop_snippet(root))
+    return 0 if ok else 1
