@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,12 +73,10 @@ class StoryStore:
     def read_state(self) -> tuple[list[Record], StoryState]:
         """Read without the lock (read-only tools); a torn tail is ignored, never repaired here."""
         try:
-            text = self.journal.read_bytes().decode("utf-8")
+            raw = self.journal.read_bytes()
         except FileNotFoundError:
             return [], StoryState()
-        except UnicodeDecodeError:
-            raise StateError(f"{self.journal} is not UTF-8: the journal was damaged") from None
-        records, _ = decode(text, str(self.journal))
+        records, _ = decode(_complete_lines(raw, self.journal), str(self.journal))
         return records, derive(r.event for r in records)
 
     @contextmanager
@@ -91,12 +90,7 @@ class StoryStore:
                 raw = b""
                 while block := os.read(fd, 1 << 20):
                     raw += block
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    # a torn multi-byte tail decodes badly; the verified prefix is what matters
-                    text = raw.decode("utf-8", errors="replace")
-                records, good = decode(text, str(self.journal))
+                records, good = decode(_complete_lines(raw, self.journal), str(self.journal))
                 if good != len(raw):
                     os.ftruncate(fd, good)  # drop a torn, never-acknowledged tail
                     os.fsync(fd)
@@ -131,7 +125,7 @@ class StoryStore:
             except FileNotFoundError:
                 current = ""
             text = current or logbook.render_log_header(self.story_id)
-            missing = [block for block in state.log_appends if block not in text]
+            missing = _missing_blocks(text, state.log_appends)
             if missing or not current:
                 for block in missing:
                     text = _blank_line_after(text) + block.lstrip("\n")
@@ -145,6 +139,31 @@ class StoryStore:
                 have = ""
             if have != want:
                 self._write_text(self.blockers_path, want)
+
+
+def _missing_blocks(text: str, blocks: tuple[str, ...]) -> list[str]:
+    """The appended blocks the log does not hold yet, in order. A block can repeat word for word (the same
+    type error failing again after a pass), so its k-th copy is missing while the log holds fewer than k."""
+    have: dict[str, int] = {}
+    seen: Counter[str] = Counter()
+    missing: list[str] = []
+    for block in blocks:
+        seen[block] += 1
+        if block not in have:
+            have[block] = text.count(block)
+        if seen[block] > have[block]:
+            missing.append(block)
+    return missing
+
+
+def _complete_lines(raw: bytes, journal: Path) -> str:
+    """The journal's newline-terminated lines, decoded. What follows the last newline is a torn append (a
+    crash cut the write short, maybe inside a multi-byte character): never acknowledged, so never decoded."""
+    end = raw.rfind(b"\n") + 1
+    try:
+        return raw[:end].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StateError(f"{journal} is not UTF-8 (byte {exc.start}): the journal was damaged") from None
 
 
 def _blank_line_after(text: str) -> str:

@@ -16,6 +16,8 @@ from storyfence.core.errors import InputError, Refused
 from storyfence.core.policy import Decision
 
 TMP_PREFIX = ".storyfence-tmp-"
+NAME_MAX = 255  # bytes in one file or folder name (ext4, APFS, NTFS, ...)
+PATH_MAX = 4096  # bytes in an absolute path (Linux)
 _O_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -72,6 +74,14 @@ class Workspace:
         """Resolve `user_path` (relative to the root, or absolute inside it) or refuse it."""
         if "\x00" in user_path:
             raise confinement_refusal(repr(user_path), "the path contains a NUL byte.", "pass a plain path.")
+        try:
+            user_path.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # a lone surrogate would become a non-UTF-8 file name on disk that the journal cannot record
+            raise InputError(
+                f"the path {user_path[:80]!r} is not valid Unicode text (a lone surrogate at position {exc.start}); "
+                "send the path as UTF-8 text"
+            ) from None
         raw = user_path.strip()
         if "\\" in raw:
             raise confinement_refusal(
@@ -94,6 +104,7 @@ class Workspace:
             raise confinement_refusal(
                 raw, "the path escapes the repo root with `..`.", "use a path inside the repo root."
             )
+        _check_lengths(self._root_str, rel)
         # walk component by component so the first symlink on the way can be named
         current = self._root_str
         symlink: str | None = None
@@ -159,7 +170,7 @@ class Workspace:
         parts = rel.split("/")
         dir_fd = self._open_dir(parts[:-1], create=True)
         name = parts[-1]
-        tmp = f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}"[:255]
+        tmp = _tmp_name(name)
         try:
             mode = 0o644
             existed = False
@@ -261,6 +272,27 @@ class Workspace:
 
     def is_dir(self, rel: str) -> bool:
         return os.path.isdir(self.absolute(rel)) and not os.path.islink(self.absolute(rel))
+
+
+def _check_lengths(root: str, rel: str) -> None:
+    """Refuse names the filesystem cannot hold, with a clear error instead of an OSError mid-write."""
+    for part in rel.split("/"):
+        size = len(part.encode("utf-8"))
+        if size > NAME_MAX:
+            raise InputError(
+                f"the name `{part[:40]}…` in the path is {size} bytes long; a file or folder name holds at most "
+                f"{NAME_MAX} bytes: use a shorter name"
+            )
+    size = len(root.encode("utf-8")) + 1 + len(rel.encode("utf-8"))
+    if size >= PATH_MAX:
+        raise InputError(f"the path is {size} bytes long with the repo root; at most {PATH_MAX - 1}: use a shorter one")
+
+
+def _tmp_name(name: str) -> str:
+    """A unique temp name next to `name`, within NAME_MAX bytes (cut on a character boundary)."""
+    prefix = f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-"
+    tail = name.encode("utf-8")[: NAME_MAX - len(prefix)].decode("utf-8", errors="ignore")
+    return prefix + tail
 
 
 def decode_text(rel: str, data: bytes) -> str:
