@@ -177,6 +177,7 @@ class StoryfenceService:
         self._run_command = run_command
         self._scopes: dict[str, tuple[tuple[int, int, int], ScopeLists]] = {}
         self._packages: tuple[tuple[int, ...], tuple[PackageFacts, ...]] | None = None
+        self._stores: dict[str, StoryStore] = {}
         extra: list[str] = []
         for p in policy_paths:
             try:
@@ -210,7 +211,10 @@ class StoryfenceService:
                 continue
             if loc.symlink is None and self.ws.is_dir(loc.rel):
                 impl = f"{loc.rel}/_implementation"
-                store = StoryStore(self.ws.absolute(impl), sid, self._write_server_text)
+                # one store per story for the server's life: it remembers what it verified of the journal
+                store = self._stores.get(impl)
+                if store is None:
+                    store = self._stores[impl] = StoryStore(self.ws.absolute(impl), sid, self._write_server_text)
                 return Story(id=sid, folder=loc.rel, impl=impl, store=store)
         raise InputError(f"unknown story {sid}: expected its folder at one of " + ", ".join(tried))
 

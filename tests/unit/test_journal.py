@@ -196,3 +196,15 @@ def test_garbage_after_good_records_names_the_garbage_line() -> None:
     text = journal(chain(EVENTS[:2])) + "garbage\n"
     with pytest.raises(StateError, match=r"^journal line 3 is not valid JSON"):
         decode(text)
+
+
+def test_a_tail_decodes_as_the_continuation_of_the_record_before_it() -> None:
+    first = make_record(None, ChunkOpened(number=1, name="a", objective="o"), "t0")
+    second = make_record(first, ChunkOpened(number=2, name="b", objective="o"), "t1")
+    third = make_record(second, ChunkOpened(number=3, name="c", objective="o"), "t2")
+    tail = encode(second) + encode(third)
+    records, good = decode(tail, previous=first)
+    assert [r.seq for r in records] == [1, 2]
+    assert good == len(tail.encode("utf-8"))
+    with pytest.raises(StateError, match="breaks the hash chain"):
+        decode(encode(third), previous=first)  # record 1 is missing between them

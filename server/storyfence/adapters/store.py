@@ -33,14 +33,31 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_sync = getattr(os, "fdatasync", os.fsync)  # the data and the size, without the mtime: enough to read it back
+
+
+@dataclass
+class _Verified:
+    """What this process already read and verified of the journal: the next read starts at `offset`."""
+
+    ino: int
+    dev: int
+    offset: int
+    last_line: bytes  # re-read before trusting the cache: a rewrite of the file is noticed
+    records: list[Record]
+    state: StoryState
+
+
 @dataclass
 class Transaction:
-    """An open, locked view of one story's journal. `record` appends and fsyncs before returning."""
+    """An open, locked view of one story's journal. `record` appends and syncs before returning."""
 
     store: StoryStore
     records: list[Record]
     state: StoryState
     _fd: int = field(repr=False)
+    offset: int = 0
+    last_line: bytes = b""
 
     def record(self, event: Event) -> Record:
         previous = self.records[-1] if self.records else None
@@ -50,11 +67,18 @@ class Transaction:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        os.fsync(self._fd)
+        _sync(self._fd)
         self.records.append(rec)
+        self.offset += len(data)
+        self.last_line = data
         self.state = apply(self.state, event)
-        self.store.reconcile(self.records, self.state)
+        if _writes_text(event):
+            self.store.reconcile(self.records, self.state)
         return rec
+
+
+def _writes_text(event: Event) -> bool:
+    return bool(getattr(event, "log_append", "")) or isinstance(event, StoryBlocked)
 
 
 class StoryStore:
@@ -69,6 +93,7 @@ class StoryStore:
         self.log_path = impl_dir / "BACKEND-LOG.md"
         self.blockers_path = impl_dir / "BLOCKERS.md"
         self._write_text = write_text
+        self._verified: _Verified | None = None
 
     def read_state(self) -> tuple[list[Record], StoryState]:
         """Read without the lock (read-only tools); a torn tail is ignored, never repaired here."""
@@ -86,23 +111,59 @@ class StoryStore:
         try:
             self._acquire(lock_fd)
             fd = os.open(self.journal, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            tx: Transaction | None = None
             try:
-                raw = b""
-                while block := os.read(fd, 1 << 20):
-                    raw += block
-                records, good = decode(_complete_lines(raw, self.journal), str(self.journal))
-                if good != len(raw):
-                    os.ftruncate(fd, good)  # drop a torn, never-acknowledged tail
-                    os.fsync(fd)
-                os.lseek(fd, 0, os.SEEK_END)
-                state = derive(r.event for r in records)
-                self.reconcile(records, state)
-                yield Transaction(store=self, records=records, state=state, _fd=fd)
+                tx = self._open(fd)
+                yield tx
+                self._verified = _Verified(
+                    ino=os.fstat(fd).st_ino,
+                    dev=os.fstat(fd).st_dev,
+                    offset=tx.offset,
+                    last_line=tx.last_line,
+                    records=tx.records,
+                    state=tx.state,
+                )
+            except BaseException:
+                # what was appended is durable, but read it back next time rather than trust this view
+                self._verified = None
+                raise
             finally:
                 os.close(fd)
         finally:
             fcntl.flock(lock_fd, fcntl.LOCK_UN)
             os.close(lock_fd)
+
+    def _open(self, fd: int) -> Transaction:
+        """Verify the journal under the lock: only the appended tail when this process has read the head."""
+        st = os.fstat(fd)
+        cache = self._verified
+        if (
+            cache is not None
+            and (cache.ino, cache.dev) == (st.st_ino, st.st_dev)
+            and st.st_size >= cache.offset
+            and os.pread(fd, len(cache.last_line), cache.offset - len(cache.last_line)) == cache.last_line
+        ):
+            start, records, state, last_line = cache.offset, list(cache.records), cache.state, cache.last_line
+        else:
+            start, records, state, last_line = 0, [], StoryState(), b""
+        os.lseek(fd, start, os.SEEK_SET)
+        raw = b""
+        while block := os.read(fd, 1 << 20):
+            raw += block
+        previous = records[-1] if records else None
+        fresh, good = decode(_complete_lines(raw, self.journal), str(self.journal), previous=previous)
+        if good != len(raw):
+            os.ftruncate(fd, start + good)  # drop a torn, never-acknowledged tail
+            os.fsync(fd)
+        for rec in fresh:
+            state = apply(state, rec.event)
+        records.extend(fresh)
+        if fresh:
+            last_line = raw[:good][raw[:good].rstrip(b"\n").rfind(b"\n") + 1 :]
+        os.lseek(fd, 0, os.SEEK_END)
+        if start == 0 or any(_writes_text(r.event) for r in fresh):
+            self.reconcile(records, state)  # repair text a crash (or another server) left unwritten
+        return Transaction(store=self, records=records, state=state, _fd=fd, offset=start + good, last_line=last_line)
 
     def _acquire(self, lock_fd: int) -> None:
         deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS

@@ -20,6 +20,7 @@ NAME_MAX = 255  # bytes in one file or folder name (ext4, APFS, NTFS, ...)
 PATH_MAX = 4096  # bytes in an absolute path (Linux)
 _O_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_sync = getattr(os, "fdatasync", os.fsync)
 
 
 def confinement_refusal(path: str, reason: str, instead: str) -> Refused:
@@ -194,7 +195,7 @@ class Workspace:
                 while view:
                     written = os.write(fd, view)
                     view = view[written:]
-                os.fsync(fd)
+                _sync(fd)  # the data must be on disk before the rename makes it visible
             finally:
                 os.close(fd)
             try:

@@ -86,12 +86,9 @@ def is_script(path: str) -> bool:
     return path.lower().endswith(SCRIPT_EXTENSIONS)
 
 
-def _line_starts(text: str) -> list[int]:
-    return [0, *(m.end() for m in re.finditer("\n", text))]
-
-
-def _line_of(starts: list[int], offset: int) -> int:
-    return bisect.bisect_right(starts, offset)
+def _line_of(text: str, offset: int) -> int:
+    """The 1-based line of `offset`; counted only for a match, so a clean text costs nothing here."""
+    return text.count("\n", 0, offset) + 1
 
 
 # --- imports -------------------------------------------------------------------------------------------------
@@ -199,14 +196,13 @@ def find_imports(text: str) -> list[Import]:
     """
     code, strings = _scan(text)
     string_starts = [s for s, _ in strings]
-    starts = _line_starts(text)
     found: list[tuple[int, Import]] = []
     for form in _IMPORT_FORMS:
         for m in form.finditer(code):
             k = bisect.bisect_right(string_starts, m.start()) - 1
             if k >= 0 and m.start() < strings[k][1]:
                 continue  # the keyword is inside a string literal
-            found.append((m.start(), Import(m.group("spec").strip(), _line_of(starts, m.start()))))
+            found.append((m.start(), Import(m.group("spec").strip(), _line_of(text, m.start()))))
     return [imp for _, imp in sorted(found, key=lambda pair: pair[0])]
 
 
@@ -258,18 +254,20 @@ def _marker(rule: MarkerRule, line: str) -> str | None:
     return None
 
 
-def _marker_counts(rule: MarkerRule, lines: list[str]) -> Counter[str]:
-    return Counter(_key(line) for line in lines if _marker(rule, line) is not None)
-
-
 def _new_marker(rule: MarkerRule, old_text: str, new_text: str) -> _Finding | None:
     # A marker line is judged by its count: one the old text already had (moved, re-indented) passes; one
     # more than before is an added marker. difflib then points at the inserted copy.
     old_lines = old_text.splitlines()
     new_lines = new_text.splitlines()
-    before = _marker_counts(rule, old_lines)
-    after = _marker_counts(rule, new_lines)
-    grown = {key for key, count in after.items() if count > before[key]}
+    before = Counter(_key(line) for line in old_lines)
+    after: Counter[str] = Counter()
+    sample: dict[str, str] = {}
+    for line in new_lines:
+        key = _key(line)
+        after[key] += 1
+        sample.setdefault(key, line)
+    # only a line that occurs more often than before can add a marker: the regexes run on those alone
+    grown = {key for key, count in after.items() if count > before[key] and _marker(rule, sample[key]) is not None}
     if not grown:
         return None
     index = _added_index(old_lines, new_lines, grown, before)
@@ -320,7 +318,6 @@ def find_definitions(rule: DefinitionRule, text: str) -> dict[tuple[int, str], D
     A regex with a named group `definition` is keyed by that group alone (e.g. just the port of a `dev`
     script, so the rest of the script may change); quotes and whitespace never count.
     """
-    starts = _line_starts(text)
     found: dict[tuple[int, str], Definition] = {}
     for index, regex in enumerate(rule.compiled):
         for m in regex.finditer(text):
@@ -329,7 +326,7 @@ def find_definitions(rule: DefinitionRule, text: str) -> dict[tuple[int, str], D
             core = m.groupdict().get("definition") or m.group(0)
             key = (index, re.sub(r"\s+", "", core).replace('"', "'").replace("`", "'"))
             if key not in found:
-                found[key] = Definition(" ".join(m.group(0).split()), _line_of(starts, m.start()))
+                found[key] = Definition(" ".join(m.group(0).split()), _line_of(text, m.start()))
     return found
 
 

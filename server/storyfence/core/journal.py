@@ -52,9 +52,11 @@ def encode(record: Record) -> str:
     return json.dumps(record.model_dump(mode="json"), sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def decode(text: str, source: str = "journal") -> tuple[list[Record], int]:
+def decode(text: str, source: str = "journal", *, previous: Record | None = None) -> tuple[list[Record], int]:
     """Verify and decode a journal. Returns the records and the byte length of the verified prefix.
 
+    With `previous`, `text` is the tail that follows that record: the chain continues from it (its hash,
+    its seq + 1), so a reader that already verified the head reads only what was appended since.
     A final line without a newline is a torn write from a crash: it was never acknowledged, so it is
     ignored (the store truncates it). Anything else that does not verify is a StateError.
     """
@@ -62,7 +64,8 @@ def decode(text: str, source: str = "journal") -> tuple[list[Record], int]:
     good_bytes = 0
     lines = text.split("\n")
     complete, torn = lines[:-1], lines[-1]
-    for number, line in enumerate(complete, start=1):
+    first_seq = 0 if previous is None else previous.seq + 1
+    for number, line in enumerate(complete, start=first_seq + 1):
         where = f"{source} line {number}"
         try:
             raw = json.loads(line)
@@ -80,8 +83,9 @@ def decode(text: str, source: str = "journal") -> tuple[list[Record], int]:
         body = {k: v for k, v in raw_dict.items() if k != "hash"}
         if raw_dict.get("hash") != _digest(body):
             raise StateError(f"{where} does not match its hash: the journal was edited by hand")
-        expected_prev = records[-1].hash if records else ""
-        if raw_dict.get("prev") != expected_prev or raw_dict.get("seq") != len(records):
+        before = records[-1] if records else previous
+        expected_prev = before.hash if before is not None else ""
+        if raw_dict.get("prev") != expected_prev or raw_dict.get("seq") != first_seq + len(records):
             raise StateError(f"{where} breaks the hash chain: a record was removed, reordered or inserted")
         try:
             records.append(Record.model_validate(raw_dict))
