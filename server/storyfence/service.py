@@ -666,9 +666,10 @@ class StoryfenceService:
                 failure_block = logbook.render_typecheck_failure(
                     number=current.number,
                     name=current.name,
-                    attempt=current.failures,  # 0: the chunk's first failure; then fix attempts
+                    attempt=current.failures,  # 0: the first failure since the last pass; then fix attempts
                     max_attempts=settings.max_fix_attempts,
                     run=failing,
+                    run_number=len(current.runs) + runs.index(failing) + 1,  # the chunk's Nth command
                 )
             tx.record(
                 TypecheckRan(

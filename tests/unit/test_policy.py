@@ -785,3 +785,29 @@ def test_match_name_never_raises_on_any_glob(name: str, glob: str) -> None:
     assert result in (None, glob)
     if "*" not in glob and result is not None:
         assert name == glob or name.startswith(glob + "/")
+
+
+@pytest.mark.parametrize(
+    ("path", "rule"),
+    [
+        ("packages/core/src/.ENV", "no-env-files"),
+        ("packages/core/.Env.local", "no-env-files"),
+        ("packages/core/.GIT/config", "protected-git"),
+        ("STORY-042/_implementation/backend-log.md", "protected-server-owned"),
+        ("packages/core/src/Widget.TSX", "no-react-components"),
+    ],
+)
+def test_protections_and_deny_rules_hold_for_case_variants(path: str, rule: str) -> None:
+    decision = decide_write(_backend_policy_for_case_tests(), path)
+    assert (decision.allowed, decision.rule) == (False, rule)
+
+
+def test_a_secret_read_is_refused_in_any_case() -> None:
+    decision = decide_read(_backend_policy_for_case_tests(), "apps/api/.ENV")
+    assert (decision.allowed, decision.rule) == (False, "no-secret-reads")
+
+
+def _backend_policy_for_case_tests() -> Policy:
+    from storyfence.adapters.policy_file import load_builtin
+
+    return load_builtin()

@@ -54,11 +54,22 @@ class Rule(_Frozen):
     def spec(self) -> pathspec.PathSpec[Any]:
         return pathspec.PathSpec.from_lines("gitignore", self.patterns)
 
-    def match(self, path: str) -> str | None:
-        """The pattern that makes `path` match this rule, or None (a negated pattern un-matches)."""
+    @cached_property
+    def folded_spec(self) -> pathspec.PathSpec[Any]:
+        return pathspec.PathSpec.from_lines("gitignore", [p.lower() for p in self.patterns])
+
+    def match(self, path: str, *, any_case: bool = False) -> str | None:
+        """The pattern that makes `path` match this rule, or None (a negated pattern un-matches).
+
+        `any_case` also matches regardless of case: deny rules and protections must hold on case-insensitive
+        filesystems (on macOS `.ENV` is `.env`); allow rules never use it."""
         result = self.spec.check_file(path)
         if result.include and result.index is not None:
             return self.patterns[result.index]
+        if any_case:
+            folded = self.folded_spec.check_file(path.lower())
+            if folded.include and folded.index is not None:
+                return self.patterns[folded.index]
         return None
 
 
@@ -430,7 +441,7 @@ def first_match(rules: tuple[Rule, ...], path: str, kind: RuleKind) -> tuple[Rul
     for rule in rules:
         if rule.kind != kind:
             continue
-        pattern = rule.match(path)
+        pattern = rule.match(path, any_case=kind != "allow")
         if pattern is not None:
             return rule, pattern
     return None
@@ -463,7 +474,7 @@ def decide_write(
         return refused
     guards = protected if protected is not None else protected_rules(policy.stories)
     for rule in guards:
-        pattern = rule.match(path)
+        pattern = rule.match(path, any_case=True)
         if pattern is not None:
             return _decision(path, False, rule, pattern, policy, built_in=True)
     denied = first_match(policy.rules, path, "deny")
