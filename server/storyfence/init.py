@@ -283,7 +283,8 @@ def install_hook(root: Path) -> tuple[bool, str]:
 def claude_desktop_snippet(root: Path) -> str:
     """The entry for claude_desktop_config.json: absolute paths, because Claude Desktop starts servers
     from its own folder with a minimal PATH."""
-    command = shutil.which("storyfence") or "storyfence"
+    beside = Path(sys.executable).parent / "storyfence"  # the script installed with this interpreter
+    command = str(beside) if beside.is_file() else (shutil.which("storyfence") or "storyfence")
     entry = {"command": command, "args": ["serve", "--root", str(root.resolve())]}
     return json.dumps({"mcpServers": {SERVER_NAME: entry}}, indent=2)
 

@@ -64,7 +64,7 @@ async def test_the_claude_desktop_snippet_init_prints_starts_a_server_from_anywh
     start = done.stdout.index("{")
     snippet, _ = json.JSONDecoder().raw_decode(done.stdout[start:])
     entry = snippet["mcpServers"]["storyfence"]
-    assert Path(entry["command"]).is_absolute() or entry["command"] == "storyfence"
+    assert Path(entry["command"]).is_absolute()
     params = StdioServerParameters(
         command=entry["command"], args=entry["args"], env={"PATH": tool_path()}, cwd=str(tmp_path)
     )
