@@ -115,9 +115,10 @@ class StoryStore:
             try:
                 tx = self._open(fd)
                 yield tx
+                st = os.fstat(fd)
                 self._verified = _Verified(
-                    ino=os.fstat(fd).st_ino,
-                    dev=os.fstat(fd).st_dev,
+                    ino=st.st_ino,
+                    dev=st.st_dev,
                     offset=tx.offset,
                     last_line=tx.last_line,
                     records=tx.records,
