@@ -59,7 +59,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         serve_http(server, args.host, args.port)
     else:
-        server.run("stdio")
+        import anyio
+
+        from storyfence.stdio import serve_stdio
+
+        anyio.run(serve_stdio, server)
     return 0
 
 

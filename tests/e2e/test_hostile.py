@@ -479,3 +479,17 @@ async def test_a_typecheck_that_floods_100_mb_is_capped_and_the_server_stays_sma
     assert 1 <= len(run["diagnostics"]) <= 200
     # the 100 MB went through the server without being kept: its peak memory grew by far less than that
     assert peak - baseline < FLOOD_MB / 4, (baseline, peak)
+
+
+@pytest.mark.anyio
+@pytest.mark.e2e
+async def test_an_undecodable_line_gets_the_json_rpc_error_it_is_owed(small_repo: Path, tmp_path: Path) -> None:
+    async with raw_server(small_repo, tmp_path / "stderr.log") as server:
+        await server.send(b"this is not json")
+        await server.alive()
+        await server.send(b'{"jsonrpc":"2.0","id":"bad-params","method":"tools/call","params":"nope"}')
+        await server.alive()
+        await server.send(b'{"no":"jsonrpc"}')
+        await server.alive()
+    errors = [(m["id"], m["error"]["code"]) for m in server.others if "error" in m]
+    assert errors == [(None, -32700), ("bad-params", -32600), (None, -32600)]
