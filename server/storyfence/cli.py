@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--root", help="the monorepo root (default: $STORYFENCE_ROOT or the current directory)")
         p.add_argument("--policy", help="a policy TOML file (default: ROOT/.storyfence.toml over the built-in)")
 
-    serve = sub.add_parser("serve", help="run the MCP server over stdio")
+    serve = sub.add_parser("serve", help="run the MCP server (stdio; --http for streamable HTTP)")
     common(serve)
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     serve.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
