@@ -99,3 +99,48 @@ def test_check_path_reports_confinement_as_a_decision_not_an_error(service: Stor
     assert decision.allowed is False
     assert decision.rule == "confinement"
     assert service.check_path("packages/core/src/x.ts").rule == "core-package"
+
+
+def test_a_write_recorded_but_not_renamed_before_a_crash_is_finished_by_the_next_server(repo: Path) -> None:
+    from storyfence.core.events import FileChanged
+    from storyfence.core.models import FileChange
+
+    crashed = StoryfenceService(repo, load_builtin())
+    crashed.begin_chunk(STORY, "n", "o")
+    target = repo / "packages/core/src/a.ts"
+    # what write_file does up to the crash: content staged and synced, the journal record written, no rename
+    staged = crashed.ws.stage("packages/core/src/a.ts", b"export const a = 2;\n")
+    story = crashed.story(STORY)
+    with story.store.transaction() as tx:
+        change = FileChange(path="packages/core/src/a.ts", kind="modified", sha256="x" * 64)
+        tx.record(FileChanged(chunk=1, change=change, staged=staged.tmp))
+    assert target.read_text(encoding="utf-8") == "export const findOrder = 1;\n"
+
+    restarted = StoryfenceService(repo, load_builtin())
+    restarted.write_file(STORY, "packages/core/src/b.ts", "export {};\n")  # any transaction repairs
+    assert target.read_text(encoding="utf-8") == "export const a = 2;\n"
+    assert not list(target.parent.glob(".storyfence-tmp-*"))
+
+
+def test_a_staged_write_older_than_a_hand_edit_of_its_target_is_dropped_not_applied(repo: Path) -> None:
+    import os
+
+    from storyfence.core.events import FileChanged
+    from storyfence.core.models import FileChange
+
+    crashed = StoryfenceService(repo, load_builtin())
+    crashed.begin_chunk(STORY, "n", "o")
+    target = repo / "packages/core/src/a.ts"
+    staged = crashed.ws.stage("packages/core/src/a.ts", b"export const a = 2;\n")
+    with crashed.story(STORY).store.transaction() as tx:
+        change = FileChange(path="packages/core/src/a.ts", kind="modified", sha256="x" * 64)
+        tx.record(FileChanged(chunk=1, change=change, staged=staged.tmp))
+    target.write_text("export const a = 3; // by hand\n", encoding="utf-8")
+    tmp = target.parent / staged.tmp
+    os.utime(tmp, ns=(target.stat().st_mtime_ns - 10**9, target.stat().st_mtime_ns - 10**9))
+
+    StoryfenceService(repo, load_builtin()).story_status(STORY)  # read-only: repairs nothing
+    assert tmp.exists()
+    StoryfenceService(repo, load_builtin()).write_file(STORY, "packages/core/src/b.ts", "export {};\n")
+    assert target.read_text(encoding="utf-8") == "export const a = 3; // by hand\n"
+    assert not tmp.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import posixpath
 import re
@@ -30,6 +31,7 @@ from storyfence.core.events import (
     StoryCompleted,
     TypecheckRan,
 )
+from storyfence.core.journal import Record
 from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse
 from storyfence.core.policy import (
     Decision,
@@ -59,6 +61,7 @@ from storyfence.results import (
     WriteResult,
 )
 
+log = logging.getLogger("storyfence")
 Progress = Callable[[str], Awaitable[None]]
 RunCommand = Callable[..., Awaitable[CommandRun]]
 _PACKAGE_NAME = re.compile(r"^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$", re.IGNORECASE)
@@ -214,7 +217,9 @@ class StoryfenceService:
                 # one store per story for the server's life: it remembers what it verified of the journal
                 store = self._stores.get(impl)
                 if store is None:
-                    store = self._stores[impl] = StoryStore(self.ws.absolute(impl), sid, self._write_server_text)
+                    store = self._stores[impl] = StoryStore(
+                        self.ws.absolute(impl), sid, self._write_server_text, on_read=self._roll_forward
+                    )
                 return Story(id=sid, folder=loc.rel, impl=impl, store=store)
         raise InputError(f"unknown story {sid}: expected its folder at one of " + ", ".join(tried))
 
@@ -487,6 +492,42 @@ class StoryfenceService:
         tx.record(FileChanged(chunk=chunk.number, change=change))
         return chunk.number
 
+    def _write_recorded(
+        self, tx: Transaction, rel: str, data: bytes, kind: str | None = None
+    ) -> tuple[int, FileChange]:
+        """Write-ahead: stage the content (synced), record it, then rename it into place.
+
+        A crash before the record leaves only a temp file; a crash after it leaves a record whose temp file
+        the next transaction renames into place (`_roll_forward`). Either way the journal and the disk agree.
+        """
+        staged = self.ws.stage(rel, data)
+        change = FileChange(
+            path=rel,
+            kind="modified" if kind == "modified" or staged.existed else "created",
+            sha256=_sha(data),
+        )
+        chunk = tx.state.current
+        assert chunk is not None
+        try:
+            tx.record(FileChanged(chunk=chunk.number, change=change, staged=staged.tmp))
+        except BaseException:
+            self.ws.discard(staged)
+            raise
+        self.ws.commit(staged)
+        self._forget_packages(rel)
+        return chunk.number, change
+
+    def _roll_forward(self, records: Sequence[Record]) -> None:
+        """Finish the staged writes that records read from disk name and a crash left unrenamed."""
+        for rec in records:
+            event = rec.event
+            if (
+                isinstance(event, FileChanged)
+                and event.staged
+                and self.ws.roll_forward(event.change.path, event.staged)
+            ):
+                log.warning("finished a write a crash interrupted: %s", event.change.path)
+
     def write_file(self, story: str, path: str, content: str) -> WriteResult:
         data = _utf8(content, "content")
         self._check_size(data)
@@ -495,10 +536,7 @@ class StoryfenceService:
         with st.store.transaction() as tx:
             ensure(tx.state, "write")
             self._check_content(loc.rel, self._old_text(loc.rel), content)
-            existed = self.ws.write_atomic(loc.rel, data)
-            self._forget_packages(loc.rel)
-            change = FileChange(path=loc.rel, kind="modified" if existed else "created", sha256=_sha(data))
-            number = self._record_change(tx, change)
+            number, change = self._write_recorded(tx, loc.rel, data)
             return WriteResult(
                 story=st.id,
                 chunk=number,
@@ -547,9 +585,7 @@ class StoryfenceService:
             )
             number: int | None = None
             if not dry_run and after != before:
-                self.ws.write_atomic(loc.rel, new_data)
-                self._forget_packages(loc.rel)
-                number = self._record_change(tx, FileChange(path=loc.rel, kind="modified", sha256=_sha(new_data)))
+                number, _ = self._write_recorded(tx, loc.rel, new_data, kind="modified")
             return EditResult(
                 story=st.id,
                 path=loc.rel,

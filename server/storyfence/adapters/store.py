@@ -84,7 +84,13 @@ def _writes_text(event: Event) -> bool:
 class StoryStore:
     """The journal, lock and server-owned files of one story's _implementation folder."""
 
-    def __init__(self, impl_dir: Path, story_id: str, write_text: WriteText) -> None:
+    def __init__(
+        self,
+        impl_dir: Path,
+        story_id: str,
+        write_text: WriteText,
+        on_read: Callable[[list[Record]], None] | None = None,
+    ) -> None:
         self.impl_dir = impl_dir
         self.story_id = story_id
         self.dir = impl_dir / ".storyfence"
@@ -93,6 +99,7 @@ class StoryStore:
         self.log_path = impl_dir / "BACKEND-LOG.md"
         self.blockers_path = impl_dir / "BLOCKERS.md"
         self._write_text = write_text
+        self._on_read = on_read  # sees every record read from disk under the lock (crash repair)
         self._verified: _Verified | None = None
 
     def read_state(self) -> tuple[list[Record], StoryState]:
@@ -156,6 +163,8 @@ class StoryStore:
         if good != len(raw):
             os.ftruncate(fd, start + good)  # drop a torn, never-acknowledged tail
             os.fsync(fd)
+        if fresh and self._on_read is not None:
+            self._on_read(fresh)
         for rec in fresh:
             state = apply(state, rec.event)
         records.extend(fresh)

@@ -37,6 +37,15 @@ def confinement_refusal(path: str, reason: str, instead: str) -> Refused:
 
 
 @dataclass(frozen=True)
+class Staged:
+    """A write whose synced content waits in `tmp` (a name in the target's directory) for `commit`."""
+
+    rel: str
+    tmp: str
+    existed: bool
+
+
+@dataclass(frozen=True)
 class Located:
     """A user path resolved against the root. `rel` is lexical; `real` is after following symlinks."""
 
@@ -163,10 +172,16 @@ class Workspace:
             raise
 
     def write_atomic(self, rel: str, data: bytes) -> bool:
-        """Replace `rel` with `data` atomically. Returns True if the file existed before.
+        """Replace `rel` with `data` atomically. Returns True if the file existed before."""
+        staged = self.stage(rel, data)
+        self.commit(staged)
+        return staged.existed
 
-        The temp file is created O_EXCL|O_NOFOLLOW next to the target; rename replaces the directory
-        entry, so a hard-linked target is detached rather than written through.
+    def stage(self, rel: str, data: bytes) -> Staged:
+        """Write `data` to a synced temp file next to `rel`; nothing is visible until `commit`.
+
+        The temp file is created O_EXCL|O_NOFOLLOW next to the target; the rename in `commit` replaces the
+        directory entry, so a hard-linked target is detached rather than written through.
         """
         parts = rel.split("/")
         dir_fd = self._open_dir(parts[:-1], create=True)
@@ -198,13 +213,55 @@ class Workspace:
                 _sync(fd)  # the data must be on disk before the rename makes it visible
             finally:
                 os.close(fd)
-            try:
-                os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            except BaseException:
-                os.unlink(tmp, dir_fd=dir_fd)
-                raise
+            return Staged(rel=rel, tmp=tmp, existed=existed)
+        finally:
+            os.close(dir_fd)
+
+    def commit(self, staged: Staged) -> None:
+        """Make a staged write visible: rename the temp file over the target, then sync the directory."""
+        parts = staged.rel.split("/")
+        dir_fd = self._open_dir(parts[:-1], create=False)
+        try:
+            os.replace(staged.tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             os.fsync(dir_fd)
-            return existed
+        finally:
+            os.close(dir_fd)
+
+    def discard(self, staged: Staged) -> None:
+        parts = staged.rel.split("/")
+        with contextlib.suppress(OSError):
+            dir_fd = self._open_dir(parts[:-1], create=False)
+            try:
+                os.unlink(staged.tmp, dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def roll_forward(self, rel: str, tmp: str) -> bool:
+        """Finish a staged write the journal recorded but a crash left unrenamed. Returns True if it did.
+
+        Only when the temp file is still there and the target has not changed since it was staged (a
+        newer target means someone edited it by hand afterwards: their edit wins, the temp file goes).
+        """
+        parts = rel.split("/")
+        try:
+            dir_fd = self._open_dir(parts[:-1], create=False)
+        except (InputError, Refused, OSError):
+            return False
+        try:
+            try:
+                staged_at = os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False).st_mtime_ns
+            except FileNotFoundError:
+                return False  # renamed as planned (or cleaned up): nothing to finish
+            try:
+                target_at = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False).st_mtime_ns
+            except FileNotFoundError:
+                target_at = -1
+            if target_at > staged_at:
+                os.unlink(tmp, dir_fd=dir_fd)
+                return False
+            os.replace(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            os.fsync(dir_fd)
+            return True
         finally:
             os.close(dir_fd)
 

@@ -21,6 +21,7 @@ class FileChanged(Value):
     type: Literal["file_changed"] = "file_changed"
     chunk: int
     change: FileChange
+    staged: str | None = None  # the temp file renamed onto the path right after this record (write-ahead)
 
 
 class TypecheckRan(Value):
