@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -52,7 +53,8 @@ class Binding:
         self._services: dict[Path, StoryfenceService] = {}
         if ready is not None:
             self._services[ready.root] = ready
-        self._chosen: dict[int, Path] = {}
+        # keyed by the session object itself, not id(): a finished session's id can be reused by a new one
+        self._chosen: weakref.WeakKeyDictionary[object, Path] = weakref.WeakKeyDictionary()
         self._lock = anyio.Lock()
 
     async def _client_roots(self, session: object, supports_roots: bool) -> list[Path]:
@@ -77,7 +79,7 @@ class Binding:
         return next(reversed(self._services.values()), None)
 
     async def service(self, session: object, supports_roots: bool) -> StoryfenceService:
-        key = id(session)
+        key = session
         async with self._lock:
             root = self._chosen.get(key)
             if root is None:
