@@ -51,6 +51,9 @@ class PathDecision(Result):
     reason: str
     instead: str
     policy_file: str
+    exceptions: list[str] = Field(
+        default_factory=list, description="deny rules this path passes by an explicit exception of its allow rule"
+    )
     message: str
 
 

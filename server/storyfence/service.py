@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from storyfence.adapters.git import head_commit
 from storyfence.adapters.packages import Workspace as PackageWorkspace
+from storyfence.adapters.policy_file import package_facts
 from storyfence.adapters.search import Searcher
 from storyfence.adapters.store import StoryStore, Transaction, now_iso
 from storyfence.adapters.workspace import Located, Workspace, confinement_refusal, decode_text
@@ -243,8 +244,7 @@ class StoryfenceService:
         """
         key = self._manifest_key()
         if self._packages is None or self._packages[0] != key:
-            packages = PackageWorkspace(self.root).packages
-            facts = tuple(PackageFacts(dir=p.dir, name=p.name, dependencies=p.dependencies) for p in packages)
+            facts = package_facts(self.root)
             self._packages = (self._manifest_key(facts), facts)
         return self._packages[1]
 

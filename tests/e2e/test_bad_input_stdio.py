@@ -129,7 +129,7 @@ def test_serve_with_a_missing_root_fails_at_start_with_a_clear_message(tmp_path:
     [
         (
             "[[rules]]\nid = 'x'\nkind = 'maybe'\npatterns = ['a']\nreason = 'r'\n",
-            "key `rules.",
+            "rules[0] (`x`): key `kind`",
         ),
         ("[typecheck]\ncommand = ['pnpm', 'check-types']\n", "key `typecheck.command`"),
         ("rules = [", "not valid TOML"),

@@ -447,7 +447,7 @@ def test_an_extended_policy_lists_both_source_files() -> None:
 @pytest.mark.parametrize(
     ("overlay", "key"),
     [
-        ({"rules": [{"id": "x", "kind": "maybe", "patterns": ["a"], "reason": "r"}]}, "rules.12.kind"),
+        ({"rules": [{"id": "x", "kind": "maybe", "patterns": ["a"], "reason": "r"}]}, "kind"),
         ({"rules": "scripts/**"}, "rules"),
         ({"typecheck": {"command": ["tsc"]}}, "typecheck.command"),
         ({"colour": "blue"}, "colour"),
@@ -458,6 +458,16 @@ def test_an_invalid_overlay_is_refused_naming_the_overlay_file_and_the_key(overl
         extend_policy(POLICY, overlay, ".storyfence.toml")
     assert str(caught.value).startswith("Invalid policy .storyfence.toml: ")
     assert f"key `{key}`" in str(caught.value)
+
+
+def test_an_invalid_user_rule_is_named_by_its_own_place_and_id_not_the_merged_index() -> None:
+    overlay = {"rules": [{"id": "ours", "kind": "allow", "patterns": ["a/**"], "reason": "r"}, {"id": "bad"}]}
+    with pytest.raises(PolicyError) as caught:
+        extend_policy(POLICY, overlay, ".storyfence.toml")
+    text = str(caught.value)
+    assert "rules[1] (`bad`): key `kind`" in text
+    assert "rules.1" not in text
+    assert f"rules.{len(POLICY.rules) + 1}" not in text
 
 
 # --- properties -----------------------------------------------------------------------------------------

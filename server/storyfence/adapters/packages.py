@@ -17,7 +17,10 @@ class Package:
     name: str
     dir: str  # POSIX, relative to the root ("." for the workspace root)
     scripts: tuple[str, ...]
-    dependencies: tuple[str, ...]
+    dependencies: tuple[str, ...]  # every kind: dependencies, devDependencies, peerDependencies
+    runtime: tuple[str, ...] = ()  # `dependencies` only
+    dev: tuple[str, ...] = ()
+    peer: tuple[str, ...] = ()
 
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:
@@ -40,6 +43,29 @@ def _names(value: Any) -> tuple[str, ...]:
     if isinstance(value, dict):
         return tuple(str(k) for k in value)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
     return ()
+
+
+_NEVER_PACKAGES = frozenset(
+    (
+        ".git",
+        "node_modules",
+        ".next",
+        ".turbo",
+        ".vercel",
+        ".cache",
+        ".output",
+        ".svelte-kit",
+        ".nuxt",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".pnpm-store",
+        ".yarn",
+        "dist",
+        "build",
+        "coverage",
+    )
+)
 
 
 class Workspace:
@@ -80,7 +106,8 @@ class Workspace:
         for dirpath, dirnames, filenames in os.walk(self.root):
             rel = posixpath.relpath(Path(dirpath).as_posix(), self.root.as_posix())
             depth = 0 if rel == "." else rel.count("/") + 1
-            dirnames[:] = [d for d in dirnames if d not in ("node_modules", ".git") and not d.startswith(".")]
+            # dot folders can be workspace packages too (`apps/web/.react-email`); build output and caches never
+            dirnames[:] = [d for d in dirnames if d not in _NEVER_PACKAGES]
             if depth >= max_depth:
                 dirnames[:] = []
             if rel == "." or "package.json" not in filenames:
@@ -103,10 +130,18 @@ class Workspace:
         name = manifest.get("name")
         if not isinstance(name, str) or not name:
             return None
-        deps: list[str] = []
-        for key in ("dependencies", "devDependencies", "peerDependencies"):
-            deps.extend(_names(manifest.get(key)))
-        return Package(name=name, dir=rel, scripts=_names(manifest.get("scripts")), dependencies=tuple(deps))
+        runtime = _names(manifest.get("dependencies"))
+        dev = _names(manifest.get("devDependencies"))
+        peer = _names(manifest.get("peerDependencies"))
+        return Package(
+            name=name,
+            dir=rel,
+            scripts=_names(manifest.get("scripts")),
+            dependencies=(*runtime, *dev, *peer),
+            runtime=runtime,
+            dev=dev,
+            peer=peer,
+        )
 
     def owner(self, path: str) -> Package | None:
         """The workspace package whose directory is nearest above `path` (None: only the root owns it)."""

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from storyfence.core.errors import PolicyError
-from storyfence.core.policy import Policy, extend_policy, parse_policy
+from storyfence.core.learned import LEARNED_SOURCE, learned_policy
+from storyfence.core.policy import PackageFacts, Policy, check_examples, extend_policy, parse_policy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,20 +46,50 @@ def load_builtin(name: str = "backend") -> Policy:
     return parse_policy(_load_toml(path), f"{name}.toml (built in)")
 
 
-def load_policy(root: Path, explicit: Path | None = None) -> tuple[Policy, list[Path]]:
+def load_policy(root: Path, explicit: Path | None = None, *, learn: bool = True) -> tuple[Policy, list[Path]]:
     """The active policy and the files it came from.
 
     `--policy FILE` wins over the repo's `.storyfence.toml`. Either one extends the built-in
-    `backend` policy (a rule with the same id replaces it) unless it says `extends = "none"`.
+    `backend` policy (a rule with the same id is merged key by key) unless it says `extends = "none"`.
+    With neither, the built-in policy is extended by the repo's learned layout (`learn=False`: not).
+    The policy's examples are checked against the repo's packages: one that fails stops the load.
     """
     path = explicit if explicit is not None else root / REPO_POLICY
     if explicit is None and not path.is_file():
-        return load_builtin(), []
+        policy = load_builtin()
+        if learn:
+            policy = extend_policy(policy, learned_overlay(root), LEARNED_SOURCE)
+        return _checked(policy, root), []
     data = _load_toml(path)
     extends = data.get("extends", "backend")
     label = str(path)
     if extends in ("none", False):
-        return parse_policy(data, label), [path]
+        return _checked(parse_policy(data, label), root), [path]
     if not isinstance(extends, str):
         raise PolicyError(f'Invalid policy {label}: key `extends`: must be a built-in policy name or "none"')
-    return extend_policy(load_builtin(extends), data, label), [path]
+    return _checked(extend_policy(load_builtin(extends), data, label), root), [path]
+
+
+def learned_overlay(root: Path) -> dict[str, Any]:
+    """The repo's layout, learned from its files, as a policy overlay."""
+    from storyfence.adapters.layout_facts import read_facts
+    from storyfence.core.layout import learn
+
+    facts = read_facts(root)
+    return learned_policy(learn(facts), [f.path for f in facts.files]).overlay()
+
+
+def package_facts(root: Path) -> tuple[PackageFacts, ...]:
+    """The workspace packages as the manifest rule sees them: runtime dependencies only."""
+    from storyfence.adapters.packages import Workspace
+
+    return tuple(PackageFacts(dir=p.dir, name=p.name, dependencies=p.runtime) for p in Workspace(root).packages)
+
+
+def _checked(policy: Policy, root: Path) -> Policy:
+    if not (policy.examples.allowed or policy.examples.refused):
+        return policy
+    failures = check_examples(policy, package_facts(root))
+    if failures:
+        raise PolicyError(f"Invalid policy {policy.source_label}: its examples do not hold: " + "; ".join(failures))
+    return policy

@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from storyfence.core.errors import PolicyError
@@ -40,6 +41,12 @@ class Rule(_Frozen):
     patterns: tuple[str, ...] = Field(min_length=1)
     reason: str = Field(min_length=1)
     instead: str = ""
+    hard: bool = False
+    """A deny rule no allow rule may make an exception to (env, compose, Docker, styles, frontend config)."""
+    overrides: tuple[str, ...] = ()
+    """An allow rule's explicit exceptions: the deny rules (by id) it wins over for its own patterns."""
+    evidence: tuple[str, ...] = ()
+    """Why a learned rule exists (what the repo's files say); shown with its decisions."""
 
     @field_validator("patterns")
     @classmethod
@@ -48,6 +55,13 @@ class Rule(_Frozen):
             pathspec.PathSpec.from_lines("gitignore", value)
         except Exception as exc:  # pathspec raises several types for a bad pattern
             raise ValueError(f"invalid gitignore pattern: {exc}") from exc
+        return value
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides_need_allow(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if value and info.data.get("kind") != "allow":
+            raise ValueError("only an allow rule can make exceptions to deny rules")
         return value
 
     @cached_property
@@ -73,6 +87,18 @@ class Rule(_Frozen):
         return None
 
 
+class UncheckedAllowance(_Frozen):
+    """Files no typecheck covers that may still close a chunk (a non-TypeScript backend), and why."""
+
+    paths: tuple[str, ...] = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+    @field_validator("paths")
+    @classmethod
+    def _paths_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_globs(value)
+
+
 class TypecheckSettings(_Frozen):
     """How the fast-fail gate runs: one command per affected workspace package, argv only."""
 
@@ -81,6 +107,7 @@ class TypecheckSettings(_Frozen):
     timeout_seconds: float = Field(default=300.0, gt=0)
     output_cap_bytes: int = Field(default=1_000_000, gt=1024)
     max_fix_attempts: int = Field(default=2, ge=0, le=20)
+    unchecked: tuple[UncheckedAllowance, ...] = ()
 
     @field_validator("command")
     @classmethod
@@ -272,6 +299,14 @@ class FrontendPackages(_Frozen):
         return pathspec.PathSpec.from_lines("gitignore", self.allow)
 
 
+class PolicyExamples(_Frozen):
+    """Paths the policy must allow and paths it must refuse, checked whenever it loads (and by
+    `storyfence check --examples`). A refused entry may name the rule: `"apps/web/.env = no-env-files"`."""
+
+    allowed: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+
+
 class Policy(_Frozen):
     """A complete, validated policy. `sources` names the files it was built from."""
 
@@ -284,6 +319,7 @@ class Policy(_Frozen):
     content_rules: tuple[ContentRule, ...] = ()
     frontend_packages: FrontendPackages = FrontendPackages()
     sources: tuple[str, ...] = ()
+    examples: PolicyExamples = PolicyExamples()
 
     @field_validator("rules")
     @classmethod
@@ -314,6 +350,27 @@ class Policy(_Frozen):
             raise ValueError(f"duplicate rule id {value.id!r}")
         return value
 
+    @model_validator(mode="after")
+    def _overrides_name_soft_denies(self) -> Policy:
+        rules = self.rules
+        value = self.frontend_packages
+        denies = {r.id: r for r in rules if r.kind == "deny"}
+        for index, rule in enumerate(rules):
+            for target in rule.overrides:
+                if target == value.id:
+                    continue
+                if target not in denies:
+                    raise ValueError(
+                        f"rules.{index} (`{rule.id}`): `overrides` names `{target}`, which is not a deny rule "
+                        f"(deny rules: {', '.join(sorted(denies))}, {value.id})"
+                    )
+                if denies[target].hard:
+                    raise ValueError(
+                        f"rules.{index} (`{rule.id}`): `overrides` names `{target}`, a hard deny rule: "
+                        "no allow rule may make an exception to it"
+                    )
+        return self
+
     @property
     def source_label(self) -> str:
         return " + ".join(self.sources) if self.sources else "<built-in>"
@@ -330,11 +387,15 @@ class Decision(_Frozen):
     reason: str
     instead: str = ""
     policy_file: str = ""
+    exceptions: tuple[str, ...] = ()
+    """The deny rules this decision passed by an explicit exception of its allow rule."""
 
     def message(self) -> str:
         verdict = "allowed" if self.allowed else "refused"
         where = f" (pattern `{self.pattern}`)" if self.pattern else ""
         text = f"{self.path}: {verdict} by rule `{self.rule}`{where} in {self.policy_file}: {self.reason}"
+        if self.exceptions:
+            text += " (an exception to " + ", ".join(f"`{e}`" for e in self.exceptions) + ")"
         if not self.allowed and self.instead:
             text += f" Instead: {self.instead}"
         return text
@@ -477,29 +538,54 @@ def decide_write(
         pattern = rule.match(path, any_case=True)
         if pattern is not None:
             return _decision(path, False, rule, pattern, policy, built_in=True)
-    denied = first_match(policy.rules, path, "deny")
-    if denied is not None:
-        return _decision(path, False, denied[0], denied[1], policy)
+    allows = [
+        (rule, pattern) for rule in policy.rules if rule.kind == "allow" for pattern in [rule.match(path)] if pattern
+    ]
+    exceptions: list[str] = []
+    chosen = allows[0] if allows else None
+    for rule in policy.rules:
+        if rule.kind != "deny":
+            continue
+        pattern = rule.match(path, any_case=True)
+        if pattern is None:
+            continue
+        overriding = next((a for a in allows if rule.id in a[0].overrides), None)
+        if overriding is None:
+            return _decision(path, False, rule, pattern, policy)
+        exceptions.append(rule.id)
+        chosen = overriding
     frontend = frontend_package_refusal(policy, path, packages)
     if frontend is not None:
-        return frontend
-    allowed = first_match(policy.rules, path, "allow")
-    if allowed is None:
+        overriding = next((a for a in allows if frontend.rule in a[0].overrides), None)
+        if overriding is None:
+            return frontend
+        exceptions.append(frontend.rule)
+        chosen = overriding
+    if chosen is None:
         return Decision(
             path=path,
             allowed=False,
             rule="default-deny",
             kind="deny",
             reason="no allow rule matches this path: only backend scope may be written.",
-            instead="backend code lives in api/**, apps/*/api/**, packages/backend/**, packages/core/**, "
-            "migrations and __http__/*.http; call check_path to test a path before writing.",
+            instead=_default_deny_advice(policy),
             policy_file=policy.source_label,
         )
     if scope is not None:
-        narrowed = _decide_scope(path, scope, allowed[0], policy)
+        narrowed = _decide_scope(path, scope, chosen[0], policy)
         if narrowed is not None:
             return narrowed
-    return _decision(path, True, allowed[0], allowed[1], policy)
+    decision = _decision(path, True, chosen[0], chosen[1], policy)
+    return decision.model_copy(update={"exceptions": tuple(exceptions)}) if exceptions else decision
+
+
+def _default_deny_advice(policy: Policy) -> str:
+    """Where writes are allowed, from the active policy's own allow rules (not a fixed list)."""
+    patterns = [p for r in policy.rules if r.kind == "allow" for p in r.patterns if not p.startswith("!")]
+    shown = ", ".join(f"`{p}`" for p in patterns[:12]) + (
+        f" and {len(patterns) - 12} more" if len(patterns) > 12 else ""
+    )
+    return f"backend scope is {shown or 'nothing (no allow rule)'}; call check_path to test a path before writing."
 
 
 def owning_package(path: str, packages: Sequence[PackageFacts]) -> PackageFacts | None:
@@ -607,15 +693,27 @@ def decide_read(policy: Policy, path: str) -> Decision:
 _CONTENT_KINDS = ("imports", "markers", "definitions")
 
 
-def _format_validation(source: str, exc: ValidationError) -> str:
+def _format_validation(source: str, exc: ValidationError, origins: Mapping[int, str] | None = None) -> str:
     parts: list[str] = []
     for err in exc.errors():
         loc = list(err["loc"])
         if len(loc) > 2 and loc[0] == "content_rules" and loc[2] in _CONTENT_KINDS:
             del loc[2]  # the union's tag: `content_rules.1.markers`, not `content_rules.1.markers.markers`
+        message = str(err["msg"])
+        if origins:
+            # a merged index means nothing to the user: name their own entry instead
+            if len(loc) > 1 and loc[0] == "rules" and isinstance(loc[1], int) and loc[1] in origins:
+                parts.append(f"{origins[loc[1]]}: key `{'.'.join(str(p) for p in loc[2:]) or '<rule>'}`: {message}")
+                continue
+            message = re.sub(r"rules\.(\d+) \(`", lambda m: _origin(origins, int(m.group(1))), message)
         key = ".".join(str(p) for p in loc) or "<top>"
-        parts.append(f"key `{key}`: {err['msg']}")
+        parts.append(f"key `{key}`: {message}")
     return f"Invalid policy {source}: " + "; ".join(parts)
+
+
+def _origin(origins: Mapping[int, str], index: int) -> str:
+    named = origins.get(index)
+    return f"{named.split(' (', 1)[0]} (`" if named else f"rules.{index} (`"
 
 
 def parse_policy(data: dict[str, Any], source: str) -> Policy:
@@ -635,21 +733,14 @@ def extend_policy(base: Policy, data: dict[str, Any], source: str) -> Policy:
     A content rule with the same id (and kind) is merged key by key, so an overlay can change one list
     (`paths = ["libs/domain/**"]`) or switch a rule off (`enabled = false`) without repeating the rest;
     a content rule with a new id, or the same id and another kind, is added or replaces it whole."""
+    origins: dict[int, str] = {}
     merged: dict[str, Any] = base.model_dump(mode="python")
     merged["rules"] = [r.model_dump(mode="python") for r in base.rules]
     merged["content_rules"] = [r.model_dump(mode="python") for r in base.content_rules]
     overlay = {k: v for k, v in data.items() if k != "extends"}
     for key, value in overlay.items():
         if key == "rules":
-            if not isinstance(value, list):
-                raise PolicyError(f"Invalid policy {source}: key `rules`: must be an array of tables")
-            by_id = {r["id"]: i for i, r in enumerate(merged["rules"])}
-            for item in cast("list[Any]", value):
-                rule_id = cast("dict[str, object]", item).get("id") if isinstance(item, dict) else None
-                if isinstance(rule_id, str) and rule_id in by_id:
-                    merged["rules"][by_id[rule_id]] = item
-                else:
-                    merged["rules"].append(item)  # pyright: ignore[reportUnknownArgumentType]
+            merged["rules"], origins = _merge_rules(merged["rules"], value, source)
         elif key == "content_rules":
             merged[key] = _merge_content_rules(merged[key], value, source)
         elif key in ("typecheck", "limits", "stories", "frontend_packages") and isinstance(value, dict):
@@ -660,7 +751,42 @@ def extend_policy(base: Policy, data: dict[str, Any], source: str) -> Policy:
     try:
         return Policy.model_validate(merged)
     except ValidationError as exc:
-        raise PolicyError(_format_validation(source, exc)) from None
+        raise PolicyError(_format_validation(source, exc, origins)) from None
+
+
+def _merge_rules(base: list[dict[str, Any]], value: object, source: str) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    """Layer the overlay's `[[rules]]` over the base rules, and say where each overlay entry landed.
+
+    A rule with a known id is merged key by key (`patterns` replaces the list, `add_patterns` extends it,
+    so a built-in rule grows without being restated); a new id is added. The origins map a merged index
+    to the overlay's own words (`rules[0] (`my-rule`)`) so errors name the user's rule, not `rules.12`."""
+    if not isinstance(value, list):
+        raise PolicyError(f"Invalid policy {source}: key `rules`: must be an array of tables")
+    merged = list(base)
+    by_id = {r["id"]: i for i, r in enumerate(merged)}
+    origins: dict[int, str] = {}
+    for position, item in enumerate(cast("list[object]", value)):
+        if not isinstance(item, dict):
+            origins[len(merged)] = f"rules[{position}]"
+            merged.append(cast("dict[str, Any]", item))  # validation names the bad entry
+            continue
+        table = dict(cast("dict[str, Any]", item))
+        rule_id = table.get("id")
+        added = table.pop("add_patterns", None)
+        index = by_id.get(rule_id) if isinstance(rule_id, str) else None
+        if index is None:
+            index = len(merged)
+            merged.append(table)
+        else:
+            merged[index] = {**merged[index], **table}
+        if added is not None:
+            if not isinstance(added, list):
+                raise PolicyError(
+                    f"Invalid policy {source}: rules[{position}] (`{rule_id}`): key `add_patterns`: must be a list"
+                )
+            merged[index]["patterns"] = [*merged[index].get("patterns", ()), *cast("list[Any]", added)]
+        origins[index] = f"rules[{position}] (`{rule_id}`)" if isinstance(rule_id, str) else f"rules[{position}]"
+    return merged, origins
 
 
 def _merge_content_rules(base: list[dict[str, Any]], value: object, source: str) -> list[dict[str, Any]]:
@@ -681,3 +807,23 @@ def _merge_content_rules(base: list[dict[str, Any]], value: object, source: str)
         else:
             merged[index] = table
     return merged
+
+
+def check_examples(policy: Policy, packages: Sequence[PackageFacts] = ()) -> list[str]:
+    """Each of the policy's examples that decides otherwise than it says, in words (empty: all hold)."""
+    failures: list[str] = []
+    guards = protected_rules(policy.stories)
+    for path in policy.examples.allowed:
+        decision = decide_write(policy, path, protected=guards, packages=packages)
+        if not decision.allowed:
+            failures.append(f"`{path}` should be allowed, but is refused by `{decision.rule}`: {decision.reason}")
+    for entry in policy.examples.refused:
+        path, _, rule = (part.strip() for part in entry.partition("="))
+        decision = decide_write(policy, path, protected=guards, packages=packages)
+        if decision.allowed:
+            failures.append(f"`{path}` should be refused, but is allowed by `{decision.rule}`")
+        elif rule and decision.rule != rule:
+            failures.append(
+                f"`{path}` should be refused by `{rule}`, but is refused by `{decision.rule}`, not `{rule}`"
+            )
+    return failures

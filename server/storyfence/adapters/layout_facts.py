@@ -1,0 +1,194 @@
+"""Reads the facts layout learning needs: workspace packages and their manifests, Python and Go projects
+beside them, and what the modules of each app import. Reads only; never follows a symlink."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+from storyfence.adapters.packages import Workspace
+from storyfence.core.layout import (
+    CODE_EXTENSIONS,
+    FRAMEWORK_CONFIGS,
+    FileFacts,
+    PackageInfo,
+    RepoFacts,
+    framework_of,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # pyright: ignore[reportMissingImports]
+
+MAX_FILES = 30_000
+"""Modules read per repo at most: learning stays a few seconds on a very large repo."""
+HEAD_BYTES = 48 * 1024
+"""Imports and directives sit at the top of a module."""
+
+_SKIP_DIRS = frozenset(
+    (
+        "node_modules",
+        ".git",
+        ".next",
+        ".turbo",
+        ".vercel",
+        ".cache",
+        ".output",
+        ".svelte-kit",
+        ".nuxt",
+        "dist",
+        "build",
+        "coverage",
+        "public",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".expo",
+        "out",
+    )
+)
+_PYTHON_MARKERS = ("manage.py", "pyproject.toml", "requirements.txt", "setup.py")
+_IMPORT = re.compile(
+    r"""^[ \t]*(?:import|export)[ \t]+(?!type[ \t{])(?:[^'";]*?[ \t\n}*]from[ \t]*)?['"]([^'"\n]+)['"]""",
+    re.M,
+)
+_CALL = re.compile(r"""\b(?:require|import)\(\s*['"]([^'"\n]+)['"]\s*\)""")
+_DIRECTIVE = re.compile(r"""\A(?:\s|//[^\n]*\n|/\*.*?\*/)*['"]use (server|client)['"]""", re.S)
+_JSX = re.compile(r"<(?:[A-Z][\w.]*|[a-z][\w-]*)(?:\s[^<>]*)?/?>|</[\w.]*>|<>")
+_PY_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def read_facts(root: Path) -> RepoFacts:
+    """Every package's manifest facts, and the module facts of the packages that are UI apps."""
+    workspace = Workspace(root)
+    packages: list[PackageInfo] = []
+    for pkg in workspace.packages:
+        if pkg.dir == ".":
+            continue
+        folder = root / pkg.dir
+        packages.append(
+            PackageInfo(
+                dir=pkg.dir,
+                name=pkg.name,
+                runtime=pkg.runtime,
+                dev=pkg.dev,
+                peer=pkg.peer,
+                configs=_configs(folder),
+                has_tsconfig=(folder / "tsconfig.json").is_file(),
+            )
+        )
+    known = {p.dir for p in packages}
+    packages.extend(p for p in _other_projects(root) if p.dir not in known)
+    files: list[FileFacts] = []
+    for pkg in packages:
+        if pkg.language == "js" and framework_of(pkg)[0]:
+            files.extend(_module_facts(root, pkg.dir, MAX_FILES - len(files)))
+    return RepoFacts(packages=tuple(sorted(packages, key=lambda p: p.dir)), files=tuple(files))
+
+
+def _configs(folder: Path) -> tuple[str, ...]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return ()
+    stems = tuple(FRAMEWORK_CONFIGS)
+    return tuple(sorted(n for n in names if n.startswith(stems) or n == "manage.py"))
+
+
+def _other_projects(root: Path) -> list[PackageInfo]:
+    """Python and Go projects (the highest folder with a marker file), up to four levels down."""
+    found: list[PackageInfo] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root).as_posix()
+        depth = 0 if rel == "." else rel.count("/") + 1
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        if depth >= 4:
+            dirnames[:] = []
+        if rel == ".":
+            continue
+        if "go.mod" in filenames:
+            found.append(PackageInfo(dir=rel, name=rel, language="go", configs=("go.mod",)))
+            dirnames[:] = []
+        elif any(m in filenames for m in _PYTHON_MARKERS):
+            configs = tuple(m for m in _PYTHON_MARKERS if m in filenames)
+            if "manage.py" not in configs:
+                # a nested Django project (apps/api/src/manage.py) still marks the folder above
+                configs += tuple("manage.py" for d in dirnames if (Path(dirpath) / d / "manage.py").is_file())[:1]
+            found.append(
+                PackageInfo(dir=rel, name=rel, language="python", runtime=_python_deps(Path(dirpath)), configs=configs)
+            )
+            dirnames[:] = []
+    return found
+
+
+def _python_deps(folder: Path) -> tuple[str, ...]:
+    names: list[str] = []
+    try:
+        with (folder / "pyproject.toml").open("rb") as fh:
+            data = tomllib.load(fh)
+        project = cast("dict[str, Any]", data.get("project", {}))
+        for item in cast("list[object]", project.get("dependencies", [])):
+            match = _PY_REQ.match(str(item))
+            if match:
+                names.append(match.group(1))
+        tool = cast("dict[str, Any]", data.get("tool", {}))
+        poetry = cast("dict[str, Any]", tool.get("poetry", {}))
+        names.extend(str(k) for k in cast("dict[str, object]", poetry.get("dependencies", {})))
+    except (OSError, ValueError):
+        pass
+    for req in sorted(folder.glob("requirements*.txt")):
+        try:
+            text = req.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            match = _PY_REQ.match(line)
+            if match and not line.lstrip().startswith(("#", "-")):
+                names.append(match.group(1))
+    return tuple(dict.fromkeys(n.lower().replace("_", "-") for n in names))
+
+
+def _module_facts(root: Path, package_dir: str, budget: int) -> list[FileFacts]:
+    out: list[FileFacts] = []
+    for dirpath, dirnames, filenames in os.walk(root / package_dir):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        for name in sorted(filenames):
+            if len(out) >= budget:
+                return out
+            if not name.endswith(CODE_EXTENSIONS) or name.endswith(".d.ts"):
+                continue
+            out.append(module_facts(f"{rel_dir}/{name}", _head(Path(dirpath) / name)))
+    return out
+
+
+def _head(path: Path) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return ""
+    try:
+        return os.read(fd, HEAD_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+
+
+def module_facts(path: str, text: str) -> FileFacts:
+    """What one module imports (value imports), whether it renders JSX, and its directive."""
+    imports = [m.group(1) for m in _IMPORT.finditer(text)]
+    imports.extend(m.group(1) for m in _CALL.finditer(text))
+    directive = _DIRECTIVE.match(text)
+    jsx = path.endswith((".tsx", ".jsx")) and _JSX.search(text) is not None
+    return FileFacts(
+        path=path,
+        imports=tuple(dict.fromkeys(i for i in imports if not i.startswith("."))),
+        jsx=jsx,
+        use_server=directive is not None and directive.group(1) == "server",
+        use_client=directive is not None and directive.group(1) == "client",
+    )

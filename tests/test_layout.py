@@ -1,0 +1,115 @@
+"""Layout learning on fixture monorepos of every shape seen in real repos: with no `.storyfence.toml`,
+`storyfence check` allows their backend code and still refuses their frontend, env and compose files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storyfence.adapters.layout_facts import module_facts, read_facts
+from storyfence.core.layout import FileFacts, PackageInfo, RepoFacts, classify_file, learn
+from tests.conftest import tool_path
+from tests.monorepos import SHAPES, build
+
+
+def check(root: Path, *paths: str) -> dict[str, dict[str, object]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "storyfence", "check", "--root", str(root), "--json", *paths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": tool_path()},
+        check=False,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    return {d["path"]: d for d in json.loads(proc.stdout)}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_storyfence_check_allows_the_backend_and_refuses_the_frontend_of_a_learned_repo(
+    shape: str, tmp_path: Path
+) -> None:
+    spec = SHAPES[shape]
+    root = build(spec, tmp_path)
+    decisions = check(root, *spec.allowed, *spec.refused, *spec.extra_refused)
+    wrongly_refused = {p: decisions[p]["message"] for p in spec.allowed if not decisions[p]["allowed"]}
+    wrongly_allowed = {
+        p: decisions[p]["message"] for p in (*spec.refused, *spec.extra_refused) if decisions[p]["allowed"]
+    }
+    assert wrongly_refused == {}
+    assert wrongly_allowed == {}
+    learned = [d for d in decisions.values() if d["allowed"] and "learned layout" in str(d["policy_file"])]
+    assert learned, "the decisions name the learned layout as their source"
+
+
+def test_without_learning_the_built_in_policy_refuses_most_of_that_backend(tmp_path: Path) -> None:
+    # the baseline the issue measured: the fixture is not trivially allowed by the built-in rules
+    spec = SHAPES["next-app-with-lib-backend"]
+    root = build(spec, tmp_path)
+    (root / ".storyfence.toml").write_text("# the team's own file: no learning\n", encoding="utf-8")
+    decisions = check(root, *spec.allowed)
+    assert sum(bool(d["allowed"]) for d in decisions.values()) <= 2
+
+
+def test_a_committed_policy_file_wins_over_learning(tmp_path: Path) -> None:
+    root = build(SHAPES["t3-trpc-drizzle"], tmp_path)
+    assert check(root, "packages/api/src/router/post.ts")["packages/api/src/router/post.ts"]["allowed"]
+    (root / ".storyfence.toml").write_text("", encoding="utf-8")
+    assert not check(root, "packages/api/src/router/post.ts")["packages/api/src/router/post.ts"]["allowed"]
+
+
+def test_a_route_handler_inside_a_frontend_app_names_the_exceptions_it_takes(tmp_path: Path) -> None:
+    root = build(SHAPES["next-app-with-lib-backend"], tmp_path)
+    decision = check(root, "apps/web/pages/api/legacy.ts")["apps/web/pages/api/legacy.ts"]
+    assert decision["allowed"]
+    assert "no-ui-folders" in decision["exceptions"]  # pyright: ignore[reportOperatorIssue]
+    assert "an exception to" in str(decision["message"])
+
+
+def test_dot_folder_workspace_packages_are_discovered(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text('{"name": "r", "workspaces": ["apps/web/.react-email"]}', encoding="utf-8")
+    pkg = tmp_path / "apps/web/.react-email"
+    pkg.mkdir(parents=True)
+    (pkg / "package.json").write_text('{"name": "emails", "dependencies": {"react-email": "3"}}', encoding="utf-8")
+    roles = {r.package.dir: r for r in learn(read_facts(tmp_path)).roles}
+    assert roles["apps/web/.react-email"].role == "backend"
+
+
+def test_react_as_a_peer_or_dev_dependency_does_not_make_a_server_package_frontend() -> None:
+    facts = RepoFacts(
+        packages=(
+            PackageInfo(dir="packages/trpc", name="@cal/trpc", runtime=("@trpc/server", "zod"), peer=("react",)),
+            PackageInfo(dir="packages/pdf", name="@x/pdf", runtime=("react", "@react-pdf/renderer", "express")),
+            PackageInfo(dir="packages/ui", name="@x/ui", runtime=("react", "react-dom")),
+            PackageInfo(dir="packages/types", name="@x/types", dev=("typescript",)),
+        )
+    )
+    roles = {r.package.dir: r.role for r in learn(facts).roles}
+    assert roles == {
+        "packages/trpc": "backend",
+        "packages/pdf": "backend",
+        "packages/ui": "frontend",
+        "packages/types": "shared",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "kind"),
+    [
+        ('import { prisma } from "@acme/db";\nexport const x = 1;\n', "lib/a.ts", "server"),
+        ('"use server";\nexport async function a() {}\n', "lib/a.ts", "server"),
+        ('import "server-only";\n', "lib/a.ts", "server"),
+        ('import type { Router } from "@acme/db";\nexport type R = Router;\n', "lib/a.ts", "neutral"),
+        ('"use client";\nimport { prisma } from "@acme/db";\n', "lib/a.ts", "client"),
+        ('import useSWR from "swr";\n', "lib/a.ts", "client"),
+        ("export const A = () => <div />;\n", "lib/a.tsx", "client"),
+        ('import {\n  readFile,\n} from "node:fs/promises";\n', "lib/a.ts", "server"),
+    ],
+)
+def test_a_module_is_server_client_or_neutral_by_what_it_imports_and_renders(text: str, path: str, kind: str) -> None:
+    facts: FileFacts = module_facts(path, text)
+    assert classify_file(facts, {"@acme/db"})[0] == kind
