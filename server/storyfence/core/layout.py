@@ -410,7 +410,7 @@ _CONVENTIONS: dict[str, tuple[tuple[tuple[str, ...], str, bool], ...]] = {
         (
             ("app/routes/api.*", "app/routes/api+/**", "app/routes/api/**"),
             "Remix resource routes (`routes/api*`)",
-            False,
+            True,
         ),
         (
             ("app/**/*.server.ts", "app/**/*.server.js", "app/**/.server/**"),
@@ -422,7 +422,7 @@ _CONVENTIONS: dict[str, tuple[tuple[tuple[str, ...], str, bool], ...]] = {
         (
             ("app/routes/api.*", "app/routes/api+/**", "app/routes/api/**"),
             "React Router resource routes (`routes/api*`)",
-            False,
+            True,
         ),
         (("app/**/*.server.ts", "app/**/*.server.js", "app/**/.server/**"), "React Router server-only modules", False),
     ),
@@ -430,7 +430,7 @@ _CONVENTIONS: dict[str, tuple[tuple[tuple[str, ...], str, bool], ...]] = {
         (
             ("src/routes/api/**", "app/routes/api/**", "src/routes/api.*", "app/routes/api.*"),
             "TanStack Start API routes",
-            False,
+            True,
         ),
         (("src/**/*.server.ts", "app/**/*.server.ts", "src/server/**"), "TanStack Start server modules", False),
     ),

@@ -60,12 +60,13 @@ class LearnedPolicy:
     examples_refused: tuple[str, ...] = ()
 
     def overlay(self) -> dict[str, Any]:
-        """The policy overlay (the shape of a `.storyfence.toml`) that the learned layout amounts to."""
+        """The policy overlay (the shape of a `.storyfence.toml`) that the learned layout amounts to.
+
+        Without the examples: they are candidates, which `init` keeps only where they hold today, so that
+        the file it writes guards tomorrow's edits against breaking what learning got right."""
         data: dict[str, Any] = {"rules": [r.table() for r in self.rules]}
         if self.unchecked:
             data["typecheck"] = {"unchecked": [u.table() for u in self.unchecked]}
-        if self.examples_allowed or self.examples_refused:
-            data["examples"] = {"allowed": list(self.examples_allowed), "refused": list(self.examples_refused)}
         return data
 
 
