@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from storyfence.adapters.policy_file import load_builtin
+from storyfence.core.policy import Policy, extend_policy
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 NODE_BIN = REPO / "tools" / "node" / "node_modules" / ".bin"
@@ -32,3 +35,9 @@ def example_repo(tmp_path: Path) -> Path:
     target = tmp_path / "repo"
     shutil.copytree(EXAMPLES, target, symlinks=True, ignore=shutil.ignore_patterns(".turbo"))
     return target
+
+
+def policy_allowing_unchecked(*paths: str) -> Policy:
+    """The built-in policy plus a `[[typecheck.unchecked]]` entry: for test repos that have no typecheck."""
+    entry = {"paths": list(paths), "reason": "this test repo has no typecheck"}
+    return extend_policy(load_builtin(), {"typecheck": {"unchecked": [entry]}}, "test-policy.toml")

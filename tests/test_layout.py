@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from storyfence.adapters.layout_facts import module_facts, read_facts
-from storyfence.core.layout import FileFacts, PackageInfo, RepoFacts, classify_file, learn
+from storyfence.core.layout import FileFacts, PackageInfo, RepoFacts, learn
+from storyfence.core.server_parts import classify_file
 from tests.conftest import tool_path
 from tests.monorepos import SHAPES, build
 

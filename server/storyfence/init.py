@@ -151,7 +151,10 @@ def starter_policy(default: dict[str, Any] | None = None) -> str:
     ]
     explain = {
         "stories": "## Where stories live (folders searched in order) and what their ids look like.",
-        "typecheck": "## The fast-fail gate: one command per affected workspace package ({package} is filled in).",
+        "typecheck": "## The fast-fail gate: one check per affected workspace package, built from the repo (or\n"
+        "## `command`, with {package} and {script} filled in). A changed file no check covers lets its chunk close\n"
+        "## only if an "
+        '`unchecked` entry matches it (e.g. paths = ["apps/api/**"], reason = "Django: no TypeScript").',
         "limits": "## Caps that keep one call from taking the server down.",
     }
     for table, text in explain.items():

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from storyfence.core.models import CommandRun, FileChange
+from storyfence.core.models import CommandRun, FileChange, UncheckedFile
 
 
 class Result(BaseModel):
@@ -86,6 +86,9 @@ class ChunkView(Result):
     typecheck: str
     failed_fix_attempts: int
     closed: bool
+    unchecked: list[UncheckedFile] = Field(
+        default_factory=list[UncheckedFile], description="changed files the latest typecheck did not cover"
+    )
 
 
 class ScopeView(Result):
@@ -117,9 +120,14 @@ class StoryView(Result):
 class TypecheckResult(Result):
     story: str
     chunk: int
-    outcome: Literal["passed", "failed", "tooling_error", "not_needed"]
+    outcome: Literal["passed", "failed", "tooling_error", "not_needed", "unchecked"] = Field(
+        description="'unchecked': the commands passed but a changed file no check covers keeps the chunk open"
+    )
     runs: list[CommandRun]
-    unchecked: list[str] = Field(description="changed files that no package check-types script covers")
+    unchecked: list[str] = Field(description="changed files that no typecheck covers (allowed or not)")
+    unchecked_files: list[UncheckedFile] = Field(
+        description="each unchecked file with why, and whether the policy lets the chunk close with it"
+    )
     failed_fix_attempts: int
     max_fix_attempts: int
     chunk_closed: bool

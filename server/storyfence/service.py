@@ -15,11 +15,11 @@ import pathspec
 from pydantic import BaseModel, Field
 
 from storyfence.adapters.git import head_commit
-from storyfence.adapters.packages import Workspace as PackageWorkspace
 from storyfence.adapters.policy_file import package_facts
 from storyfence.adapters.search import Searcher
 from storyfence.adapters.store import StoryStore, Transaction, now_iso
 from storyfence.adapters.workspace import Located, Workspace, confinement_refusal, decode_text
+from storyfence.core import checks as checks_core
 from storyfence.core import logbook
 from storyfence.core.content import check_content
 from storyfence.core.errors import InputError, Refused, WorkflowError
@@ -33,7 +33,7 @@ from storyfence.core.events import (
     TypecheckRan,
 )
 from storyfence.core.journal import Record
-from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse
+from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, UncheckedFile
 from storyfence.core.policy import (
     Decision,
     PackageFacts,
@@ -65,7 +65,6 @@ from storyfence.results import (
 log = logging.getLogger("storyfence")
 Progress = Callable[[str], Awaitable[None]]
 RunCommand = Callable[..., Awaitable[CommandRun]]
-_PACKAGE_NAME = re.compile(r"^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$", re.IGNORECASE)
 
 
 class Edit(BaseModel):
@@ -101,6 +100,7 @@ def _view(chunk: Chunk) -> ChunkView:
         typecheck=chunk.check,
         failed_fix_attempts=chunk.failed_fix_attempts,
         closed=chunk.closed,
+        unchecked=list(chunk.unchecked),
     )
 
 
@@ -624,28 +624,14 @@ class StoryfenceService:
             return False
         late_files = chunk.changes[chunk.changes_at_log :]
         late_runs = chunk.runs[chunk.runs_at_log :]
+        late_unchecked = [u for u in chunk.unchecked if u not in chunk.unchecked_at_log]
         addendum = ""
-        if late_files or late_runs:
+        if late_files or late_runs or late_unchecked:
             addendum = logbook.render_chunk_addendum(
-                number=chunk.number, name=chunk.name, files=late_files, commands=late_runs
+                number=chunk.number, name=chunk.name, files=late_files, commands=late_runs, unchecked=late_unchecked
             )
         tx.record(ChunkClosed(chunk=chunk.number, log_append=addendum))
         return True
-
-    def _targets(self, chunk: Chunk, packages: PackageWorkspace) -> tuple[list[tuple[str, str]], list[str]]:
-        """(package name, package dir) to check, and the changed files nothing can check."""
-        script = self.policy.typecheck.script
-        targets: dict[str, str] = {}
-        unchecked: list[str] = []
-        for path in dict.fromkeys(c.path for c in chunk.changes):
-            owner = packages.owner(path)
-            if owner is None or script not in owner.scripts:
-                unchecked.append(path)
-                continue
-            if not _PACKAGE_NAME.match(owner.name) or owner.name not in packages.by_name:
-                raise InputError(f"package name {owner.name!r} is not a valid workspace package name")
-            targets[owner.name] = owner.dir
-        return sorted(targets.items()), unchecked
 
     async def run_typecheck(self, story: str, progress: Progress | None = None) -> TypecheckResult:
         st = self.story(story)
@@ -655,23 +641,28 @@ class StoryfenceService:
             chunk = tx.state.current
             assert chunk is not None
             snapshot = (chunk.number, len(chunk.changes))
-        packages = PackageWorkspace(self.root)
-        targets, unchecked = self._targets(chunk, packages)
+        # imported on first use: the subprocess machinery is not needed to start serving
+        from storyfence.adapters.checks import Checks
+
+        checks = Checks(self.root, settings)
+        paths = list(dict.fromkeys(c.path for c in chunk.changes))
+        covered = checks_core.coverage(paths, checks.owners(paths), settings)
+        packages = checks.workspace.packages
         # turbo also checks a package's dependencies; their errors carry their own prefix and paths
-        package_dirs = {p.name: p.dir for p in packages.packages} | {p.dir: p.dir for p in packages.packages}
+        package_dirs = {p.name: p.dir for p in packages} | {p.dir: p.dir for p in packages}
         runs: list[CommandRun] = []
         if self._run_command is None:
-            # imported on first use: the subprocess machinery is not needed to start serving
             from storyfence.adapters.typecheck import run_command
 
             self._run_command = run_command
-        for name, directory in targets:
-            argv = tuple(arg.replace("{package}", name) for arg in settings.command)
+        for directory in covered.targets:
+            command = checks.command(checks.workspace.by_dir[directory])
+            assert command is not None
             runs.append(
                 await self._run_command(
-                    argv,
-                    package=name,
-                    package_dir=directory,
+                    command.argv,
+                    package=command.package,
+                    package_dir=command.diagnostics_dir,
                     package_dirs=package_dirs,
                     cwd=self.root,
                     timeout=settings.timeout_seconds,
@@ -679,6 +670,7 @@ class StoryfenceService:
                     progress=progress,
                 )
             )
+        unchecked = covered.unchecked
         with st.store.transaction() as tx:
             ensure(tx.state, "run_typecheck")
             current = tx.state.current
@@ -687,15 +679,7 @@ class StoryfenceService:
                     "files of this chunk changed while the typecheck ran (another client or server): "
                     "call run_typecheck again."
                 )
-            outcome: str
-            if any(r.outcome == "failed" for r in runs):
-                outcome = "failed"
-            elif any(r.outcome in ("tooling_error", "timeout") for r in runs):
-                outcome = "tooling_error"
-            elif runs:
-                outcome = "passed"
-            else:
-                outcome = "not_needed"
+            outcome = checks_core.outcome(runs, unchecked)
             failure_block = ""
             if outcome == "failed":
                 failing = next(r for r in runs if r.outcome == "failed")
@@ -711,7 +695,8 @@ class StoryfenceService:
                 TypecheckRan(
                     chunk=current.number,
                     runs=tuple(runs),
-                    unchecked=tuple(unchecked),
+                    unchecked=tuple(u.path for u in unchecked),
+                    unchecked_files=unchecked,
                     outcome=outcome,  # type: ignore[arg-type]
                     log_append=failure_block,
                 )
@@ -754,7 +739,8 @@ class StoryfenceService:
                 chunk=chunk.number,
                 outcome=outcome,  # type: ignore[arg-type]
                 runs=runs,
-                unchecked=unchecked,
+                unchecked=[u.path for u in unchecked],
+                unchecked_files=list(unchecked),
                 failed_fix_attempts=chunk.failed_fix_attempts,
                 max_fix_attempts=settings.max_fix_attempts,
                 chunk_closed=closed,
@@ -765,14 +751,16 @@ class StoryfenceService:
 
     @staticmethod
     def _typecheck_message(
-        outcome: str, runs: list[CommandRun], unchecked: list[str], chunk: Chunk, max_fix: int
+        outcome: str, runs: list[CommandRun], unchecked: Sequence[UncheckedFile], chunk: Chunk, max_fix: int
     ) -> str:
         cmds = ", ".join(f"`{r.display}`" for r in runs) or "no command"
-        note = f" Not type-checked (no package with a check script): {', '.join(unchecked)}." if unchecked else ""
+        note = "".join(f" Not type-checked: {u.path} ({u.reason})." for u in unchecked)
         if outcome == "passed":
             return f"typecheck passed: {cmds}.{note}"
         if outcome == "not_needed":
-            return f"no changed file belongs to a workspace package with a check script; nothing to run.{note}"
+            return f"no changed file needs a typecheck; nothing to run.{note}"
+        if outcome == "unchecked":
+            return f"the chunk cannot close: {checks_core.unchecked_advice(unchecked)}. Commands run: {cmds}.{note}"
         if outcome == "tooling_error":
             notes = "; ".join(r.note for r in runs if r.outcome in ("tooling_error", "timeout"))
             return f"the typecheck could not run (tooling, not type errors; not a fix attempt): {notes}"
@@ -805,6 +793,7 @@ class StoryfenceService:
                 ports=ports_adapters,
                 commands=chunk.runs,
                 notes_risks=notes,
+                unchecked=chunk.unchecked,
             )
             tx.record(
                 ChunkLogged(

@@ -46,7 +46,7 @@ async def test_a_whole_story_runs_from_read_story_to_backend_complete(example_re
         failed = await call(client, "run_typecheck", story=s.STORY)
         assert failed["outcome"] == "failed"
         [run] = failed["runs"]
-        assert run["argv"] == ["pnpm", "check-types", "--filter", "@example/core"]
+        assert run["argv"] == ["pnpm", "exec", "turbo", "run", "check-types", "--filter", "@example/core"]
         assert run["exit_code"] not in (0, None)
         assert [(d["file"], d["line"], d["code"]) for d in run["diagnostics"]] == [(CORE_FILE, 22, "TS2820")]
         assert failed["failed_fix_attempts"] == 0
@@ -120,7 +120,7 @@ async def test_a_chunk_that_keeps_failing_ends_blocked_after_two_failed_fix_atte
     assert blockers.startswith("# Blockers — STORY-042")
     assert third["signal"] in blockers
     assert blockers.rstrip().endswith(third["signal"])
-    assert blockers.count("pnpm check-types --filter @example/core") >= 3
+    assert blockers.count("pnpm exec turbo run check-types --filter @example/core") >= 3
     assert "TS2322" in blockers  # 'annulled' is not an OrderStatus
     assert logbook.parse_failures(log_text(root)) == [(1, 1), (1, 2), (1, 3)]
     assert "**BLOCKED: typecheck still failing" in log_text(root)

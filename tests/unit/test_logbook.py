@@ -19,12 +19,13 @@ from storyfence.core.logbook import (
     parse_failures,
     parse_log,
     render_blockers,
+    render_chunk_addendum,
     render_chunk_section,
     render_completion,
     render_log_header,
     render_typecheck_failure,
 )
-from storyfence.core.models import CommandRun, Diagnostic, FileChange, PortsAdapters, Reuse
+from storyfence.core.models import CommandRun, Diagnostic, FileChange, PortsAdapters, Reuse, UncheckedFile
 
 ARGV = ("pnpm", "check-types", "--filter", "@example/core")
 TS2322 = Diagnostic(
@@ -536,3 +537,33 @@ def test_parsing_any_text_never_raises(text: str) -> None:
         assert set(section.fields) <= set(FIELD_KEYS)
     parse_failures(text)
     is_complete(text)
+
+
+def test_files_no_check_covered_are_listed_under_commands_run_with_why() -> None:
+    unchecked = [
+        UncheckedFile(path="packages/db/migrations/2.sql", reason="not code a typecheck reads", allowed=True),
+        UncheckedFile(path="apps/api/orders/views.py", reason="no check covers it", allowed=False),
+    ]
+    section = render_chunk_section(
+        number=1,
+        name="Cancel",
+        objective="AC1",
+        files=[],
+        summary="s",
+        reuse=REUSE,
+        ports=PORTS,
+        commands=[PASSED],
+        notes_risks="none",
+        unchecked=unchecked,
+    )
+    assert (
+        "- Commands run (if any):\n"
+        "  - `pnpm check-types --filter @example/core` → passed (exit 0, 2.1s)\n"
+        "  - not type-checked: `packages/db/migrations/2.sql` (not code a typecheck reads)\n"
+        "  - not type-checked: `apps/api/orders/views.py` (no check covers it; the chunk cannot close)\n"
+        "- Notes / Risks: none\n"
+    ) in section
+    [parsed] = parse_log(section)
+    assert parsed.complete
+    addendum = render_chunk_addendum(number=1, name="Cancel", files=[], commands=[], unchecked=unchecked[:1])
+    assert "- Commands run (if any):\n  - not type-checked: `packages/db/migrations/2.sql` (not code" in addendum

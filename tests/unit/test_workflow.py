@@ -15,7 +15,7 @@ from storyfence.core.events import (
     StoryCompleted,
     TypecheckRan,
 )
-from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse
+from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, UncheckedFile
 from storyfence.core.workflow import Action, StoryState, derive, ensure, should_block
 
 ACTIONS: tuple[Action, ...] = (
@@ -331,3 +331,53 @@ def test_chunks_are_numbered_by_their_events_and_only_the_last_unclosed_one_is_c
     assert [c.number for c in state.chunks] == [1, 2]
     assert state.current is state.chunks[1]
     assert (state.status, state.closed_chunks) == ("open", 1)
+
+
+# --- files no check covers --------------------------------------------------------------------------------
+
+VIEWS = UncheckedFile(path="apps/api/orders/views.py", reason="no check covers it", allowed=False)
+SQL = UncheckedFile(path="packages/db/migrations/2.sql", reason="not code a typecheck reads", allowed=True)
+
+
+def unchecked_run(*files: UncheckedFile, outcome: str = "unchecked") -> TypecheckRan:
+    return TypecheckRan(
+        chunk=1,
+        runs=(),
+        unchecked=tuple(f.path for f in files),
+        unchecked_files=files,
+        outcome=outcome,  # type: ignore[arg-type]
+    )
+
+
+def test_a_chunk_with_a_file_no_check_covers_does_not_close_and_says_what_to_do() -> None:
+    state = derive([opened(), wrote(1, VIEWS.path), logged(), unchecked_run(VIEWS)])
+    chunk = state.current
+    assert chunk is not None
+    assert chunk.check == "unchecked"
+    assert chunk.ready_to_close is False
+    assert chunk.unchecked == (VIEWS,)
+    step = chunk.next_step()
+    assert "no typecheck covers apps/api/orders/views.py" in step
+    assert "[[typecheck.unchecked]]" in step
+    assert "report_blocker" in step
+    assert "cannot close" in refusal(state, "begin_chunk")
+    assert "cannot close" in refusal(state, "complete_story")
+    ensure(state, "run_typecheck")  # the fix may be outside the story (a script, the policy): check again
+
+
+def test_a_chunk_whose_unchecked_files_the_policy_allows_closes_and_keeps_them_for_the_log() -> None:
+    state = derive([opened(), wrote(1, SQL.path), unchecked_run(SQL, outcome="not_needed"), logged()])
+    chunk = state.current
+    assert chunk is not None
+    assert chunk.ready_to_close is True
+    assert chunk.unchecked_at_log == (SQL,)
+
+
+def test_a_typecheck_event_from_before_unchecked_files_existed_still_loads_and_folds() -> None:
+    old = TypecheckRan.model_validate_json(
+        '{"type": "typecheck_ran", "chunk": 1, "runs": [], "unchecked": ["__http__/a.http"], "outcome": "not_needed"}'
+    )
+    assert old.unchecked_files == ()
+    state = derive([opened(), wrote(1, "__http__/a.http"), old, logged()])
+    assert state.current is not None
+    assert state.current.ready_to_close is True

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from storyfence.adapters.packages import Workspace
+from storyfence.core.evidence import CODE_EXTENSIONS, FRAMEWORK_CONFIGS
 from storyfence.core.layout import (
-    CODE_EXTENSIONS,
-    FRAMEWORK_CONFIGS,
     FileFacts,
     PackageInfo,
     RepoFacts,
@@ -59,6 +58,7 @@ _IMPORT = re.compile(
 _CALL = re.compile(r"""\b(?:require|import)\(\s*['"]([^'"\n]+)['"]\s*\)""")
 _DIRECTIVE = re.compile(r"""\A(?:\s|//[^\n]*\n|/\*.*?\*/)*['"]use (server|client)['"]""", re.S)
 _JSX = re.compile(r"<(?:[A-Z][\w.]*|[a-z][\w-]*)(?:\s[^<>]*)?/?>|</[\w.]*>|<>")
+_BROWSER = re.compile(r"\b(?:window|localStorage|sessionStorage|navigator)\.\w")
 _PY_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -84,9 +84,10 @@ def read_facts(root: Path) -> RepoFacts:
     known = {p.dir for p in packages}
     packages.extend(p for p in _other_projects(root) if p.dir not in known)
     files: list[FileFacts] = []
-    for pkg in packages:
-        if pkg.language == "js" and framework_of(pkg)[0]:
-            files.extend(_module_facts(root, pkg.dir, MAX_FILES - len(files)))
+    # the apps first: their server folders are learned only from their modules
+    for pkg in sorted(packages, key=lambda p: not framework_of(p)[0]):
+        if pkg.language == "js":
+            files.extend(_module_facts(root, pkg.dir, MAX_FILES - len(files), known))
     return RepoFacts(packages=tuple(sorted(packages, key=lambda p: p.dir)), files=tuple(files))
 
 
@@ -152,11 +153,14 @@ def _python_deps(folder: Path) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n.lower().replace("_", "-") for n in names))
 
 
-def _module_facts(root: Path, package_dir: str, budget: int) -> list[FileFacts]:
+def _module_facts(root: Path, package_dir: str, budget: int, packages: set[str]) -> list[FileFacts]:
     out: list[FileFacts] = []
     for dirpath, dirnames, filenames in os.walk(root / package_dir):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
         rel_dir = Path(dirpath).relative_to(root).as_posix()
+        # a nested package's modules are its own
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".") and f"{rel_dir}/{d}" not in packages
+        )
         for name in sorted(filenames):
             if len(out) >= budget:
                 return out
@@ -191,4 +195,5 @@ def module_facts(path: str, text: str) -> FileFacts:
         jsx=jsx,
         use_server=directive is not None and directive.group(1) == "server",
         use_client=directive is not None and directive.group(1) == "client",
+        browser=_BROWSER.search(text) is not None,
     )

@@ -51,7 +51,12 @@ async def run_command(
     """Run `argv` in `cwd` and classify the result: passed, failed (type errors), tooling_error, timeout."""
     run_env = command_env(env if env is not None else os.environ)
     started = time.monotonic()
-    executable = shutil.which(argv[0], path=run_env.get("PATH"))
+    if "/" in argv[0]:  # a tool inside the repo (node_modules/.bin/tsc): relative to cwd, not to the server
+        executable = shutil.which(str(cwd / argv[0]), path="")
+        where = f"in the repo (`{argv[0]}`)"
+    else:
+        executable = shutil.which(argv[0], path=run_env.get("PATH"))
+        where = "on PATH"
     if executable is None:
         return CommandRun(
             argv=argv,
@@ -59,7 +64,7 @@ async def run_command(
             exit_code=None,
             outcome="tooling_error",
             duration_seconds=0.0,
-            note=f"`{argv[0]}` was not found on PATH: the typecheck tool is not installed (a tooling problem, "
+            note=f"`{argv[0]}` was not found {where}: the typecheck tool is not installed (a tooling problem, "
             "not a type error). Ask the user to install it; this does not count as a fix attempt.",
         )
     head = bytearray()

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, Value
+from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, UncheckedFile, Value
 
 
 class ChunkOpened(Value):
@@ -30,8 +30,10 @@ class TypecheckRan(Value):
     type: Literal["typecheck_ran"] = "typecheck_ran"
     chunk: int
     runs: tuple[CommandRun, ...]
-    unchecked: tuple[str, ...] = ()
-    outcome: Literal["passed", "failed", "tooling_error", "not_needed"]
+    unchecked: tuple[str, ...] = ()  # the paths of unchecked_files (journals before those only have this)
+    unchecked_files: tuple[UncheckedFile, ...] = ()
+    # "unchecked": the commands passed (or none ran) but a changed file no check covers keeps the chunk open
+    outcome: Literal["passed", "failed", "tooling_error", "not_needed", "unchecked"]
     log_append: str = ""  # text appended to BACKEND-LOG.md with this record (a failure block)
 
 

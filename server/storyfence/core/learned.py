@@ -91,7 +91,7 @@ def learned_policy(layout: Layout, files: Sequence[str] = ()) -> LearnedPolicy:
             rules.append(
                 LearnedRule(
                     id=f"learned-{_slug(pkg.dir)}",
-                    patterns=(f"{pkg.dir}/**",),
+                    patterns=(f"{pkg.dir}/**", *role.carve_out),
                     reason=f"`{pkg.dir}` (`{pkg.name}`) is a {kind} package (learned: {'; '.join(role.evidence)}).",
                     evidence=role.evidence,
                     overrides=overrides,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from storyfence.core.diagnostics import strip_ansi
-from storyfence.core.models import CommandRun, Diagnostic, FileChange, PortsAdapters, Reuse, Value
+from storyfence.core.models import CommandRun, Diagnostic, FileChange, PortsAdapters, Reuse, UncheckedFile, Value
 
 DASH = "—"
 NONE = "(none)"
@@ -227,11 +227,13 @@ def render_chunk_section(
     ports: PortsAdapters,
     commands: Sequence[CommandRun],
     notes_risks: str,
+    unchecked: Sequence[UncheckedFile] = (),
 ) -> str:
     """One `## Chunk N — name` section in exactly the seed's structure.
 
     `files` is the raw sequence of changes in order; each path appears once with its net change
-    (see `collapse_changes`). `commands` are listed one per line with their outcome.
+    (see `collapse_changes`). `commands` are listed one per line with their outcome, then each file no
+    check covered (`unchecked`) as "not type-checked", with why.
     """
     texts = {
         "Objective": objective,
@@ -245,7 +247,7 @@ def render_chunk_section(
     }
     lists = {
         "Files changed": [f"{_code(path)} ({kind})" for path, kind in collapse_changes(files)],
-        "Commands run": [f"{_code(run.display)} → {_outcome_words(run)}" for run in commands],
+        "Commands run": _command_items(commands, unchecked),
     }
     lines = [f"## Chunk {number} {DASH} {_escape(clean_line(name))}"]
     for spec in _FIELDS:
@@ -259,15 +261,28 @@ def render_chunk_section(
 
 
 def render_chunk_addendum(
-    *, number: int, name: str, files: Sequence[FileChange], commands: Sequence[CommandRun]
+    *,
+    number: int,
+    name: str,
+    files: Sequence[FileChange],
+    commands: Sequence[CommandRun],
+    unchecked: Sequence[UncheckedFile] = (),
 ) -> str:
     """What changed in a chunk after its section was written (fixes, the verifying typecheck), appended
     when the chunk closes, so the log never rewrites a section and never omits a write."""
     lines = [f"### Chunk {number} {DASH} after the log: {_escape(clean_line(name))}", "- Files changed:"]
     lines += [f"{_INDENT}- {_code(path)} ({kind})" for path, kind in collapse_changes(files)] or [f"{_INDENT}- {NONE}"]
     lines.append("- Commands run (if any):")
-    lines += [f"{_INDENT}- {_code(run.display)} → {_outcome_words(run)}" for run in commands] or [f"{_INDENT}- {NONE}"]
+    lines += [f"{_INDENT}- {item}" for item in _command_items(commands, unchecked)] or [f"{_INDENT}- {NONE}"]
     return "\n".join(lines) + "\n\n"
+
+
+def _command_items(commands: Sequence[CommandRun], unchecked: Sequence[UncheckedFile]) -> list[str]:
+    items = [f"{_code(run.display)} → {_outcome_words(run)}" for run in commands]
+    for file in unchecked:
+        why = clean_line(file.reason) + ("" if file.allowed else "; the chunk cannot close")
+        items.append(f"not type-checked: {_code(file.path)} ({_escape(why)})")
+    return items
 
 
 def render_blocked_note(reason: str) -> str:

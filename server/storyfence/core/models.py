@@ -51,6 +51,14 @@ class CommandRun(Value):
         return " ".join(self.argv)
 
 
+class UncheckedFile(Value):
+    """A changed file that no typecheck covered: why, and whether the policy lets its chunk close anyway."""
+
+    path: str
+    reason: str  # the policy entry's reason when allowed, else why no check covers it
+    allowed: bool  # a [[typecheck.unchecked]] entry matches it
+
+
 class Reuse(Value):
     """The seed's "Reuse compliance" block, as the model reports it."""
 

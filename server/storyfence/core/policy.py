@@ -88,35 +88,72 @@ class Rule(_Frozen):
 
 
 class UncheckedAllowance(_Frozen):
-    """Files no typecheck covers that may still close a chunk (a non-TypeScript backend), and why."""
+    """Changed files that may stay without a typecheck, and why: `[[typecheck.unchecked]]`.
 
-    paths: tuple[str, ...] = Field(min_length=1)
+    A chunk whose changed files no check covers closes only when each of them matches one of these
+    entries; they are still listed as not type-checked, with the reason. `id` (optional) lets a repo's
+    policy replace a built-in entry instead of adding one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
+
+    id: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]*)?$")
+    paths: tuple[str, ...]
     reason: str = Field(min_length=1)
 
     @field_validator("paths")
     @classmethod
     def _paths_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_globs(value)
+        try:
+            pathspec.PathSpec.from_lines("gitignore", value)
+        except Exception as exc:  # pathspec raises several types for a bad pattern
+            raise ValueError(f"invalid gitignore pattern: {exc}") from exc
+        return value
+
+    @cached_property
+    def spec(self) -> pathspec.PathSpec[Any]:
+        return pathspec.PathSpec.from_lines("gitignore", self.paths)
 
 
 class TypecheckSettings(_Frozen):
-    """How the fast-fail gate runs: one command per affected workspace package, argv only."""
+    """How the fast-fail gate runs: one command per affected workspace package, argv only.
 
-    command: tuple[str, ...] = ("pnpm", "check-types", "--filter", "{package}")
-    script: str = "check-types"
+    By default the command is built per package from the repo (package manager, the package's check
+    script, turbo); `command` (with `{package}`, optionally `{script}`) overrides that for scripts."""
+
+    command: tuple[str, ...] = ()
+    script: str = ""  # legacy single script name: tried before `scripts`
+    scripts: tuple[str, ...] = (
+        "check-types",
+        "typecheck",
+        "type-check",
+        "check:types",
+        "types:check",
+        "typecheck:all",
+        "tsc",
+        "types",
+    )
+    check_tools: tuple[str, ...] = ("tsc", "vue-tsc", "svelte-check", "tsgo", "astro", "turbo", "pyright", "mypy")
+    extensions: tuple[str, ...] = (".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs", ".vue", ".svelte")
+    unchecked: tuple[UncheckedAllowance, ...] = ()
     timeout_seconds: float = Field(default=300.0, gt=0)
     output_cap_bytes: int = Field(default=1_000_000, gt=1024)
     max_fix_attempts: int = Field(default=2, ge=0, le=20)
-    unchecked: tuple[UncheckedAllowance, ...] = ()
 
     @field_validator("command")
     @classmethod
     def _command_names_package(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value or not value[0]:
+        if not value:
+            return value  # detect the command from the repo
+        if not value[0]:
             raise ValueError("command must be a non-empty argv list")
         if not any("{package}" in arg for arg in value):
             raise ValueError("command must contain the placeholder {package}")
         return value
+
+    @property
+    def script_names(self) -> tuple[str, ...]:
+        """The check script names to look for, in order of preference."""
+        return tuple(dict.fromkeys(n for n in (self.script, *self.scripts) if n))
 
 
 class Limits(_Frozen):
@@ -728,7 +765,8 @@ def parse_policy(data: dict[str, Any], source: str) -> Policy:
 
 def extend_policy(base: Policy, data: dict[str, Any], source: str) -> Policy:
     """Layer a repo policy over `base`: a rule with the same id replaces it, new rules are added,
-    and the typecheck / limits / stories / frontend_packages tables are merged key by key.
+    and the typecheck / limits / stories / frontend_packages tables are merged key by key (the overlay's
+    `[[typecheck.unchecked]]` entries are added to the base's; one with a base entry's `id` replaces it).
 
     A content rule with the same id (and kind) is merged key by key, so an overlay can change one list
     (`paths = ["libs/domain/**"]`) or switch a rule off (`enabled = false`) without repeating the rest;
@@ -743,7 +781,12 @@ def extend_policy(base: Policy, data: dict[str, Any], source: str) -> Policy:
             merged["rules"], origins = _merge_rules(merged["rules"], value, source)
         elif key == "content_rules":
             merged[key] = _merge_content_rules(merged[key], value, source)
-        elif key in ("typecheck", "limits", "stories", "frontend_packages") and isinstance(value, dict):
+        elif key == "typecheck" and isinstance(value, dict):
+            table = cast("dict[str, Any]", value)
+            merged[key] = {**merged[key], **table}
+            if "unchecked" in table:
+                merged[key]["unchecked"] = _merge_by_id(_base_unchecked(base), table["unchecked"])
+        elif key in ("limits", "stories", "frontend_packages") and isinstance(value, dict):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
@@ -827,3 +870,24 @@ def check_examples(policy: Policy, packages: Sequence[PackageFacts] = ()) -> lis
                 f"`{path}` should be refused by `{rule}`, but is refused by `{decision.rule}`, not `{rule}`"
             )
     return failures
+
+
+def _base_unchecked(base: Policy) -> list[dict[str, Any]]:
+    return [a.model_dump(mode="python") for a in base.typecheck.unchecked]
+
+
+def _merge_by_id(base: list[dict[str, Any]], value: object) -> object:
+    """`[[typecheck.unchecked]]` of an overlay adds to the base's entries; one with a base entry's id replaces it."""
+    if not isinstance(value, list):
+        return value  # validation names the bad value
+    merged = list(base)
+    for item in cast("list[object]", value):
+        table = cast("dict[str, Any]", item) if isinstance(item, dict) else None
+        ids = [
+            i for i, entry in enumerate(merged) if table is not None and table.get("id") and entry["id"] == table["id"]
+        ]
+        if ids:
+            merged[ids[0]] = cast("dict[str, Any]", item)
+        else:
+            merged.append(cast("dict[str, Any]", item))
+    return merged

@@ -2,7 +2,8 @@
 
     idle --begin_chunk--> open --writes--> open
     open: append_chunk_log and run_typecheck, either order; the chunk closes when its log section
-          exists and its latest typecheck passed (or nothing needed one) with no write since
+          exists and its latest typecheck passed (or nothing needed one) with no write since; a changed
+          file no check covers and no policy entry allows ("unchecked") keeps it open
     failed typecheck: fix writes allowed; max_fix_attempts failed fixes --> BLOCKED
     idle --complete_story--> COMPLETE (needs >= 1 closed chunk); report_blocker --> BLOCKED
 
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from storyfence.core.checks import unchecked_advice
 from storyfence.core.errors import WorkflowError
 from storyfence.core.events import (
     ChunkLogged,
@@ -25,11 +27,11 @@ from storyfence.core.events import (
     StoryCompleted,
     TypecheckRan,
 )
-from storyfence.core.models import CommandRun, FileChange
+from storyfence.core.models import CommandRun, FileChange, UncheckedFile
 
 Status = Literal["idle", "open", "blocked", "complete"]
 Action = Literal["begin_chunk", "write", "run_typecheck", "append_chunk_log", "complete_story", "report_blocker"]
-Check = Literal["none", "passed", "failed", "tooling_error", "not_needed"]
+Check = Literal["none", "passed", "failed", "tooling_error", "not_needed", "unchecked"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class Chunk:
     writes_since_check: bool = False
     failures: int = 0  # failed typecheck calls in this chunk since its last passing one
     closed: bool = False
+    unchecked: tuple[UncheckedFile, ...] = ()  # from the latest typecheck: changed files no check covered
+    unchecked_at_log: tuple[UncheckedFile, ...] = ()  # those listed in the section when it was written
 
     @property
     def failed_fix_attempts(self) -> int:
@@ -64,6 +68,10 @@ class Chunk:
             steps.append(f"chunk {self.number} is not logged: call append_chunk_log")
         if self.check == "failed" and not self.writes_since_check:
             steps.append(f"chunk {self.number}'s typecheck failed: fix the errors, then call run_typecheck")
+        elif self.check == "unchecked" and not self.writes_since_check:
+            steps.append(
+                f"chunk {self.number} cannot close: {unchecked_advice(self.unchecked)}; then call run_typecheck"
+            )
         elif self.check not in ("passed", "not_needed") or self.writes_since_check:
             steps.append(f"chunk {self.number} has no passing typecheck since its last write: call run_typecheck")
         return "; ".join(steps) if steps else f"chunk {self.number} is ready to close"
@@ -117,10 +125,23 @@ def apply(state: StoryState, event: Event) -> StoryState:
             return _replace_current(state, replace(current, runs=runs))
         # a pass ends a run of failures: the next failure is a new first failure, not a failed fix attempt
         failures = current.failures + 1 if event.outcome == "failed" else 0
-        chunk = replace(current, runs=runs, check=event.outcome, writes_since_check=False, failures=failures)
+        chunk = replace(
+            current,
+            runs=runs,
+            check=event.outcome,
+            writes_since_check=False,
+            failures=failures,
+            unchecked=event.unchecked_files,
+        )
         return _replace_current(state, chunk)
     if isinstance(event, ChunkLogged):
-        chunk = replace(current, logged=True, changes_at_log=len(current.changes), runs_at_log=len(current.runs))
+        chunk = replace(
+            current,
+            logged=True,
+            changes_at_log=len(current.changes),
+            runs_at_log=len(current.runs),
+            unchecked_at_log=current.unchecked,
+        )
         return _replace_current(state, chunk)
     # the last kind left: ChunkClosed
     return replace(_replace_current(state, replace(current, closed=True)), status="idle")
