@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storyfence.adapters.policy_file import load_builtin
-from storyfence.core.errors import InputError
+from storyfence.core.errors import InputError, Refused
 from storyfence.service import StoryfenceService
 
 STORY = "STORY-001"
@@ -144,3 +144,57 @@ def test_a_staged_write_older_than_a_hand_edit_of_its_target_is_dropped_not_appl
     StoryfenceService(repo, load_builtin()).write_file(STORY, "packages/core/src/b.ts", "export {};\n")
     assert target.read_text(encoding="utf-8") == "export const a = 3; // by hand\n"
     assert not tmp.exists()
+
+
+# --- SCOPE.md: prose never widens, an unreadable scope refuses (issue 11, hole 2) ---------------------------
+
+SCOPE_MD = f"{STORY}/_implementation/SCOPE.md"
+
+
+def test_read_story_reports_the_paths_scope_md_names_in_prose_as_ignored(
+    service: StoryfenceService, repo: Path
+) -> None:
+    (repo / SCOPE_MD).write_text(
+        "## In scope\n- `packages/core/src/**`\nDo not touch `packages/db/migrations/**` in this story.\n",
+        encoding="utf-8",
+    )
+    scope = service.read_story(STORY).scope
+    assert scope.in_scope == ["packages/core/src/**"]
+    assert (scope.narrows, scope.refuses_every_write) == (True, False)
+    assert [(i.section, i.line, i.text) for i in scope.ignored] == [("in_scope", 3, "packages/db/migrations/**")]
+    assert "prose" in scope.ignored[0].reason
+    service.begin_chunk(STORY, "n", "o")
+    with pytest.raises(Refused) as refused:
+        service.write_file(STORY, "packages/db/migrations/002_x.sql", "select 1;\n")
+    assert refused.value.decision.rule == "story-not-in-scope"
+    assert not (repo / "packages/db/migrations/002_x.sql").exists()
+
+
+def test_an_in_scope_section_with_no_valid_glob_refuses_every_write_and_read_story_says_so(
+    service: StoryfenceService, repo: Path
+) -> None:
+    (repo / SCOPE_MD).write_text("## In scope\nOnly the endpoint under `apps/api/api/orders/**`.\n", encoding="utf-8")
+    scope = service.read_story(STORY).scope
+    assert (scope.in_scope, scope.narrows, scope.refuses_every_write) == ([], True, True)
+    assert "every write is refused" in scope.note
+    service.begin_chunk(STORY, "n", "o")
+    with pytest.raises(Refused) as refused:
+        service.write_file(STORY, "packages/core/src/new.ts", "export {};\n")
+    assert refused.value.decision.rule == "story-scope-unreadable"
+    assert not (repo / "packages/core/src/new.ts").exists()
+
+
+@pytest.mark.parametrize("damage", ["not utf-8", "missing"])
+def test_a_scope_md_that_cannot_be_read_refuses_every_write(
+    service: StoryfenceService, repo: Path, damage: str
+) -> None:
+    service.begin_chunk(STORY, "n", "o")
+    if damage == "missing":
+        (repo / SCOPE_MD).unlink()
+    else:
+        (repo / SCOPE_MD).write_bytes(b"## In scope\n- `packages/core/**`\n\xff\xfe\n")
+    assert service.check_path("packages/core/src/new.ts", STORY).rule == "story-scope-unreadable"
+    with pytest.raises(Refused) as refused:
+        service.write_file(STORY, "packages/core/src/new.ts", "export {};\n")
+    assert refused.value.decision.rule == "story-scope-unreadable"
+    assert not (repo / "packages/core/src/new.ts").exists()

@@ -43,13 +43,14 @@ from storyfence.core.policy import (
     decide_write,
     protected_rules,
 )
-from storyfence.core.scope import describe, parse_scope
+from storyfence.core.scope import describe, parse_scope, read_scope, unreadable_scope
 from storyfence.core.workflow import Chunk, StoryState, ensure, should_block
 from storyfence.results import (
     ChunkView,
     EditResult,
     FileContent,
     FileList,
+    IgnoredScopeEntry,
     LogResult,
     PathDecision,
     ScopeView,
@@ -288,8 +289,8 @@ class StoryfenceService:
             return cached[1]
         try:
             text = decode_text(rel, self.ws.read_bytes(rel, cap=self.policy.limits.max_file_bytes))
-        except InputError:
-            return ScopeLists(source=rel)
+        except InputError as exc:
+            return unreadable_scope(rel, str(exc))  # fail closed: an unread scope refuses, it never widens
         scope = parse_scope(text, source=rel)
         if key is not None:
             self._scopes[rel] = (key, scope)
@@ -448,7 +449,8 @@ class StoryfenceService:
             if not self.ws.exists(rel):
                 raise InputError(f"story {st.id} is missing an authoritative input: expected {rel}")
             texts[key] = decode_text(rel, self.ws.read_bytes(rel, cap=self.policy.limits.max_file_bytes))
-        scope = parse_scope(texts["scope"], source=st.path("SCOPE.md"))
+        reading = read_scope(texts["scope"], source=st.path("SCOPE.md"))
+        scope = reading.lists
         _, state = st.store.read_state()
         return StoryView(
             story=st.id,
@@ -459,7 +461,12 @@ class StoryfenceService:
             scope=ScopeView(
                 in_scope=list(scope.in_scope),
                 out_of_scope=list(scope.out_of_scope),
-                narrows=bool(scope.in_scope or scope.out_of_scope),
+                narrows=bool(scope.in_scope or scope.out_of_scope or scope.unreadable),
+                refuses_every_write=bool(scope.unreadable),
+                ignored=[
+                    IgnoredScopeEntry(section=i.section, line=i.line, text=i.text, reason=i.reason)
+                    for i in reading.ignored
+                ],
                 note=describe(scope),
             ),
             status=self._status(st, state),
