@@ -506,7 +506,8 @@ def test_no_backend_log_is_ever_writable(head: list[str]) -> None:
     path = "/".join([*head, "_implementation", "BACKEND-LOG.md"])
     decision = decide_write(POLICY, path)
     assert decision.allowed is False
-    assert decision.rule in ("protected-server-owned", "no-control-characters")
+    # an earlier protection may win first: `.mcp.json/_implementation/BACKEND-LOG.md` is under a client config
+    assert decision.rule.startswith("protected-") or decision.rule == "no-control-characters"
 
 
 @given(_prefix, st.lists(_segment, max_size=3))
