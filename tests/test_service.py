@@ -198,3 +198,44 @@ def test_a_scope_md_that_cannot_be_read_refuses_every_write(
         service.write_file(STORY, "packages/core/src/new.ts", "export {};\n")
     assert refused.value.decision.rule == "story-scope-unreadable"
     assert not (repo / "packages/core/src/new.ts").exists()
+
+
+# --- repeatable answers (issue 11, hole 7) --------------------------------------------------------------
+
+
+def _engines(repo: Path) -> list[StoryfenceService]:
+    return [StoryfenceService(repo, load_builtin(), use_ripgrep=flag) for flag in (True, False)]
+
+
+def test_a_truncated_search_returns_the_same_capped_matches_every_time_and_on_either_engine(repo: Path) -> None:
+    for d in range(30):
+        for f in range(10):
+            target = repo / "packages/core/src/gen" / f"d{d:02}" / f"f{f:02}.ts"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("".join(f"export const needle{i} = {i};\n" for i in range(5)), encoding="utf-8")
+    everything = sorted(
+        (f"packages/core/src/gen/d{d:02}/f{f:02}.ts", line)
+        for d in range(30)
+        for f in range(10)
+        for line in range(1, 6)
+    )
+    cap = load_builtin().limits.max_search_matches
+    assert len(everything) > 5 * cap
+    for service in _engines(repo):
+        for _ in range(3):
+            result = service.search_code("needle")
+            assert result.truncated is True
+            assert [(m.path, m.line) for m in result.matches] == everything[:cap], result.engine
+
+
+def test_both_search_engines_cut_a_truncated_search_at_the_same_matches(repo: Path) -> None:
+    # each directory's entries by name, files and folders together (ripgrep's --sort path): `a/b.ts`, then
+    # `a-b.ts`, then `a.ts`, so the cap keeps the first two files whole and nothing of the third
+    cap = load_builtin().limits.max_search_matches
+    for rel in ("packages/backend/a/b.ts", "packages/backend/a.ts", "packages/backend/a-b.ts"):
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text("const marker = 1;\n" * (cap // 2), encoding="utf-8")
+    for service in _engines(repo):
+        result = service.search_code("marker", path="packages/backend")
+        assert result.truncated is True
+        assert sorted({m.path for m in result.matches}) == ["packages/backend/a-b.ts", "packages/backend/a/b.ts"]
