@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 from pathlib import Path
 
+import anyio
 import pytest
+from mcp import Client
+from mcp_types import CallToolResult
 
 from storyfence.adapters.policy_file import load_builtin
+from storyfence.binding import Binding
 from storyfence.core.errors import InputError, Refused
+from storyfence.mcp_server import build_server
 from storyfence.service import StoryfenceService
 
 STORY = "STORY-001"
@@ -239,3 +246,33 @@ def test_both_search_engines_cut_a_truncated_search_at_the_same_matches(repo: Pa
         result = service.search_code("marker", path="packages/backend")
         assert result.truncated is True
         assert sorted({m.path for m in result.matches}) == ["packages/backend/a-b.ts", "packages/backend/a/b.ts"]
+
+
+@pytest.mark.anyio
+async def test_a_call_waiting_for_the_story_lock_does_not_stop_another_session(repo: Path) -> None:
+    service = StoryfenceService(repo, load_builtin())
+    service.begin_chunk(STORY, "n", "o")  # an open chunk with no file: its typecheck needs no command
+    server = build_server(Binding(repo, lambda _root: service, ready=service))
+    # another server's transaction holds the story's lock (flock: a second open file conflicts, same process too)
+    held = os.open(repo / STORY / "_implementation" / ".storyfence" / "lock", os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    typecheck: list[CallToolResult] = []
+    try:
+        async with Client(server) as waiting, Client(server) as other:
+            with anyio.fail_after(20):  # the lock's own deadline is 30 s: a blocked loop fails here first
+                async with anyio.create_task_group() as tg:
+
+                    async def run_typecheck() -> None:
+                        typecheck.append(await waiting.call_tool("run_typecheck", {"story": STORY}))
+
+                    tg.start_soon(run_typecheck)
+                    await anyio.wait_all_tasks_blocked()  # the typecheck now waits for the lock
+                    status = await other.call_tool("story_status", {"story": STORY})
+                    assert status.is_error is False
+                    assert typecheck == []  # still waiting, while the other session got its answer
+                    fcntl.flock(held, fcntl.LOCK_UN)
+    finally:
+        os.close(held)
+    assert typecheck[0].is_error is False
+    assert typecheck[0].structured_content is not None
+    assert typecheck[0].structured_content["outcome"] == "not_needed"

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pathspec
 from pydantic import BaseModel, Field
 
@@ -85,6 +86,17 @@ class Story:
 
     def path(self, name: str) -> str:
         return f"{self.folder}/{self.id}.md" if name == "story" else f"{self.impl}/{name}"
+
+
+@dataclass(frozen=True)
+class _TypecheckPlan:
+    """What run_typecheck decided under the lock before running anything: the chunk it checks and how."""
+
+    story: Story
+    snapshot: tuple[int, int]  # (chunk number, files recorded): the chunk must still be this one after the runs
+    targets: list[tuple[str, str]]  # (package name, package folder)
+    unchecked: list[str]
+    package_dirs: dict[str, str]
 
 
 def _sha(data: bytes) -> str:
@@ -655,8 +667,35 @@ class StoryfenceService:
         return sorted(targets.items()), unchecked
 
     async def run_typecheck(self, story: str, progress: Progress | None = None) -> TypecheckResult:
-        st = self.story(story)
+        # the journal's lock may be held by another server for a while: wait for it (and read the disk) in a
+        # worker thread, never on the event loop that serves every other session
+        plan = await anyio.to_thread.run_sync(self._typecheck_plan, story)
         settings = self.policy.typecheck
+        runs: list[CommandRun] = []
+        if self._run_command is None:
+            # imported on first use: the subprocess machinery is not needed to start serving
+            from storyfence.adapters.typecheck import run_command
+
+            self._run_command = run_command
+        for name, directory in plan.targets:
+            argv = tuple(arg.replace("{package}", name) for arg in settings.command)
+            runs.append(
+                await self._run_command(
+                    argv,
+                    package=name,
+                    package_dir=directory,
+                    package_dirs=plan.package_dirs,
+                    cwd=self.root,
+                    timeout=settings.timeout_seconds,
+                    output_cap=settings.output_cap_bytes,
+                    progress=progress,
+                )
+            )
+        return await anyio.to_thread.run_sync(self._typecheck_record, plan, runs)
+
+    def _typecheck_plan(self, story: str) -> _TypecheckPlan:
+        """Under the lock: the open chunk, and the packages its files need type-checked."""
+        st = self.story(story)
         with st.store.transaction() as tx:
             ensure(tx.state, "run_typecheck")
             chunk = tx.state.current
@@ -666,26 +705,12 @@ class StoryfenceService:
         targets, unchecked = self._targets(chunk, packages)
         # turbo also checks a package's dependencies; their errors carry their own prefix and paths
         package_dirs = {p.name: p.dir for p in packages.packages} | {p.dir: p.dir for p in packages.packages}
-        runs: list[CommandRun] = []
-        if self._run_command is None:
-            # imported on first use: the subprocess machinery is not needed to start serving
-            from storyfence.adapters.typecheck import run_command
+        return _TypecheckPlan(st, snapshot, targets, unchecked, package_dirs)
 
-            self._run_command = run_command
-        for name, directory in targets:
-            argv = tuple(arg.replace("{package}", name) for arg in settings.command)
-            runs.append(
-                await self._run_command(
-                    argv,
-                    package=name,
-                    package_dir=directory,
-                    package_dirs=package_dirs,
-                    cwd=self.root,
-                    timeout=settings.timeout_seconds,
-                    output_cap=settings.output_cap_bytes,
-                    progress=progress,
-                )
-            )
+    def _typecheck_record(self, plan: _TypecheckPlan, runs: list[CommandRun]) -> TypecheckResult:
+        """Under the lock again: record the runs on the chunk they were planned for, close or block it."""
+        st, snapshot, unchecked = plan.story, plan.snapshot, plan.unchecked
+        settings = self.policy.typecheck
         with st.store.transaction() as tx:
             ensure(tx.state, "run_typecheck")
             current = tx.state.current
