@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 from pathlib import Path
 
+import anyio
 import pytest
+from mcp import Client
+from mcp_types import CallToolResult
 
 from storyfence.adapters.policy_file import load_builtin
-from storyfence.core.errors import InputError
+from storyfence.binding import Binding
+from storyfence.core.errors import InputError, Refused
+from storyfence.mcp_server import build_server
 from storyfence.service import StoryfenceService
 
 STORY = "STORY-001"
@@ -144,3 +151,128 @@ def test_a_staged_write_older_than_a_hand_edit_of_its_target_is_dropped_not_appl
     StoryfenceService(repo, load_builtin()).write_file(STORY, "packages/core/src/b.ts", "export {};\n")
     assert target.read_text(encoding="utf-8") == "export const a = 3; // by hand\n"
     assert not tmp.exists()
+
+
+# --- SCOPE.md: prose never widens, an unreadable scope refuses (issue 11, hole 2) ---------------------------
+
+SCOPE_MD = f"{STORY}/_implementation/SCOPE.md"
+
+
+def test_read_story_reports_the_paths_scope_md_names_in_prose_as_ignored(
+    service: StoryfenceService, repo: Path
+) -> None:
+    (repo / SCOPE_MD).write_text(
+        "## In scope\n- `packages/core/src/**`\nDo not touch `packages/db/migrations/**` in this story.\n",
+        encoding="utf-8",
+    )
+    scope = service.read_story(STORY).scope
+    assert scope.in_scope == ["packages/core/src/**"]
+    assert (scope.narrows, scope.refuses_every_write) == (True, False)
+    assert [(i.section, i.line, i.text) for i in scope.ignored] == [("in_scope", 3, "packages/db/migrations/**")]
+    assert "prose" in scope.ignored[0].reason
+    service.begin_chunk(STORY, "n", "o")
+    with pytest.raises(Refused) as refused:
+        service.write_file(STORY, "packages/db/migrations/002_x.sql", "select 1;\n")
+    assert refused.value.decision.rule == "story-not-in-scope"
+    assert not (repo / "packages/db/migrations/002_x.sql").exists()
+
+
+def test_an_in_scope_section_with_no_valid_glob_refuses_every_write_and_read_story_says_so(
+    service: StoryfenceService, repo: Path
+) -> None:
+    (repo / SCOPE_MD).write_text("## In scope\nOnly the endpoint under `apps/api/api/orders/**`.\n", encoding="utf-8")
+    scope = service.read_story(STORY).scope
+    assert (scope.in_scope, scope.narrows, scope.refuses_every_write) == ([], True, True)
+    assert "every write is refused" in scope.note
+    service.begin_chunk(STORY, "n", "o")
+    with pytest.raises(Refused) as refused:
+        service.write_file(STORY, "packages/core/src/new.ts", "export {};\n")
+    assert refused.value.decision.rule == "story-scope-unreadable"
+    assert not (repo / "packages/core/src/new.ts").exists()
+
+
+@pytest.mark.parametrize("damage", ["not utf-8", "missing"])
+def test_a_scope_md_that_cannot_be_read_refuses_every_write(
+    service: StoryfenceService, repo: Path, damage: str
+) -> None:
+    service.begin_chunk(STORY, "n", "o")
+    if damage == "missing":
+        (repo / SCOPE_MD).unlink()
+    else:
+        (repo / SCOPE_MD).write_bytes(b"## In scope\n- `packages/core/**`\n\xff\xfe\n")
+    assert service.check_path("packages/core/src/new.ts", STORY).rule == "story-scope-unreadable"
+    with pytest.raises(Refused) as refused:
+        service.write_file(STORY, "packages/core/src/new.ts", "export {};\n")
+    assert refused.value.decision.rule == "story-scope-unreadable"
+    assert not (repo / "packages/core/src/new.ts").exists()
+
+
+# --- repeatable answers (issue 11, hole 7) --------------------------------------------------------------
+
+
+def _engines(repo: Path) -> list[StoryfenceService]:
+    return [StoryfenceService(repo, load_builtin(), use_ripgrep=flag) for flag in (True, False)]
+
+
+def test_a_truncated_search_returns_the_same_capped_matches_every_time_and_on_either_engine(repo: Path) -> None:
+    for d in range(30):
+        for f in range(10):
+            target = repo / "packages/core/src/gen" / f"d{d:02}" / f"f{f:02}.ts"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("".join(f"export const needle{i} = {i};\n" for i in range(5)), encoding="utf-8")
+    everything = sorted(
+        (f"packages/core/src/gen/d{d:02}/f{f:02}.ts", line)
+        for d in range(30)
+        for f in range(10)
+        for line in range(1, 6)
+    )
+    cap = load_builtin().limits.max_search_matches
+    assert len(everything) > 5 * cap
+    for service in _engines(repo):
+        for _ in range(3):
+            result = service.search_code("needle")
+            assert result.truncated is True
+            assert [(m.path, m.line) for m in result.matches] == everything[:cap], result.engine
+
+
+def test_both_search_engines_cut_a_truncated_search_at_the_same_matches(repo: Path) -> None:
+    # each directory's entries by name, files and folders together (ripgrep's --sort path): `a/b.ts`, then
+    # `a-b.ts`, then `a.ts`, so the cap keeps the first two files whole and nothing of the third
+    cap = load_builtin().limits.max_search_matches
+    for rel in ("packages/backend/a/b.ts", "packages/backend/a.ts", "packages/backend/a-b.ts"):
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text("const marker = 1;\n" * (cap // 2), encoding="utf-8")
+    for service in _engines(repo):
+        result = service.search_code("marker", path="packages/backend")
+        assert result.truncated is True
+        assert sorted({m.path for m in result.matches}) == ["packages/backend/a-b.ts", "packages/backend/a/b.ts"]
+
+
+@pytest.mark.anyio
+async def test_a_call_waiting_for_the_story_lock_does_not_stop_another_session(repo: Path) -> None:
+    service = StoryfenceService(repo, load_builtin())
+    service.begin_chunk(STORY, "n", "o")  # an open chunk with no file: its typecheck needs no command
+    server = build_server(Binding(repo, lambda _root: service, ready=service))
+    # another server's transaction holds the story's lock (flock: a second open file conflicts, same process too)
+    held = os.open(repo / STORY / "_implementation" / ".storyfence" / "lock", os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    typecheck: list[CallToolResult] = []
+    try:
+        async with Client(server) as waiting, Client(server) as other:
+            with anyio.fail_after(20):  # the lock's own deadline is 30 s: a blocked loop fails here first
+                async with anyio.create_task_group() as tg:
+
+                    async def run_typecheck() -> None:
+                        typecheck.append(await waiting.call_tool("run_typecheck", {"story": STORY}))
+
+                    tg.start_soon(run_typecheck)
+                    await anyio.wait_all_tasks_blocked()  # the typecheck now waits for the lock
+                    status = await other.call_tool("story_status", {"story": STORY})
+                    assert status.is_error is False
+                    assert typecheck == []  # still waiting, while the other session got its answer
+                    fcntl.flock(held, fcntl.LOCK_UN)
+    finally:
+        os.close(held)
+    assert typecheck[0].is_error is False
+    assert typecheck[0].structured_content is not None
+    assert typecheck[0].structured_content["outcome"] == "not_needed"

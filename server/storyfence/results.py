@@ -91,10 +91,23 @@ class ChunkView(Result):
     )
 
 
+class IgnoredScopeEntry(Result):
+    section: Literal["in_scope", "out_of_scope"]
+    line: int = Field(description="1-based line of SCOPE.md")
+    text: str = Field(description="the backticked path as written")
+    reason: str = Field(description="why it does not count as a glob")
+
+
 class ScopeView(Result):
     in_scope: list[str]
     out_of_scope: list[str]
     narrows: bool
+    refuses_every_write: bool = Field(
+        description="true when SCOPE.md cannot be read unambiguously: every write is refused until a human fixes it"
+    )
+    ignored: list[IgnoredScopeEntry] = Field(
+        description="paths named in a scope section that are not glob list items, so they narrow nothing"
+    )
     note: str
 
 

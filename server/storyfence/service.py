@@ -10,7 +10,9 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import anyio
 import pathspec
 from pydantic import BaseModel, Field
 
@@ -43,13 +45,17 @@ from storyfence.core.policy import (
     decide_write,
     protected_rules,
 )
-from storyfence.core.scope import describe, parse_scope
+from storyfence.core.scope import describe, parse_scope, read_scope, unreadable_scope
 from storyfence.core.workflow import Chunk, StoryState, ensure, should_block
+
+if TYPE_CHECKING:
+    from storyfence.adapters.checks import CheckCommand
 from storyfence.results import (
     ChunkView,
     EditResult,
     FileContent,
     FileList,
+    IgnoredScopeEntry,
     LogResult,
     PathDecision,
     ScopeView,
@@ -83,6 +89,17 @@ class Story:
 
     def path(self, name: str) -> str:
         return f"{self.folder}/{self.id}.md" if name == "story" else f"{self.impl}/{name}"
+
+
+@dataclass(frozen=True)
+class _TypecheckPlan:
+    """What run_typecheck decided under the lock before running anything: the chunk it checks and how."""
+
+    story: Story
+    snapshot: tuple[int, int]  # (chunk number, files recorded): the chunk must still be this one after the runs
+    commands: list[CheckCommand]
+    unchecked: tuple[UncheckedFile, ...]
+    package_dirs: dict[str, str]
 
 
 def _sha(data: bytes) -> str:
@@ -288,8 +305,8 @@ class StoryfenceService:
             return cached[1]
         try:
             text = decode_text(rel, self.ws.read_bytes(rel, cap=self.policy.limits.max_file_bytes))
-        except InputError:
-            return ScopeLists(source=rel)
+        except InputError as exc:
+            return unreadable_scope(rel, str(exc))  # fail closed: an unread scope refuses, it never widens
         scope = parse_scope(text, source=rel)
         if key is not None:
             self._scopes[rel] = (key, scope)
@@ -448,7 +465,8 @@ class StoryfenceService:
             if not self.ws.exists(rel):
                 raise InputError(f"story {st.id} is missing an authoritative input: expected {rel}")
             texts[key] = decode_text(rel, self.ws.read_bytes(rel, cap=self.policy.limits.max_file_bytes))
-        scope = parse_scope(texts["scope"], source=st.path("SCOPE.md"))
+        reading = read_scope(texts["scope"], source=st.path("SCOPE.md"))
+        scope = reading.lists
         _, state = st.store.read_state()
         return StoryView(
             story=st.id,
@@ -459,7 +477,12 @@ class StoryfenceService:
             scope=ScopeView(
                 in_scope=list(scope.in_scope),
                 out_of_scope=list(scope.out_of_scope),
-                narrows=bool(scope.in_scope or scope.out_of_scope),
+                narrows=bool(scope.in_scope or scope.out_of_scope or scope.unreadable),
+                refuses_every_write=bool(scope.unreadable),
+                ignored=[
+                    IgnoredScopeEntry(section=i.section, line=i.line, text=i.text, reason=i.reason)
+                    for i in reading.ignored
+                ],
                 note=describe(scope),
             ),
             status=self._status(st, state),
@@ -634,6 +657,33 @@ class StoryfenceService:
         return True
 
     async def run_typecheck(self, story: str, progress: Progress | None = None) -> TypecheckResult:
+        # the journal's lock may be held by another server for a while: wait for it (and read the disk) in a
+        # worker thread, never on the event loop that serves every other session
+        plan = await anyio.to_thread.run_sync(self._typecheck_plan, story)
+        settings = self.policy.typecheck
+        runs: list[CommandRun] = []
+        if self._run_command is None:
+            # imported on first use: the subprocess machinery is not needed to start serving
+            from storyfence.adapters.typecheck import run_command
+
+            self._run_command = run_command
+        for command in plan.commands:
+            runs.append(
+                await self._run_command(
+                    command.argv,
+                    package=command.package,
+                    package_dir=command.diagnostics_dir,
+                    package_dirs=plan.package_dirs,
+                    cwd=self.root,
+                    timeout=settings.timeout_seconds,
+                    output_cap=settings.output_cap_bytes,
+                    progress=progress,
+                )
+            )
+        return await anyio.to_thread.run_sync(self._typecheck_record, plan, runs)
+
+    def _typecheck_plan(self, story: str) -> _TypecheckPlan:
+        """Under the lock: the open chunk, and the check commands its files need."""
         st = self.story(story)
         settings = self.policy.typecheck
         with st.store.transaction() as tx:
@@ -648,29 +698,19 @@ class StoryfenceService:
         paths = list(dict.fromkeys(c.path for c in chunk.changes))
         covered = checks_core.coverage(paths, checks.owners(paths), settings)
         packages = checks.workspace.packages
-        # turbo also checks a package's dependencies; their errors carry their own prefix and paths
-        package_dirs = {p.name: p.dir for p in packages} | {p.dir: p.dir for p in packages}
-        runs: list[CommandRun] = []
-        if self._run_command is None:
-            from storyfence.adapters.typecheck import run_command
-
-            self._run_command = run_command
+        commands: list[CheckCommand] = []
         for directory in covered.targets:
             command = checks.command(checks.workspace.by_dir[directory])
             assert command is not None
-            runs.append(
-                await self._run_command(
-                    command.argv,
-                    package=command.package,
-                    package_dir=command.diagnostics_dir,
-                    package_dirs=package_dirs,
-                    cwd=self.root,
-                    timeout=settings.timeout_seconds,
-                    output_cap=settings.output_cap_bytes,
-                    progress=progress,
-                )
-            )
-        unchecked = covered.unchecked
+            commands.append(command)
+        # turbo also checks a package's dependencies; their errors carry their own prefix and paths
+        package_dirs = {p.name: p.dir for p in packages} | {p.dir: p.dir for p in packages}
+        return _TypecheckPlan(st, snapshot, commands, covered.unchecked, package_dirs)
+
+    def _typecheck_record(self, plan: _TypecheckPlan, runs: list[CommandRun]) -> TypecheckResult:
+        """Under the lock again: record the runs on the chunk they were planned for, close or block it."""
+        st, snapshot, unchecked = plan.story, plan.snapshot, plan.unchecked
+        settings = self.policy.typecheck
         with st.store.transaction() as tx:
             ensure(tx.state, "run_typecheck")
             current = tx.state.current

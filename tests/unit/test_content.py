@@ -450,6 +450,67 @@ DEFINITION_CHANGES = [
     ),
     ("__http__/orders.http", "@baseUrl = http://localhost:3001", "@baseUrl = http://localhost:4000", "localhost:3001"),
     ("packages/backend/Dockerfile", "EXPOSE 3001", "EXPOSE 8080", "EXPOSE 3001"),
+    # seen in real code (issue 11, hole 4)
+    (
+        "packages/backend/src/config.ts",
+        "  port: process.env.PORT ? Number(process.env.PORT) : 3000,",
+        "  port: process.env.PORT ? Number(process.env.PORT) : 4000,",
+        "process.env.PORT ? Number(process.env.PORT) : 3000",
+    ),
+    (
+        "packages/backend/src/config.ts",
+        "const listenOn = env.PORT ? Number(env.PORT) : 3000;",
+        "const listenOn = env.PORT ? Number(env.PORT) : 4000;",
+        "env.PORT ? Number(env.PORT) : 3000",
+    ),
+    (
+        "packages/backend/src/env.ts",
+        '  PORT: z.string().default("3000"),',
+        '  PORT: z.string().default("4000"),',
+        'PORT: z.string().default("3000"',
+    ),
+    (
+        "packages/backend/src/env.ts",
+        "  REDIS_PORT: z.coerce.number().default(6379),",
+        "  REDIS_PORT: z.coerce.number().default(6380),",
+        "REDIS_PORT: z.coerce.number().default(6379",
+    ),
+    (
+        "packages/backend/src/env.ts",
+        "  port: z.coerce.number().default(3000),",
+        "  port: z.coerce.number().default(3001),",
+        "port: z.coerce.number().default(3000",
+    ),
+    (
+        "packages/backend/src/env.ts",
+        '  DATABASE_URL: z.string().url().default("postgres://localhost:5432/dev"),',
+        '  DATABASE_URL: z.string().url().default("postgres://localhost:5432/prod"),',
+        'DATABASE_URL: z.string().url().default("postgres://localhost:5432/dev")',
+    ),
+    (
+        "packages/backend/src/env.ts",
+        '  NODE_ENV: z.enum(["development", "production"]).default("development"),',
+        '  NODE_ENV: z.enum(["development", "production"]).default("production"),',
+        'NODE_ENV: z.enum(["development", "production"]).default("development")',
+    ),
+    (
+        "packages/backend/src/server.ts",
+        "app.listen(env.PORT || 3000);",
+        "app.listen(env.PORT || 4000);",
+        "env.PORT || 3000",
+    ),
+    (
+        "packages/backend/src/server.ts",
+        "const port = Number(process.env.PORT) || 3000;",
+        "const port = Number(process.env.PORT) || 4000;",
+        "port = Number(process.env.PORT) || 3000",
+    ),
+    (
+        "packages/backend/src/server.ts",
+        "const port = parseInt(process.env.PORT, 10) || 3000;",
+        "const port = parseInt(process.env.PORT, 10) || 4000;",
+        "port = parseInt(process.env.PORT, 10) || 3000",
+    ),
 ]
 
 
@@ -459,6 +520,35 @@ def test_changing_or_removing_a_port_or_env_definition_is_refused(
 ) -> None:
     decision = refused(check_content(POLICY, path, f"{old}\n", f"{new}\n"))
     assert (decision.rule, decision.pattern) == ("no-port-or-env-change", definition)
+
+
+@pytest.mark.parametrize(("changed", "line"), [("3003\n\n", 1), ("3003/orders", 4)])
+def test_changing_one_of_two_equal_definitions_is_refused_while_the_other_still_holds_it(
+    changed: str, line: int
+) -> None:
+    # definitions are compared per occurrence: a second `localhost:3003` does not hide the changed one
+    old = "@baseUrl = http://localhost:3003\n\n###\nGET http://localhost:3003/orders\n"
+    new = old.replace(changed, changed.replace("3003", "4000"))
+    decision = refused(check_content(POLICY, "__http__/orders.http", old, new))
+    assert (decision.rule, decision.pattern) == ("no-port-or-env-change", "localhost:3003")
+    assert f"(line {line} of the current file" in decision.reason
+
+
+def test_one_changed_copy_among_many_is_found_in_linear_time() -> None:
+    old = "GET http://localhost:3001/x\n" * 50_000
+    new = old[: -len("3001/x\n")] + "4000/x\n"
+    started = time.monotonic()
+    decision = refused(check_content(POLICY, "__http__/load.http", old, new))
+    assert time.monotonic() - started < 5
+    assert "(line 50000 of the current file; it holds 50000 copies, this write leaves 49999)" in decision.reason
+
+
+def test_moving_or_adding_a_copy_of_a_definition_passes() -> None:
+    old = "GET http://localhost:3003/a\nGET http://localhost:3003/b\n"
+    moved = "GET http://localhost:3003/b\nGET http://localhost:3003/a\n"
+    more = old + "GET http://localhost:3003/c\n"
+    assert check_content(POLICY, "__http__/orders.http", old, moved) is None
+    assert check_content(POLICY, "__http__/orders.http", old, more) is None
 
 
 def test_changing_the_example_api_dev_script_port_is_refused() -> None:
@@ -495,6 +585,13 @@ def test_deleting_a_file_without_definitions_passes() -> None:
         ("if (port == 3001) start();\n", "if (port == 3002) start();\n"),
         ("const url = process.env.API_URL;\n", "const url = process.env.ORDERS_API_URL;\n"),
         ("const timeoutMs = 3001;\n", "const timeoutMs = 3002;\n"),
+        ("const options = { port: p, timeout: 3000 };\n", "const options = { port: p, timeout: 4000 };\n"),
+        (
+            'const s = z.object({ status: z.enum(["a", "b"]).default("a") });\n',
+            'const s = z.object({ status: z.enum(["a", "b"]).default("b") });\n',
+        ),
+        ("if (env.PORT === '3000') warn();\n", "if (env.PORT === '4000') warn();\n"),
+        ("const limit = env.MAX?.length ?? 0;\n", "const limit = env.MAX?.length ?? 0; // max\n"),
     ],
 )
 def test_edits_that_touch_no_port_or_env_definition_pass(old: str, new: str) -> None:
@@ -614,6 +711,15 @@ PATHOLOGICAL = [
     "process.env.X ??" + " " * 100_000,
     "--port" + " " * 100_000,
     "A_" * 50_000,
+    "env." * 50_000,
+    "env.X ?" + " " * 100_000,
+    "env.X ? " * 30_000,
+    "port: " * 30_000,
+    "port = Number(" * 20_000,
+    "A: z." * 30_000,
+    "A: z.default('" * 10_000,
+    "PORT: z.string().default(" * 10_000,
+    "GET http://localhost:3001/x\n" * 50_000,
 ]
 
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from storyfence.core.policy import ScopeLists, decide_write, parse_policy
-from storyfence.core.scope import describe, parse_scope
+from storyfence.core.scope import describe, parse_scope, read_scope
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,8 +35,8 @@ def test_the_example_story_scope_gives_its_in_and_out_lists() -> None:
             "apps/api/api/orders/**",
             "__http__/orders-cancel.http",
         ),
-        # the prose under the list ("nothing under `packages/db/` changes") counts too; `cancelled` does not
-        out_of_scope=("apps/web/**", "packages/ui/**", "packages/db/**", "packages/db/"),
+        # the sentence below the lists is a note, not a fourth glob (issue 11)
+        out_of_scope=("apps/web/**", "packages/ui/**", "packages/db/**"),
         source="STORY-042/_implementation/SCOPE.md",
     )
 
@@ -90,19 +90,22 @@ def test_an_out_of_scope_heading_in_any_common_spelling_starts_the_out_list(head
     assert scope.in_scope == ()
 
 
-def test_bullets_with_prose_around_the_backticks_give_every_glob_on_the_line() -> None:
+def test_bullets_with_prose_around_the_backticks_give_no_glob_and_report_every_path() -> None:
     text = (
         "## In scope\n"
         "- The use case in `packages/core/src/orders/**` and its test `packages/core/test/orders.test.ts`.\n"
         "* plus the endpoint (`apps/api/api/orders/**`)\n"
-        "Prose lines count too: `__http__/orders-cancel.http` is the request file.\n"
+        "Prose lines do not count: `__http__/orders-cancel.http` is the request file.\n"
     )
-    assert parse_scope(text).in_scope == (
+    reading = read_scope(text)
+    assert reading.lists.in_scope == ()
+    assert [i.text for i in reading.ignored] == [
         "packages/core/src/orders/**",
         "packages/core/test/orders.test.ts",
         "apps/api/api/orders/**",
         "__http__/orders-cancel.http",
-    )
+    ]
+    assert reading.lists.unreadable  # an In scope section of prose refuses every write, it does not widen
 
 
 @pytest.mark.parametrize(
@@ -110,8 +113,9 @@ def test_bullets_with_prose_around_the_backticks_give_every_glob_on_the_line() -
     ["cancelOrder", "cancelled", "STORY-043", "POST /orders/:id/cancel", "a b/c", "OrderStatus", "404", "./"],
 )
 def test_a_backticked_token_that_is_not_a_path_or_glob_is_ignored(token: str) -> None:
-    scope = parse_scope(f"## In scope\n- `{token}` and `packages/backend/src/**`\n")
+    scope = parse_scope(f"## In scope\n- `{token}`\n- `packages/backend/src/**`\n")
     assert scope.in_scope == ("packages/backend/src/**",)
+    assert scope.unreadable == ""
 
 
 def test_a_backticked_glob_pathspec_cannot_compile_is_ignored_so_decisions_never_raise() -> None:
@@ -122,7 +126,7 @@ def test_a_backticked_glob_pathspec_cannot_compile_is_ignored_so_decisions_never
 
 
 def test_a_leading_dot_slash_is_dropped_and_a_repeated_glob_is_kept_once() -> None:
-    text = "## In scope\n- `./packages/core/**`\n- `packages/core/**` again\n"
+    text = "## In scope\n- `./packages/core/**`\n- `packages/core/**` - again\n"
     assert parse_scope(text).in_scope == ("packages/core/**",)
 
 
@@ -253,4 +257,112 @@ def test_parse_scope_never_raises_on_arbitrary_text(text: str) -> None:
 def test_every_scope_parsed_from_markdown_can_be_used_to_decide_a_write(text: str) -> None:
     scope = parse_scope(text)
     decision = decide_write(POLICY, "packages/core/src/orders/cancel-order.ts", scope=scope)
-    assert decision.rule in ("core-package", "story-not-in-scope", "story-out-of-scope")
+    assert decision.rule in ("core-package", "story-not-in-scope", "story-out-of-scope", "story-scope-unreadable")
+    assert (decision.rule == "story-scope-unreadable") == bool(scope.unreadable)
+
+
+# --- only list items that are globs count (issue 11, hole 2) ----------------------------------------------
+
+
+def test_a_sentence_under_in_scope_that_names_a_path_does_not_allow_it() -> None:
+    text = "## In scope\n- `packages/core/src/orders/**`\nDo not touch `packages/db/migrations/**` in this story.\n"
+    scope = parse_scope(text)
+    assert scope.in_scope == ("packages/core/src/orders/**",)
+    decision = decide_write(POLICY, "packages/db/migrations/002_x.sql", scope=scope)
+    assert (decision.allowed, decision.rule) == (False, "story-not-in-scope")
+
+
+def test_a_sentence_under_out_of_scope_adds_no_glob_and_is_reported_as_ignored() -> None:
+    text = "## Out of scope\n- `apps/web/**`\nThere is no schema change: nothing under `packages/db/` changes.\n"
+    reading = read_scope(text)
+    assert reading.lists.out_of_scope == ("apps/web/**",)
+    assert [(i.section, i.line, i.text) for i in reading.ignored] == [("out_of_scope", 3, "packages/db/")]
+    assert "sentence" in reading.ignored[0].reason
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "- `packages/core/src/orders/**`",
+        "* `packages/core/src/orders/**`",
+        "+ `packages/core/src/orders/**`",
+        "1. `packages/core/src/orders/**`",
+        "  - `packages/core/src/orders/**`",
+        "- `packages/core/src/orders/**`.",
+        "- `packages/core/src/orders/**` - the cancel use case",
+        "- `packages/core/src/orders/**` — the cancel use case",
+        "- `packages/core/src/orders/**`: the cancel use case",
+        "- `./packages/core/src/orders/**`",
+    ],
+)
+def test_a_list_item_whose_first_token_is_a_backticked_glob_counts(item: str) -> None:
+    reading = read_scope(f"## In scope\n{item}\n")
+    assert reading.lists.in_scope == ("packages/core/src/orders/**",)
+    assert reading.ignored == ()
+
+
+@pytest.mark.parametrize(
+    ("item", "ignored"),
+    [
+        ("- the use case in `packages/db/**`", ["packages/db/**"]),
+        ("- `packages/db/**` must not change", ["packages/db/**"]),
+        ("- `packages/db/**` and `packages/ui/**`", ["packages/db/**", "packages/ui/**"]),
+        ("- (`packages/db/**`)", ["packages/db/**"]),
+        ("Do not touch `packages/db/**` in this story.", ["packages/db/**"]),
+        ("> - `packages/db/**`", ["packages/db/**"]),
+    ],
+)
+def test_prose_in_a_scope_section_is_ignored_and_reported_with_its_reason(item: str, ignored: list[str]) -> None:
+    reading = read_scope(f"## In scope\n- `packages/core/**`\n{item}\n")
+    assert reading.lists.in_scope == ("packages/core/**",)
+    assert [i.text for i in reading.ignored] == ignored
+    assert all(i.section == "in_scope" and i.line == 3 and i.reason for i in reading.ignored)
+    assert decide_write(POLICY, "packages/db/migrations/1.sql", scope=reading.lists).allowed is False
+
+
+def test_a_path_in_the_explanation_of_a_glob_item_is_ignored_and_the_glob_counts() -> None:
+    reading = read_scope("## In scope\n- `packages/core/**` — but not `packages/core/legacy/**`\n")
+    assert reading.lists.in_scope == ("packages/core/**",)
+    assert [i.text for i in reading.ignored] == ["packages/core/legacy/**"]
+
+
+def test_an_invalid_glob_in_a_list_item_is_reported_as_ignored() -> None:
+    reading = read_scope("## In scope\n- `packages/core/src\\`\n- `packages/core/src/orders/**`\n")
+    assert reading.lists.in_scope == ("packages/core/src/orders/**",)
+    assert [(i.text, i.line) for i in reading.ignored] == [("packages/core/src\\", 2)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "## In scope\nDo not touch `packages/db/migrations/**` in this story.\n",
+        "## In scope\n- the endpoint under `apps/api/api/orders/**`\n",
+        "## In scope\n- `packages/core/src\\`\n",
+        "## In scope\n- `packages/core/**` and `packages/db/**`\n## Out of scope\n- `apps/web/**`\n",
+        "## Out of scope\nThe web button (`apps/web/**`) is STORY-043.\n",
+        "## In scope\n- `packages/core/**`\n## Out of scope\nNothing under `packages/core/src/legacy/` changes.\n",
+    ],
+)
+def test_a_scope_section_that_names_paths_but_lists_no_glob_refuses_every_write(text: str) -> None:
+    # "no In scope list" would mean no narrowing, i.e. wider: a section that cannot be read narrows to nothing
+    scope = parse_scope(text, "STORY-1/_implementation/SCOPE.md")
+    assert scope.unreadable
+    for path in ("packages/core/src/orders/cancel.ts", "packages/db/migrations/1.sql", "apps/api/api/orders/x.ts"):
+        decision = decide_write(POLICY, path, scope=scope)
+        assert (decision.allowed, decision.rule) == (False, "story-scope-unreadable")
+        assert decision.policy_file == "STORY-1/_implementation/SCOPE.md"
+        assert "SCOPE.md" in decision.reason
+        assert "report_blocker" in decision.instead
+    assert "every write is refused" in describe(scope)
+
+
+def test_a_policy_refusal_still_names_its_own_rule_under_an_unreadable_scope() -> None:
+    scope = parse_scope("## In scope\nSee `packages/core/**`.\n")
+    decision = decide_write(POLICY, ".env", scope=scope)
+    assert (decision.allowed, decision.rule) == (False, "no-env-files")
+
+
+def test_the_example_story_scope_ignores_nothing() -> None:
+    reading = read_scope(EXAMPLE.read_text(encoding="utf-8"))
+    assert reading.ignored == ()
+    assert reading.lists.unreadable == ""

@@ -1,5 +1,9 @@
 """Gitignore-aware file listing and content search: ripgrep when it is installed (the default, from the
-`ripgrep` wheel), a pure-Python walk otherwise. Neither follows a symlink out of the root."""
+`ripgrep` wheel), a pure-Python walk otherwise. Neither follows a symlink out of the root.
+
+Both search in one order, so a capped answer is repeatable: depth first, each directory's entries (files and
+folders together) by name, lines in file order. That is ripgrep's `--sort path`; the walk sorts the same way.
+"""
 
 from __future__ import annotations
 
@@ -62,6 +66,8 @@ class Searcher:
         return sorted(self._walk(start))
 
     def _walk(self, start: str) -> Iterator[str]:
+        """Every non-ignored file under `start`, depth first, each directory's entries by name (as ripgrep's
+        `--sort path` visits them: `a/b.ts` before `a-b.ts` before `a.ts`)."""
         ignores = _Ignores(self.root)
         base = self.root / start if start != "." else self.root
         if base.is_file():
@@ -72,24 +78,38 @@ class Searcher:
         ignores.load(".")
         for depth in range(1, len(ancestors) + 1):
             ignores.load("/".join(ancestors[:depth]))
-        for dirpath, dirnames, filenames in os.walk(base):
-            rel_dir = posixpath.relpath(Path(dirpath).as_posix(), self.root.as_posix())
-            if rel_dir != "." or start != ".":
-                ignores.load(rel_dir)
-            kept: list[str] = []
-            for d in dirnames:
-                rel = d if rel_dir == "." else f"{rel_dir}/{d}"
-                if d in SKIP_DIRS or os.path.islink(os.path.join(dirpath, d)) or ignores.ignored(rel, True):
-                    continue
-                kept.append(d)
-            dirnames[:] = sorted(kept)
-            for f in filenames:
-                rel = f if rel_dir == "." else f"{rel_dir}/{f}"
-                if f.startswith(TMP_PREFIX) or ignores.ignored(rel, False):
-                    continue
-                if os.path.islink(os.path.join(dirpath, f)):
-                    continue
+        stack = [iter(self._entries(start, ignores))]
+        while stack:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+                continue
+            rel, is_dir = entry
+            if is_dir:
+                stack.append(iter(self._entries(rel, ignores)))
+            else:
                 yield rel
+
+    def _entries(self, rel_dir: str, ignores: _Ignores) -> list[tuple[str, bool]]:
+        """The kept entries of one directory, by name: (repo-relative path, is a directory)."""
+        if rel_dir != ".":
+            ignores.load(rel_dir)
+        try:
+            with os.scandir(self.root / rel_dir if rel_dir != "." else self.root) as it:
+                found = sorted(it, key=lambda e: e.name)
+        except OSError:
+            return []  # unreadable: skipped, as os.walk would
+        kept: list[tuple[str, bool]] = []
+        for e in found:
+            rel = e.name if rel_dir == "." else f"{rel_dir}/{e.name}"
+            if e.is_symlink():
+                continue  # never followed, file or folder
+            if e.is_dir(follow_symlinks=False):
+                if e.name not in SKIP_DIRS and not ignores.ignored(rel, True):
+                    kept.append((rel, True))
+            elif not e.name.startswith(TMP_PREFIX) and not ignores.ignored(rel, False):
+                kept.append((rel, False))
+        return kept
 
     # --- content search ---------------------------------------------------------------------------------
 
@@ -112,7 +132,9 @@ class Searcher:
         self, pattern: str, start: str, glob: str | None, regex: bool, case_sensitive: bool, limit: int
     ) -> tuple[list[Match], bool]:
         assert self.rg is not None
-        argv = [*_rg_base(self.rg), "--no-heading", "--line-number", "--with-filename", "--null"]
+        # --sort path: one thread, files in name order; unsorted, the threads race and each call of a search
+        # over the cap would return a different first `limit` matches
+        argv = [*_rg_base(self.rg), "--sort", "path", "--no-heading", "--line-number", "--with-filename", "--null"]
         argv += ["--max-columns", str(MAX_LINE_CHARS), "--max-columns-preview", "--max-filesize", "8M"]
         if not regex:
             argv.append("--fixed-strings")

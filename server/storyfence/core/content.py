@@ -43,8 +43,9 @@ def check_content(policy: Policy, path: str, old_text: str | None, new_text: str
                    is refused (an import already in the file is left alone)
       markers      a marker line (whitespace-normalized) is refused only when the new text has more copies
                    of it than the old: moving or re-indenting an existing one passes; rewording it does not
-      definitions  refused when a definition of the old text is missing from the new (set semantics);
-                   adding definitions passes; in JS/TS, comments are not definitions
+      definitions  refused when the new text holds fewer copies of a definition than the old (counted per
+                   occurrence: a second `localhost:3003` does not hide a changed one); adding definitions
+                   or moving one passes; in JS/TS, comments are not definitions
     """
     if old_text == new_text:
         return None
@@ -306,27 +307,32 @@ def _added_index(old_lines: list[str], new_lines: list[str], grown: set[str], be
 
 @dataclass(frozen=True)
 class Definition:
-    """A port or env-var definition: its text as written (whitespace collapsed) and its line (1-based)."""
+    """One occurrence of a port or env-var definition: its text as written (whitespace collapsed) and where
+    it starts in the text (an offset: lines are counted only for the one a refusal reports)."""
 
     text: str
-    line: int
+    offset: int
 
 
-def find_definitions(rule: DefinitionRule, text: str) -> dict[tuple[int, str], Definition]:
-    """The definitions in `text`, keyed by (regex index, normalized text) so reformatting is no change.
+def find_definitions(rule: DefinitionRule, text: str) -> dict[tuple[int, str], list[Definition]]:
+    """Every occurrence of each definition in `text`, in order, keyed by (regex index, normalized text) so
+    reformatting is no change.
 
     A regex with a named group `definition` is keyed by that group alone (e.g. just the port of a `dev`
     script, so the rest of the script may change); quotes and whitespace never count.
     """
-    found: dict[tuple[int, str], Definition] = {}
+    found: dict[tuple[int, str], list[Definition]] = {}
     for index, regex in enumerate(rule.compiled):
+        seen: dict[tuple[str, str | None], tuple[tuple[int, str], str]] = {}  # a file repeats its definitions
         for m in regex.finditer(text):
-            if not m.group(0).strip():
-                continue
-            core = m.groupdict().get("definition") or m.group(0)
-            key = (index, re.sub(r"\s+", "", core).replace('"', "'").replace("`", "'"))
-            if key not in found:
-                found[key] = Definition(" ".join(m.group(0).split()), _line_of(text, m.start()))
+            raw, named = m.group(0), m.groupdict().get("definition")
+            known = seen.get((raw, named))
+            if known is None:
+                if not raw.strip():
+                    continue
+                key = (index, re.sub(r"\s+", "", named or raw).replace('"', "'").replace("`", "'"))
+                known = seen[(raw, named)] = (key, " ".join(raw.split()))
+            found.setdefault(known[0], []).append(Definition(known[1], m.start()))
     return found
 
 
@@ -335,13 +341,39 @@ def _lost_definition(rule: DefinitionRule, old_text: str | None, new_text: str |
         return None  # a new file only adds definitions
     before = find_definitions(rule, old_text)
     after = find_definitions(rule, new_text) if new_text else {}
-    lost = sorted((d for key, d in before.items() if key not in after), key=lambda d: d.line)
+    # counted per occurrence, not as a set: one of two equal definitions changed is a change
+    lost = [(key, copies) for key, copies in before.items() if len(after.get(key, ())) < len(copies)]
     if not lost:
         return None
-    first = lost[0]
+    candidates = [(_changed_occurrence(copies, old_text, new_text), copies, key) for key, copies in lost]
+    # the earliest line first; on one line, the policy's order (its first regex is the most specific)
+    first, copies, key = min(
+        candidates, key=lambda item: (old_text.rfind("\n", 0, item[0].offset), item[2][0], item[0].offset)
+    )
+    line = _line_of(old_text, first.offset)
     how = "deleting the file removes" if new_text is None else "this write changes or removes"
+    where = f"line {line} of the current file"
+    kept = len(after.get(key, ()))
+    if kept:
+        where += f"; it holds {len(copies)} copies, this write leaves {kept}"
     return _Finding(
         pattern=first.text,
-        detail=f"{how} `{first.text}` (line {first.line} of the current file)",
-        extra={"definition": first.text, "line": str(first.line)},
+        detail=f"{how} `{first.text}` ({where})",
+        extra={"definition": first.text, "line": str(line)},
     )
+
+
+def _changed_occurrence(copies: list[Definition], old_text: str, new_text: str | None) -> Definition:
+    """The copy most likely changed: the first whose whole line the new text no longer holds as often."""
+    if len(copies) == 1 or new_text is None:
+        return copies[0]
+    kept = Counter(_key(line) for line in new_text.splitlines())
+    for occurrence in copies:
+        start = old_text.rfind("\n", 0, occurrence.offset) + 1
+        end = old_text.find("\n", occurrence.offset)
+        line = _key(old_text[start : len(old_text) if end == -1 else end])
+        if kept[line] > 0:
+            kept[line] -= 1  # this line is still there, copy for copy: not the changed one
+            continue
+        return occurrence
+    return copies[0]

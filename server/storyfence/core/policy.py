@@ -551,6 +551,8 @@ class ScopeLists(_Frozen):
     in_scope: tuple[str, ...] = ()
     out_of_scope: tuple[str, ...] = ()
     source: str = "SCOPE.md"
+    # non-empty: SCOPE.md cannot be read unambiguously (why); every write it would narrow is refused
+    unreadable: str = ""
 
 
 def decide_write(
@@ -675,6 +677,18 @@ def frontend_package_refusal(policy: Policy, path: str, packages: Sequence[Packa
 
 
 def _decide_scope(path: str, scope: ScopeLists, allow: Rule, policy: Policy) -> Decision | None:
+    if scope.unreadable:
+        # narrowing to nothing, not to "no list": an unreadable In scope list must never mean "no narrowing"
+        return Decision(
+            path=path,
+            allowed=False,
+            rule="story-scope-unreadable",
+            kind="deny",
+            reason=f"{scope.unreadable}; a scope that cannot be read refuses every write rather than widen.",
+            instead="call report_blocker: a human must fix the story's SCOPE.md (one glob per list item, "
+            "`` - `packages/core/src/orders/**` ``); read_story lists what was ignored and why.",
+            policy_file=scope.source,
+        )
     if scope.out_of_scope:
         spec = pathspec.PathSpec.from_lines("gitignore", scope.out_of_scope)
         hit = spec.check_file(path)
