@@ -4,8 +4,10 @@ beside them, and what the modules of each app import. Reads only; never follows 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -88,7 +90,29 @@ def read_facts(root: Path) -> RepoFacts:
     for pkg in sorted(packages, key=lambda p: not framework_of(p)[0]):
         if pkg.language == "js":
             files.extend(_module_facts(root, pkg.dir, MAX_FILES - len(files), known))
-    return RepoFacts(packages=tuple(sorted(packages, key=lambda p: p.dir)), files=tuple(files))
+    return RepoFacts(packages=tuple(sorted(packages, key=lambda p: p.dir)), files=_resolve_local(files, packages))
+
+
+_RESOLVE_SUFFIXES = ("", ".ts", ".tsx", ".js", ".jsx", ".mts", "/index.ts", "/index.tsx", "/index.js")
+
+
+def _resolve_local(files: list[FileFacts], packages: list[PackageInfo]) -> tuple[FileFacts, ...]:
+    """Each module's relative and alias imports (`./x`, `@/lib/x`, `~/x`) as the repo files they name."""
+    known = {f.path for f in files}
+    dirs = sorted((p.dir for p in packages), key=len, reverse=True)
+    out: list[FileFacts] = []
+    for f in files:
+        owner = next((d for d in dirs if f.path.startswith(d + "/")), "")
+        bases: list[str] = []
+        for spec in f.imports:
+            if spec.startswith("."):
+                bases.append(posixpath.normpath(posixpath.join(posixpath.dirname(f.path), spec)))
+            elif owner and spec.startswith(("@/", "~/", "#/")):
+                bases += [f"{owner}/{spec[2:]}", f"{owner}/src/{spec[2:]}", f"{owner}/app/{spec[2:]}"]
+        local = [b + suffix for b in bases for suffix in _RESOLVE_SUFFIXES if b + suffix in known]
+        imports = tuple(i for i in f.imports if not i.startswith((".", "@/", "~/", "#/")))
+        out.append(replace(f, imports=imports, local=tuple(dict.fromkeys(local))))
+    return tuple(out)
 
 
 def _configs(folder: Path) -> tuple[str, ...]:
@@ -191,7 +215,7 @@ def module_facts(path: str, text: str) -> FileFacts:
     jsx = path.endswith((".tsx", ".jsx")) and _JSX.search(text) is not None
     return FileFacts(
         path=path,
-        imports=tuple(dict.fromkeys(i for i in imports if not i.startswith("."))),
+        imports=tuple(dict.fromkeys(imports)),
         jsx=jsx,
         use_server=directive is not None and directive.group(1) == "server",
         use_client=directive is not None and directive.group(1) == "client",

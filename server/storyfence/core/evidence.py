@@ -21,11 +21,16 @@ SERVER_MODULES: tuple[str, ...] = (
     # server-only markers, mail, payments, auth and cloud SDKs used from the server
     "server-only", "nodemailer", "resend", "@sendgrid/mail", "postmark", "stripe", "@aws-sdk/*",
     "@google-cloud/*", "better-auth", "lucia", "@auth/core", "@auth/prisma-adapter", "@auth/drizzle-adapter",
+    # SDKs that hold a server secret (AI providers, banking, messaging)
+    "openai", "@anthropic-ai/sdk", "@ai-sdk/*", "langchain", "@langchain/*", "@google/genai", "plaid",
+    "twilio", "@slack/web-api", "@slack/bolt", "@octokit/*", "googleapis", "@upstash/ratelimit",
+    "@upstash/workflow", "@vercel/functions", "@vercel/edge-config",
 )
 """A module whose import makes a file server code, and whose dependency makes a package backend."""
 
 SERVER_BUILTINS: tuple[str, ...] = (
-    "fs", "fs/promises", "child_process", "node:*", "net", "tls", "http", "https", "http2", "worker_threads",
+    "fs", "fs/promises", "child_process", "node:*", "bun", "bun:*", "net", "tls", "http", "https", "http2",
+    "worker_threads",
     "next/server", "next/headers", "@remix-run/node", "@react-router/node", "@tanstack/react-start/server",
 )
 """Imports only server code makes (a dependency on them says nothing: node builtins need none)."""

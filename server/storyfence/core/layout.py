@@ -47,6 +47,7 @@ class FileFacts:
     use_server: bool = False
     use_client: bool = False
     browser: bool = False  # reads `window`, `localStorage`, `sessionStorage` or `navigator`
+    local: tuple[str, ...] = ()  # the repo files its relative and alias imports name
 
 
 @dataclass(frozen=True)

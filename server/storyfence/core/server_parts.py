@@ -132,8 +132,6 @@ def classify_file(f: FileFacts, backend_names: set[str], *, jsx_is_client: bool 
         return "server", "imports `server-only`"
     if "server-only" in segments[:-1]:
         return "server", "lives in a `server-only` folder"
-    if is_test(f.path):
-        return "neutral", ""
     if "client-only" in segments[:-1] or ".client." in segments[-1]:
         return "client", "a client-only module by its name"
     if f.use_client:
@@ -155,7 +153,40 @@ def classify_file(f: FileFacts, backend_names: set[str], *, jsx_is_client: bool 
 
 
 BACKEND_IMPORT = "imports the backend package"
-"""Weak evidence: a mixed backend package also exports constants a client module may import."""
+LOCAL_IMPORT = "imports the server module"
+WEAK = (BACKEND_IMPORT, LOCAL_IMPORT)
+"""Weak evidence, enough for a folder, not for a lone module: a mixed backend package also exports
+constants a client module may import, and a helper may import a server module for one type guard."""
+
+
+def classify_files(
+    files: Sequence[FileFacts], backend_names: set[str], *, jsx_is_client: bool = True
+) -> dict[str, tuple[Kind, str]]:
+    """Every code module's kind, then what its own imports make of the neutral ones, until nothing
+    changes: a module that imports a client module is client code, one that imports a server module is
+    server code."""
+    kinds = {
+        f.path: classify_file(f, backend_names, jsx_is_client=jsx_is_client)
+        for f in files
+        if f.path.endswith(CODE_EXTENSIONS)
+    }
+    local = {f.path: f.local for f in files}
+    for _ in range(12):  # import chains are short; a cycle cannot loop forever
+        changed = False
+        for path, (kind, _why) in list(kinds.items()):
+            if kind != "neutral":
+                continue
+            found = {kinds[m][0]: m for m in reversed(local.get(path, ())) if m in kinds and kinds[m][0] != "neutral"}
+            if "client" in found:
+                kinds[path] = ("client", f"imports the client module `{found['client']}`")
+            elif "server" in found:
+                kinds[path] = ("server", f"{LOCAL_IMPORT} `{found['server']}`")
+            else:
+                continue
+            changed = True
+        if not changed:
+            break
+    return kinds
 
 
 def _client_import(module: str, backend_names: set[str], jsx_is_client: bool) -> bool:
@@ -184,11 +215,7 @@ def _server_folders(
     """Folders of the app whose modules are server code and none client code (the highest such folders);
     outside them, single modules marked server-only (`"use server"`, `server-only`, an ORM import)."""
     conventions = pathspec.PathSpec.from_lines("gitignore", covered)
-    kinds: dict[str, tuple[Kind, str]] = {}
-    for f in files:
-        if not f.path.endswith(CODE_EXTENSIONS) or conventions.match_file(f.path):
-            continue
-        kinds[f.path] = classify_file(f, backend_names)
+    kinds = {p: k for p, k in classify_files(files, backend_names).items() if not conventions.match_file(p)}
     # per folder (recursive): counts of server / client / all code files
     stats: dict[str, list[int]] = {}
     evidence: dict[str, list[str]] = {}
@@ -230,7 +257,9 @@ def _server_folders(
         path
         for path, (kind, why) in sorted(kinds.items())
         if kind == "server"
-        and not why.startswith(BACKEND_IMPORT)
+        and not why.startswith(WEAK)
+        and not is_test(path)
+        and posixpath.basename(path).split(".")[1:2] != ["config"]
         and not any(path.startswith(c + "/") for c in chosen)
         and not any(seg in _NOT_SERVER_FOLDERS[:4] for seg in path.split("/"))
     ]
@@ -248,7 +277,7 @@ def _server_folders(
 def imports_evidence(files: Sequence[FileFacts], backend_names: set[str]) -> str:
     """Why a package with no telling dependency is backend by what its modules import ("" when it is not):
     some import server code, none is client code, and the server ones are at least a third."""
-    kinds = [classify_file(f, backend_names) for f in files if f.path.endswith(CODE_EXTENSIONS) and not is_test(f.path)]
+    kinds = [k for p, k in classify_files(files, backend_names).items() if not is_test(p)]
     server = [why for kind, why in kinds if kind == "server"]
     if not server or any(kind == "client" for kind, _ in kinds) or len(server) * 3 < len(kinds):
         return ""
@@ -261,9 +290,9 @@ def client_carve_out(
     """Inside a backend package, the client modules (a browser client, React hooks) as negated patterns:
     the highest folders whose modules are all client code, and single client modules elsewhere."""
     kinds: dict[str, Kind] = {
-        f.path: classify_file(f, backend_names, jsx_is_client=jsx_is_client)[0]
-        for f in files
-        if f.path.endswith(CODE_EXTENSIONS) and not is_test(f.path)
+        p: k
+        for p, (k, _) in classify_files(files, backend_names, jsx_is_client=jsx_is_client).items()
+        if not is_test(p)
     }
     clients = sorted(p for p, k in kinds.items() if k == "client")
     if not clients:
