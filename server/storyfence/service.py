@@ -14,7 +14,7 @@ from pathlib import Path
 import pathspec
 from pydantic import BaseModel, Field
 
-from storyfence.adapters.git import head_commit
+from storyfence.adapters.git import dirty_files, head_commit
 from storyfence.adapters.packages import Workspace as PackageWorkspace
 from storyfence.adapters.search import Searcher
 from storyfence.adapters.store import StoryStore, Transaction, now_iso
@@ -472,9 +472,16 @@ class StoryfenceService:
         objective = _required(objective, "objective")
         with st.store.transaction() as tx:
             ensure(tx.state, "begin_chunk")
+            first = not tx.state.chunks
+            # the first chunk records what was already uncommitted, so audit does not blame the story for it
+            baseline = dirty_files(self.root, skip=(f"{st.impl}/.storyfence/",)) if first else None
             tx.record(
                 ChunkOpened(
-                    number=len(tx.state.chunks) + 1, name=name, objective=objective, base_commit=head_commit(self.root)
+                    number=len(tx.state.chunks) + 1,
+                    name=name,
+                    objective=objective,
+                    base_commit=head_commit(self.root),
+                    baseline=baseline,
                 )
             )
             return self._status(st, tx.state)
