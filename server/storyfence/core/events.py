@@ -33,6 +33,7 @@ class FileChanged(Value):
     chunk: int
     change: FileChange
     staged: str | None = None  # the temp file renamed onto the path right after this record (write-ahead)
+    unlinks: str | None = None  # a delete's target as it was (device:inode:size:mtime), unlinked right after
 
 
 class TypecheckRan(Value):
