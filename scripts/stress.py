@@ -1,7 +1,9 @@
 """Crash-safety evidence: the real `storyfence serve`, driven through stories by the official MCP client over
 stdio, is killed with SIGKILL at random moments. After every kill the disk must hold no torn file, a journal
-that loads and still records every action the server acknowledged, and a BACKEND-LOG.md that holds every
-logged section (at once, or after the next transaction reconciles it). Then a fresh server continues.
+that loads and still records every action the server acknowledged, no file change (write or delete) without
+its journal record, and a BACKEND-LOG.md that holds every logged section (at once, or after the next
+transaction reconciles it); no process the server started (a typecheck) may outlive it, and no staged temp
+file a kill left may survive the next transaction. Then a fresh server continues.
 
     .venv/bin/python scripts/stress.py --kills 200 --seed 1            # real `pnpm check-types`
     .venv/bin/python scripts/stress.py --kills 50 --typecheck fake     # a fast stand-in command
@@ -129,6 +131,42 @@ def sigkill(pid: int) -> bool:
     return True
 
 
+def processes_under(root: Path) -> list[int]:
+    """Live processes (not zombies) whose working directory is inside `root`: what a typecheck started."""
+    found: list[int] = []
+    prefix = str(root)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            state = Path(f"/proc/{entry}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X") and (cwd == prefix or cwd.startswith(prefix + "/")):
+            found.append(int(entry))
+    return found
+
+
+async def survivors_after_kill(root: Path, grace: float = 10.0) -> list[int]:
+    """The processes under `root` still running `grace` seconds after the server was killed (then killed)."""
+    deadline = time.monotonic() + grace
+    while (alive := processes_under(root)) and time.monotonic() < deadline:
+        await anyio.sleep(0.05)
+    for pid in alive:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return alive
+
+
+def tmp_files(root: Path) -> set[Path]:
+    """The staged temp files beside the driver's targets and the server-owned files."""
+    found: set[Path] = set()
+    for folder in {(root / p).parent for p in TARGETS} | {root / IMPL}:
+        found.update(folder.glob(f"{TMP_PREFIX}*"))
+    return found
+
+
 # --- what the driver knows -----------------------------------------------------------------------------------
 
 
@@ -148,6 +186,7 @@ class StoryCopy:
 
     root: Path
     current: dict[str, bytes | None] = field(default_factory=dict)
+    pending_tmp: set[Path] = field(default_factory=set)  # temp files a kill left, for the next transaction
     sent: dict[str, set[bytes | None]] = field(default_factory=dict)
     acked: Counter[Key] = field(default_factory=Counter)
     hashes: list[str] = field(default_factory=list)  # the journal's record hashes seen so far
@@ -186,7 +225,11 @@ class Summary:
     recorded_unacked: int = 0
     tails_injected: int = 0
     tails_repaired: int = 0
-    leftover_tmp: set[str] = field(default_factory=set)
+    leftover_tmp: set[str] = field(default_factory=set)  # survived the next transaction
+    tmp_left_by_kills: int = 0  # seen right after a kill (the next transaction must remove them)
+    tmp_awaiting: int = 0  # left by the last kill of the run: no transaction came after it
+    survivors: int = 0  # processes started by a killed server still running 10 s after the kill
+    deletes_acked: int = 0
     typechecks: Counter[str] = field(default_factory=Counter)
     killed_during: Counter[str] = field(default_factory=Counter)
     refusals: list[str] = field(default_factory=list)
@@ -195,7 +238,8 @@ class Summary:
     @property
     def ok(self) -> bool:
         bad = (self.lost, self.torn_files, self.torn_logs, self.state_errors, self.unreconciled, self.phantom)
-        return not any(bad) and self.rewritten == 0 and not self.problems
+        leftovers = (self.landed_unrecorded, len(self.leftover_tmp), self.survivors)
+        return not any(bad) and not any(leftovers) and self.rewritten == 0 and not self.problems
 
     def report(self) -> str:
         during = ", ".join(f"{tool} {n}" for tool, n in self.killed_during.most_common())
@@ -206,7 +250,8 @@ class Summary:
                 f"kills: {self.kills} (server lives: {self.lives}; stories: {self.stories}, "
                 f"{self.stories_completed} completed, {self.stories_blocked} blocked)",
                 f"killed during: {during or '-'}",
-                f"acknowledged writes: {self.acked_writes}; acknowledged actions (all tools): {self.acked_actions}",
+                f"acknowledged writes: {self.acked_writes} (deletes {self.deletes_acked}); acknowledged actions "
+                f"(all tools): {self.acked_actions}",
                 f"typecheck results acknowledged: {checks or '-'}",
                 f"lost writes/actions: {self.lost} (must be 0)",
                 f"torn files: {self.torn_files} (must be 0)",
@@ -218,8 +263,12 @@ class Summary:
                 f"torn journal tails injected: {self.tails_injected}, truncated by the next transaction: "
                 f"{self.tails_repaired}",
                 f"journal records of calls the kill left unanswered: {self.recorded_unacked}",
-                f"unacknowledged writes that reached the disk without a journal record: {self.landed_unrecorded}",
-                f"temp files ({TMP_PREFIX}*) a kill left behind: {len(self.leftover_tmp)}",
+                f"unrecorded changes (a write or delete on disk without its journal record): "
+                f"{self.landed_unrecorded} (must be 0)",
+                f"temp files ({TMP_PREFIX}*) left by kills: {self.tmp_left_by_kills}; still there after the next "
+                f"transaction: {len(self.leftover_tmp)} (must be 0); left by the last kill, no transaction since: "
+                f"{self.tmp_awaiting}",
+                f"processes of a killed server still running 10 s later: {self.survivors} (must be 0)",
                 f"tool refusals: {len(self.refusals)}",
                 *[f"PROBLEM: {p}" for p in self.problems[:20]],
                 "RESULT: " + ("OK" if self.ok else "FAILED"),
@@ -318,6 +367,8 @@ class Checker:
                 landed = disk == inflight.new != copy.current[path]
             if disk is not None and journaled.get(path) == hashlib.sha256(disk).hexdigest():
                 allowed.add(disk)
+            if disk is None and path in journaled and journaled[path] is None:
+                allowed.add(None)  # a recorded delete, finished by the next transaction (write-ahead)
             if disk not in allowed:
                 if disk in copy.sent[path]:
                     self.s.lost += 1
@@ -326,8 +377,19 @@ class Checker:
                     self.s.torn_files += 1
                     self.problem(f"{path} holds content that was never sent ({len(disk or b'')} bytes): torn")
             copy.current[path] = disk
-        for folder in {(root / p).parent for p in TARGETS} | {root / IMPL}:
-            self.s.leftover_tmp.update(str(p) for p in folder.glob(f"{TMP_PREFIX}*"))
+            # the journal is the truth: a recorded write or delete the kill left undone is finished by the next
+            # transaction, so the driver plans on what the disk will hold then
+            if path in journaled:
+                will = journaled[path]
+                if will is None and disk is not None:
+                    copy.current[path] = None
+                elif will is not None and (disk is None or sha(disk) != will):
+                    match = [c for c in copy.sent[path] if c is not None and sha(c) == will]
+                    if match:
+                        copy.current[path] = match[0]
+        found = tmp_files(root)
+        self.s.tmp_left_by_kills += len(found - copy.pending_tmp)
+        copy.pending_tmp |= found
         records = self.journal(copy)
         if records is None:
             return
@@ -368,7 +430,13 @@ class Checker:
             self.problem(f"{copy.root.name}: BACKEND-LOG.md has an incomplete chunk section")
 
     def reconciled(self, copy: StoryCopy) -> None:
-        """After a transaction: the log holds every block the journal appended, BLOCKERS.md the last one."""
+        """After a transaction: the log holds every block the journal appended, BLOCKERS.md the last one, and
+        the temp files earlier kills left are gone."""
+        survived = {p for p in copy.pending_tmp if p.exists()}
+        self.s.leftover_tmp.update(str(p) for p in survived)
+        if survived:
+            self.problem(f"{copy.root.name}: staged files survived the next transaction: {sorted(survived)[:3]}")
+        copy.pending_tmp = set()
         raw = read_or_none(copy.root / JOURNAL) or b""
         if copy.torn_tail and raw.endswith(b"\n"):
             copy.torn_tail = False
@@ -456,7 +524,7 @@ class Driver:
             new = self.content(path, broken=self.rng.random() < 0.08)
             return Call("write_file", {"story": STORY, "path": path, "content": new.decode()}, path, new)
         path = self.rng.choice(present)
-        if roll < 0.92:
+        if roll < 0.75:
             old = current[path]
             assert old is not None
             match = _EXPORT.search(old.decode())
@@ -507,6 +575,7 @@ class Driver:
                 digest = sha(call.new) if call.new is not None else None
                 acked[("file_changed", data["chunk"], call.path, kind, digest)] += 1
                 self.s.acked_writes += 1
+                self.s.deletes_acked += call.tool == "delete_file"
             copy.current[call.path] = call.new
         elif call.tool == "begin_chunk":
             acked[("chunk_opened", data["chunks"][-1]["number"])] += 1
@@ -656,6 +725,10 @@ async def stress(
         if killed:
             summary.kills += 1
             summary.killed_during[driver.inflight.tool if driver.inflight else "(between calls)"] += 1
+            alive = await survivors_after_kill(copy.root)
+            if alive:
+                summary.survivors += len(alive)
+                checker.problem(f"{copy.root.name}: {len(alive)} process(es) outlived the killed server")
         checker.after_life(copy, driver.inflight if killed else None)
         if killed and rng.random() < tail_rate:
             inject_torn_tail(copy, rng)
@@ -673,6 +746,7 @@ async def stress(
                 shutil.rmtree(copy.root, ignore_errors=True)
             copy = StoryCopy.fresh(workdir, summary.stories)
             summary.stories += 1
+    summary.tmp_awaiting = len({p for p in copy.pending_tmp if p.exists()})
     if not keep:
         shutil.rmtree(copy.root, ignore_errors=True)
     summary.seconds = time.monotonic() - started

@@ -237,3 +237,81 @@ def test_an_unknown_story_or_a_folder_that_is_not_a_git_repo_is_a_usage_error(
     assert "not inside a git working tree" in captured.err
     assert captured.out == ""
     assert audit(tmp_path / "missing", STORY, policy_path=None, as_json=False) == 2
+
+
+def test_what_init_left_uncommitted_before_the_story_began_is_reported_apart_and_is_not_a_finding(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from storyfence.init import init
+
+    assert init(repo, clients=["claude-code", "cursor"], force=False, claude_code_hook=True) == 0
+    (repo / "packages/core/src/orders/list.ts").write_text("export const list = () => [0];\n", encoding="utf-8")
+    (repo / "apps/web/components/OrderList.tsx").unlink()
+    service = StoryfenceService(repo, load_builtin())
+    service.begin_chunk(STORY, "cancel", "AC1: cancel an order")
+    service.write_file(STORY, "packages/core/src/orders/refund.ts", "export const refund = 1;\n")
+    log_chunk(service)
+    capsys.readouterr()
+    assert audit(repo, STORY, policy_path=None, as_json=False) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"audit {STORY}: clean" in out
+    assert "already changed before the story began" in out
+    assert ".claude/settings.json" in out
+    report = run_audit(repo, STORY, policy_path=None)
+    assert report.findings == []
+    assert {p.path for p in report.preexisting} == {
+        ".storyfence.toml",
+        ".mcp.json",
+        ".cursor/mcp.json",
+        ".claude/settings.json",
+        "packages/core/src/orders/list.ts",
+        "apps/web/components/OrderList.tsx",
+    }
+    as_json = json.loads(json.dumps(report.as_dict()))
+    assert as_json["ok"] is True
+    assert {p["path"] for p in as_json["preexisting"]} >= {".mcp.json", "apps/web/components/OrderList.tsx"}
+    # committing them keeps the audit clean: their content is still what it was when the story began
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "set up storyfence")
+    assert run_audit(repo, STORY, policy_path=None).findings == []
+
+
+def test_a_file_dirty_before_the_story_that_changes_again_during_it_is_a_finding(repo: Path) -> None:
+    (repo / "packages/core/src/orders/list.ts").write_text("export const list = () => [0];\n", encoding="utf-8")
+    (repo / "notes.md").write_text("draft\n", encoding="utf-8")
+    service = StoryfenceService(repo, load_builtin())
+    service.begin_chunk(STORY, "cancel", "AC1: cancel an order")
+    (repo / "packages/core/src/orders/list.ts").write_text("export const list = () => [2];\n", encoding="utf-8")
+    (repo / "notes.md").unlink()
+    found = run_audit(repo, STORY, policy_path=None)
+    assert [(f.kind, f.path) for f in found.findings] == [
+        ("changed-outside-server", "packages/core/src/orders/list.ts")
+    ]
+    assert "changed again after the story began" in found.findings[0].detail
+    # notes.md was untracked at the start and is gone now: git sees no change, nothing to report
+    assert [p.path for p in found.preexisting] == []
+
+
+def test_a_journal_written_before_baselines_existed_still_loads_and_audits(
+    story: StoryfenceService, repo: Path
+) -> None:
+    import hashlib
+
+    # rewrite the journal as an older storyfence wrote it: no `baseline` key in chunk_opened, chain recomputed
+    journal = repo / IMPL / ".storyfence/journal.jsonl"
+    lines: list[str] = []
+    prev = ""
+    for line in journal.read_text(encoding="utf-8").splitlines():
+        body = {k: v for k, v in json.loads(line).items() if k != "hash"}
+        body["event"].pop("baseline", None)
+        body["prev"] = prev
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        prev = hashlib.sha256(canonical.encode()).hexdigest()
+        lines.append(json.dumps({**body, "hash": prev}, sort_keys=True, ensure_ascii=False) + "\n")
+    journal.write_text("".join(lines), encoding="utf-8")
+    assert '"baseline"' not in journal.read_text(encoding="utf-8")
+    records, broken = read_journal(journal, "journal")
+    assert broken is None
+    assert len(records) > 1
+    assert run_audit(repo, STORY, policy_path=None).findings == []
+    StoryfenceService(repo, load_builtin()).begin_chunk(STORY, "more", "AC2")  # and the story goes on

@@ -280,10 +280,11 @@ def test_a_repo_policy_file_is_applied_and_a_broken_one_refuses_with_its_error(r
     ],
     ids=["empty", "not-json", "not-object", "wrong-event", "no-path", "input-not-object", "no-tool"],
 )
-def test_malformed_input_is_a_non_blocking_error_with_a_message(
+def test_malformed_input_is_refused_with_exit_2_and_a_message(
     text: str, repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert claude_code_hook(text, root=repo, policy_path=None, story=None, environ={}) == (1, "")
+    # exit 2 blocks in Claude Code; exit 1 would be a non-blocking error that lets the call through
+    assert claude_code_hook(text, root=repo, policy_path=None, story=None, environ={}) == (2, "")
     err = capsys.readouterr().err
     assert err.startswith("storyfence hook: ")
     assert "Traceback" not in err

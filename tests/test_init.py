@@ -172,8 +172,47 @@ def test_the_hook_is_merged_into_existing_settings_and_installing_twice_adds_it_
     assert settings["hooks"]["PostToolUse"] == existing["hooks"]["PostToolUse"]
     assert settings["hooks"]["PreToolUse"] == [
         *existing["hooks"]["PreToolUse"],
-        {"matcher": HOOK_MATCHER, "hooks": [{"type": "command", "command": HOOK_COMMAND}]},
+        {"matcher": HOOK_MATCHER, "hooks": [{"type": "command", "command": HOOK_COMMAND, "timeout": 60}]},
     ]
+
+
+def test_a_hook_written_before_it_failed_closed_is_replaced_in_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    legacy = {"type": "command", "command": "storyfence hook claude-code"}
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude/settings.json").write_text(
+        json.dumps({"hooks": {"PreToolUse": [{"matcher": HOOK_MATCHER, "hooks": [legacy]}]}}), encoding="utf-8"
+    )
+    assert init(tmp_path, clients=[], force=False, claude_code_hook=True) == 0
+    assert "now fails closed" in capsys.readouterr().out
+    groups = read_json(tmp_path / ".claude/settings.json")["hooks"]["PreToolUse"]
+    assert groups == [{"matcher": HOOK_MATCHER, "hooks": [{**legacy, "command": HOOK_COMMAND, "timeout": 60}]}]
+
+
+def test_init_says_which_files_are_safe_to_commit_and_which_are_per_machine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert init(tmp_path, clients=["claude-code"], force=False, claude_code_hook=True) == 0
+    assert "Safe to commit: .mcp.json, .claude/settings.json" in capsys.readouterr().out
+    assert init(tmp_path, clients=["claude-code"], force=True, claude_code_hook=True, absolute=True) == 0
+    out = capsys.readouterr().out
+    assert "Per-machine: .mcp.json, .claude/settings.local.json" in out
+    beside = str(Path(sys.executable).parent / "storyfence")
+    assert read_json(tmp_path / ".mcp.json")["mcpServers"]["storyfence"]["command"] == beside
+    assert read_json(tmp_path / ".claude/settings.local.json")["hooks"]["PreToolUse"][0]["hooks"][0][
+        "command"
+    ].startswith(f"{beside} hook claude-code || ")
+
+
+def test_init_warns_when_the_path_name_would_not_find_this_storyfence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert init(tmp_path, clients=["claude-code"], force=False, claude_code_hook=True) == 0
+    err = capsys.readouterr().err
+    assert "warning: `storyfence` on this PATH is missing" in err
+    assert "--absolute" in err
 
 
 def test_the_hook_creates_settings_when_there_are_none(tmp_path: Path) -> None:
@@ -183,7 +222,7 @@ def test_the_hook_creates_settings_when_there_are_none(tmp_path: Path) -> None:
             "PreToolUse": [
                 {
                     "matcher": "Write|Edit|MultiEdit|NotebookEdit",
-                    "hooks": [{"type": "command", "command": "storyfence hook claude-code"}],
+                    "hooks": [{"type": "command", "command": HOOK_COMMAND, "timeout": 60}],
                 }
             ]
         }

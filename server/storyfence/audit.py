@@ -11,7 +11,13 @@ compared with the writes the server recorded:
     journal-broken          the journal does not verify (edited by hand, damaged)
     base-missing            the first chunk's base commit is no longer in the repo
 
-Exit 0 when clean, 1 on any finding, 2 on a usage error (unknown story, not a git repo, bad policy).
+A file that was already uncommitted when the story's first chunk opened (the journal records it, with its
+content hash, as the story's baseline: what `init` just wrote, a story folder not yet committed) is not the
+story's doing: it is listed apart as pre-existing, not as a finding, as long as its content is still what it
+was then. Changed again since, it is a finding like any other.
+
+Exit 0 when clean (pre-existing files included), 1 on any finding, 2 on a usage error (unknown story, not a
+git repo, bad policy).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import os
 import re
 import sys
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from storyfence.adapters import git
@@ -33,6 +39,7 @@ from storyfence.core.events import (
     ChunkClosed,
     ChunkLogged,
     ChunkOpened,
+    DirtyFile,
     Event,
     FileChanged,
     StoryBlocked,
@@ -63,6 +70,7 @@ class Report:
     recorded: int  # paths the journal recorded a write for
     changed: int  # paths git says changed (server-owned files excluded)
     findings: list[Finding]
+    preexisting: list[DirtyFile] = field(default_factory=lambda: list[DirtyFile]())  # not findings
 
     @property
     def ok(self) -> bool:
@@ -76,6 +84,7 @@ class Report:
             "recorded_paths": self.recorded,
             "changed_paths": self.changed,
             "findings": [asdict(f) for f in self.findings],
+            "preexisting": [p.model_dump(mode="json") for p in self.preexisting],
         }
 
 
@@ -131,6 +140,44 @@ def base_commit(events: list[Event]) -> str | None:
         if isinstance(event, ChunkOpened):
             return event.base_commit
     return None
+
+
+def baseline(events: list[Event]) -> dict[str, DirtyFile]:
+    """What was already uncommitted when the story's first chunk opened (empty for older journals)."""
+    for event in events:
+        if isinstance(event, ChunkOpened):
+            return {dirty.path: dirty for dirty in event.baseline or ()}
+    return {}
+
+
+def split_preexisting(
+    root: Path, changed: dict[str, str], last: dict[str, tuple[int, FileChange]], before: dict[str, DirtyFile]
+) -> tuple[dict[str, str], list[DirtyFile], list[Finding]]:
+    """Separate the changed files the server never wrote that are exactly as they were when the story began.
+
+    Returns the changes left to judge, the pre-existing files, and a finding per baseline file that changed
+    again after the story began.
+    """
+    rest: dict[str, str] = {}
+    preexisting: list[DirtyFile] = []
+    again: list[Finding] = []
+    for path, kind in changed.items():
+        dirty = before.get(path)
+        if dirty is None or path in last:
+            rest[path] = kind
+        elif _sha256(root / path) == dirty.sha256:
+            preexisting.append(dirty)
+        else:
+            was = f"{dirty.kind}, sha256 {dirty.sha256[:12]}" if dirty.sha256 else dirty.kind
+            again.append(
+                Finding(
+                    "changed-outside-server",
+                    path,
+                    f"already uncommitted when the story began ({was}), and changed again after the story began, "
+                    "outside storyfence",
+                )
+            )
+    return rest, preexisting, again
 
 
 # --- the checks ----------------------------------------------------------------------------------------------
@@ -334,16 +381,31 @@ def run_audit(root: Path, story_id: str, *, policy_path: Path | None) -> Report:
         raise UsageError(f"git could not list the changes in {service.root}")
     changed = {p: k for p, k in changed.items() if not _SERVER_OWNED.match(p)}
     last = last_writes(events)
-    findings += check_git(service, story, changed, last)
+    judged, preexisting, again = split_preexisting(service.root, changed, last, baseline(events))
+    findings += check_git(service, story, judged, last)
+    findings += again
     findings += check_contents(service.root, last)
     findings += check_log(story, events)
-    return Report(story=story.id, base_commit=base, recorded=len(last), changed=len(changed), findings=findings)
+    return Report(
+        story=story.id,
+        base_commit=base,
+        recorded=len(last),
+        changed=len(changed),
+        findings=findings,
+        preexisting=sorted(preexisting, key=lambda d: d.path),
+    )
 
 
 def render(report: Report) -> str:
     """One line per finding, then a summary."""
     since = f"since {report.base_commit[:12]}" if report.base_commit else "against HEAD"
     lines = [f"{f.kind}  {f.path}: {f.detail}" for f in report.findings]
+    if report.preexisting:
+        lines.append(
+            f"already changed before the story began (not findings; {len(report.preexisting)} file(s), "
+            "unchanged since):"
+        )
+        lines += [f"  {d.kind:<8}  {d.path}" for d in report.preexisting]
     if report.ok:
         lines.append(
             f"audit {report.story}: clean ({report.recorded} recorded path(s), {report.changed} changed in git {since})"

@@ -91,8 +91,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_hook(args: argparse.Namespace) -> int:
-    from storyfence.hook import claude_code_hook
+    from storyfence.hook import arm_deadline, claude_code_hook, deadline_seconds
 
+    arm_deadline(deadline_seconds(os.environ))  # before stdin: a caller that never closes it is refused too
     code, out = claude_code_hook(
         sys.stdin.read(),
         root=Path(args.root) if args.root else None,
@@ -118,7 +119,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     clients = list(dict.fromkeys(args.client or []))
     if args.claude_code_hook and "claude-code" not in clients:
         clients.insert(0, "claude-code")
-    return init(_root(args.root), clients=clients, force=args.force, claude_code_hook=args.claude_code_hook)
+    return init(
+        _root(args.root),
+        clients=clients,
+        force=args.force,
+        claude_code_hook=args.claude_code_hook,
+        absolute=args.absolute,
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -179,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="claude_code_hook",
         action="store_true",
         help="set up Claude Code: .mcp.json and the PreToolUse hook in .claude/settings.json (merged)",
+    )
+    init.add_argument(
+        "--absolute",
+        action="store_true",
+        help="name this storyfence by its absolute path (per-machine: the hook goes to .claude/settings.local.json)",
     )
     init.add_argument("--force", action="store_true", help="replace existing storyfence entries and files")
     init.set_defaults(func=cmd_init)

@@ -5,7 +5,14 @@ Claude Code runs the hook with the tool call as JSON on stdin. A refusal is answ
 `hookSpecificOutput.permissionDecision = "deny"` and the server's own message (rule id, pattern, policy
 file, what to do instead), which Claude Code shows to the model. An allowed write gets no output and
 exit 0, so Claude Code's normal permission flow goes on: the hook never approves anything by itself.
-Input that is not a PreToolUse call is a non-blocking hook error (exit 1, a message on stderr).
+
+It fails closed. Claude Code blocks a PreToolUse call only on a deny decision (exit 0) or on exit code 2
+(stderr is shown to the model); any other exit code, a crash included, is a non-blocking error and the
+write goes through. So every failure here is exit 2 with the reason on stderr: input that is not a
+PreToolUse call, an unexpected exception, and a hook that outlives its own deadline (a hook that Claude
+Code times out does not block either, so the hook stops well before Claude Code would). What happens
+before this code runs (storyfence not on the PATH, a broken install) is caught by the shell command
+`init` writes, which turns any exit code but 0 into 2.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,10 +43,16 @@ WRITE_TOOLS: dict[str, str] = {
 
 STORY_ENV = "STORYFENCE_STORY"
 PROJECT_DIR_ENV = "CLAUDE_PROJECT_DIR"
+DEADLINE_ENV = "STORYFENCE_HOOK_DEADLINE"
+DEADLINE_SECONDS = 20.0
+"""How long the hook may take before it refuses on its own: well under the `timeout` (60 s) that `init`
+writes into the hook entry, because a hook that Claude Code times out is a non-blocking error."""
+BLOCK = 2
+"""The exit code on which Claude Code blocks a PreToolUse call and shows stderr to the model."""
 
 
 class HookInputError(Exception):
-    """The hook JSON is not a PreToolUse call we can read (a non-blocking error for Claude Code)."""
+    """The hook JSON is not a PreToolUse call we can read (the call is refused: exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -139,14 +153,34 @@ def claude_code_hook(
 
     Exit 0 with no output: not a write tool, or an allowed write (Claude Code's own permission flow
     continues). Exit 0 with a deny decision: the write is refused, with the server's rule and reason.
-    Exit 1: the input is not a PreToolUse hook call (Claude Code treats it as a non-blocking error).
+    Exit 2 with the reason on stderr: the call could not be judged (input that is not a PreToolUse call,
+    or anything unexpected), so it is refused. Never any other code: Claude Code would let the write through.
     """
+    try:
+        return _claude_code_hook(stdin_text, root=root, policy_path=policy_path, story=story, environ=environ)
+    except Exception as exc:  # whatever it is, the write must not go through unjudged
+        print(
+            f"storyfence hook: this write is refused because the hook failed ({type(exc).__name__}: {exc}). "
+            "Run `storyfence check PATH` in the project to see the error.",
+            file=sys.stderr,
+        )
+        return BLOCK, ""
+
+
+def _claude_code_hook(
+    stdin_text: str,
+    *,
+    root: Path | None,
+    policy_path: Path | None,
+    story: str | None,
+    environ: Mapping[str, str] | None,
+) -> tuple[int, str]:
     env = os.environ if environ is None else environ
     try:
         call = parse_hook_input(stdin_text)
     except HookInputError as exc:
-        print(f"storyfence hook: {exc}", file=sys.stderr)
-        return 1, ""
+        print(f"storyfence hook: {exc}; the call is refused", file=sys.stderr)
+        return BLOCK, ""
     if call is None:
         return 0, ""
     chosen = choose_root(root, call, env)
@@ -158,6 +192,31 @@ def claude_code_hook(
     if refusal is None:
         return 0, ""
     return 0, deny(refusal)
+
+
+def deadline_seconds(environ: Mapping[str, str]) -> float:
+    """The hook's own deadline: $STORYFENCE_HOOK_DEADLINE seconds when it is a positive number, else 20 s."""
+    try:
+        chosen = float(environ.get(DEADLINE_ENV, ""))
+    except ValueError:
+        return DEADLINE_SECONDS
+    return chosen if 0 < chosen <= DEADLINE_SECONDS * 3 else DEADLINE_SECONDS
+
+
+def arm_deadline(seconds: float) -> bool:
+    """Refuse the call (exit 2) when the hook is still running after `seconds`; False where there is no
+    SIGALRM (Windows), where the hook relies on Claude Code's own timeout, which does not block."""
+    if not hasattr(signal, "setitimer"):
+        return False
+
+    def expire(_signum: int, _frame: object) -> None:
+        message = f"storyfence hook: no decision within its {seconds:g} s deadline, so this write is refused\n"
+        os.write(2, message.encode())
+        os._exit(BLOCK)  # not an exception: the hook may be stuck where an exception would be caught or lost
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    return True
 
 
 def judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: str | None) -> str | None:

@@ -5,12 +5,18 @@ JSON client configs are merged, not replaced: the `storyfence` entry is added ne
 already there (an existing, different `storyfence` entry is replaced only with `--force`), and the
 Claude Code hook is added to `.claude/settings.json` beside the hooks and permissions already in it.
 A file that is not plain JSON is never touched: the user gets the snippet to add by hand.
+
+By default every config names `storyfence` by its PATH name: those files are the same on every machine and
+safe to commit. With `--absolute` they name the absolute path of the storyfence that runs `init` (what works
+when storyfence lives in a venv that the client's PATH lacks): per-machine files, so the hook then goes to
+`.claude/settings.local.json`, Claude Code's per-machine settings file, and `.mcp.json` must not be committed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -26,9 +32,31 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # pyright: ignore[reportMissingImports]
 
 SERVER_NAME = "storyfence"
-HOOK_COMMAND = "storyfence hook claude-code"
 HOOK_MATCHER = "Write|Edit|MultiEdit|NotebookEdit"
+HOOK_TIMEOUT = 60
+"""Seconds Claude Code gives the hook; the hook refuses on its own well before (a timed-out hook does not block)."""
 CLAUDE_SETTINGS = ".claude/settings.json"
+CLAUDE_LOCAL_SETTINGS = ".claude/settings.local.json"
+LEGACY_HOOK_COMMAND = "storyfence hook claude-code"
+"""What `init` wrote before the hook failed closed: replaced when found, because it let writes through."""
+
+
+def hook_command(executable: str = "storyfence") -> str:
+    """The shell command Claude Code runs before each file write: storyfence's hook, failing closed.
+
+    Claude Code blocks a PreToolUse call only on exit code 2 (or a deny decision on exit 0). Whatever else
+    happens (storyfence missing from the PATH: 127; a crash: 1; killed by a signal) becomes exit 2 with a
+    message on stderr, which Claude Code shows to the model. An allow stays exit 0 with no output.
+    """
+    return (
+        f'{shlex.quote(executable)} hook claude-code || {{ s=$?; [ "$s" = 2 ] || echo "storyfence: the hook '
+        "could not run (exit $s; 127: storyfence is not on the PATH Claude Code gives hooks), so this write "
+        'is refused. Install storyfence on that PATH, or run: storyfence init --claude-code --absolute" >&2; '
+        "exit 2; }"
+    )
+
+
+HOOK_COMMAND = hook_command()
 
 
 @dataclass(frozen=True)
@@ -216,6 +244,27 @@ def starter_policy(default: dict[str, Any] | None = None) -> str:
 # --- the client configs --------------------------------------------------------------------------------------
 
 
+def running_storyfence() -> Path | None:
+    """The absolute path of the storyfence script installed with this interpreter (the one running now)."""
+    beside = Path(sys.executable).parent / "storyfence"
+    return beside.absolute() if beside.is_file() else None
+
+
+def on_path(executable: Path | None, path: str | None = None) -> bool:
+    """Whether `storyfence` on the PATH is the storyfence at `executable` (any storyfence when it is None)."""
+    found = shutil.which("storyfence", path=path)
+    if found is None or executable is None:
+        return found is not None
+    try:
+        return os.path.samefile(found, executable)
+    except OSError:
+        return False
+
+
+def _with_command(config: ClientConfig, command: str) -> ClientConfig:
+    return ClientConfig(config.path, config.key, {**config.entry, "command": command})
+
+
 def _merge_server(root: Path, config: ClientConfig, force: bool) -> tuple[bool, str]:
     """Add our server entry to a client's config file. Returns (ok, what happened)."""
     path = root / config.path
@@ -243,33 +292,44 @@ def _merge_server(root: Path, config: ClientConfig, force: bool) -> tuple[bool, 
     return True, f"updated {config.path}: {verb} it, kept {others} other server(s)"
 
 
-def _hook_group() -> dict[str, Any]:
-    return {"matcher": HOOK_MATCHER, "hooks": [{"type": "command", "command": HOOK_COMMAND}]}
+def _hook_group(command: str) -> dict[str, Any]:
+    return {"matcher": HOOK_MATCHER, "hooks": [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT}]}
 
 
-def has_hook(settings: dict[str, Any]) -> bool:
-    """Whether the settings already run `storyfence hook claude-code` before a tool."""
+def _storyfence_hooks(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """The PreToolUse hook entries that run `storyfence hook claude-code`, however they name storyfence."""
+    found: list[dict[str, Any]] = []
     hooks: object = settings.get("hooks", {})
     groups: object = cast("dict[str, Any]", hooks).get("PreToolUse", []) if isinstance(hooks, dict) else []
     for group in cast("list[Any]", groups) if isinstance(groups, list) else []:
         commands: object = cast("dict[str, Any]", group).get("hooks", []) if isinstance(group, dict) else []
         for command in cast("list[Any]", commands) if isinstance(commands, list) else []:
-            if isinstance(command, dict) and cast("dict[str, Any]", command).get("command") == HOOK_COMMAND:
-                return True
-    return False
+            text: object = cast("dict[str, Any]", command).get("command") if isinstance(command, dict) else None
+            if isinstance(text, str) and " hook claude-code" in text and "storyfence" in text:
+                found.append(cast("dict[str, Any]", command))
+    return found
 
 
-def install_hook(root: Path) -> tuple[bool, str]:
-    """Add the PreToolUse hook to `.claude/settings.json`, keeping every other setting. Idempotent."""
-    path = root / CLAUDE_SETTINGS
+def has_hook(settings: dict[str, Any], command: str = HOOK_COMMAND) -> bool:
+    """Whether the settings already run this storyfence hook command before a tool."""
+    return any(entry.get("command") == command for entry in _storyfence_hooks(settings))
+
+
+def install_hook(root: Path, command: str = HOOK_COMMAND, settings_file: str = CLAUDE_SETTINGS) -> tuple[bool, str]:
+    """Add the PreToolUse hook to Claude Code's settings, keeping every other setting. Idempotent.
+
+    A hook that `init` wrote before it failed closed (`storyfence hook claude-code` alone) is replaced.
+    """
+    path = root / settings_file
     if not path.exists():
-        write_atomic(path, _json_text({"hooks": {"PreToolUse": [_hook_group()]}}))
-        return True, f"created {CLAUDE_SETTINGS} with the PreToolUse hook `{HOOK_COMMAND}`"
-    snippet = json.dumps({"hooks": {"PreToolUse": [_hook_group()]}}, indent=2)
+        write_atomic(path, _json_text({"hooks": {"PreToolUse": [_hook_group(command)]}}))
+        return True, f"created {settings_file} with the PreToolUse hook (fails closed: exit 2 when it cannot run)"
+    snippet = json.dumps({"hooks": {"PreToolUse": [_hook_group(command)]}}, indent=2)
     try:
         settings = _read_object(path)
-        if has_hook(settings):
-            return True, f"unchanged {CLAUDE_SETTINGS} (the storyfence hook is already installed)"
+        if has_hook(settings, command):
+            return True, f"unchanged {settings_file} (the storyfence hook is already installed)"
+        legacy = [entry for entry in _storyfence_hooks(settings) if entry.get("command") == LEGACY_HOOK_COMMAND]
         hooks: object = settings.setdefault("hooks", {})
         if not isinstance(hooks, dict):
             raise _Unreadable("a file whose `hooks` is not a JSON object")
@@ -277,17 +337,23 @@ def install_hook(root: Path) -> tuple[bool, str]:
         if not isinstance(groups, list):
             raise _Unreadable("a file whose `hooks.PreToolUse` is not a list")
     except _Unreadable as exc:
-        return False, f"left {CLAUDE_SETTINGS} alone: it is {exc}. Merge this by hand:\n{snippet}"
-    cast("list[Any]", groups).append(_hook_group())
+        return False, f"left {settings_file} alone: it is {exc}. Merge this by hand:\n{snippet}"
+    if legacy:
+        for entry in legacy:
+            entry["command"] = command
+            entry.setdefault("timeout", HOOK_TIMEOUT)
+        write_atomic(path, _json_text(settings))
+        return True, f"updated {settings_file}: the storyfence hook now fails closed (the old one let writes through)"
+    cast("list[Any]", groups).append(_hook_group(command))
     write_atomic(path, _json_text(settings))
-    return True, f"updated {CLAUDE_SETTINGS}: added the PreToolUse hook `{HOOK_COMMAND}`, kept everything else"
+    return True, f"updated {settings_file}: added the PreToolUse hook (fails closed), kept everything else"
 
 
 def claude_desktop_snippet(root: Path) -> str:
     """The entry for claude_desktop_config.json: absolute paths, because Claude Desktop starts servers
     from its own folder with a minimal PATH."""
-    beside = Path(sys.executable).parent / "storyfence"  # the script installed with this interpreter
-    command = str(beside) if beside.is_file() else (shutil.which("storyfence") or "storyfence")
+    beside = running_storyfence()
+    command = str(beside) if beside is not None else (shutil.which("storyfence") or "storyfence")
     entry = {"command": command, "args": ["serve", "--root", str(root.resolve())]}
     return json.dumps({"mcpServers": {SERVER_NAME: entry}}, indent=2)
 
@@ -295,9 +361,32 @@ def claude_desktop_snippet(root: Path) -> str:
 # --- the command ---------------------------------------------------------------------------------------------
 
 
-def init(root: Path, *, clients: list[str], force: bool, claude_code_hook: bool) -> int:
+def _say_what_to_commit(written: list[str], *, absolute: bool, executable: Path | None) -> None:
+    """Which of the written files the team can share, and a warning when the PATH name will not work."""
+    files = ", ".join(written)
+    if absolute:
+        print(
+            f"Per-machine: {files} name {executable}, which exists only here. Do not commit them "
+            f"({CLAUDE_LOCAL_SETTINGS} is Claude Code's per-machine settings file; keep it out of git)."
+        )
+        return
+    print(f"Safe to commit: {files} (they name `storyfence` by its PATH name, the same on every machine).")
+    if not on_path(executable):
+        where = f" (this one runs from {executable})" if executable is not None else ""
+        print(
+            f"storyfence init: warning: `storyfence` on this PATH is missing or another install{where}. A client "
+            "started with this PATH cannot start the server, and the Claude Code hook refuses every write until "
+            "it can run. Put storyfence on the PATH, or run `storyfence init --claude-code --absolute` to use "
+            "this one's absolute path in per-machine files.",
+            file=sys.stderr,
+        )
+
+
+def init(root: Path, *, clients: list[str], force: bool, claude_code_hook: bool, absolute: bool = False) -> int:
     """Write the starter policy and the requested client configs under `root`.
 
+    With `absolute`, the configs name the absolute path of the running storyfence (per-machine files; the
+    hook goes to `.claude/settings.local.json`); else its PATH name (files safe to commit).
     Exit 0 when everything is in place (an existing file skipped for want of `--force` included: the
     message says so), 1 when an existing config could not be read and was left alone, 2 on a usage error.
     """
@@ -321,16 +410,27 @@ def init(root: Path, *, clients: list[str], force: bool, claude_code_hook: bool)
         results.append(
             (True, f"{'replaced' if existed else 'created'} {REPO_POLICY} (extends the built-in backend policy)")
         )
+    executable = running_storyfence()
+    if absolute and executable is None:
+        print("storyfence init: --absolute: no storyfence script beside this Python to point at", file=sys.stderr)
+        return 2
+    command = str(executable) if absolute and executable is not None else "storyfence"
+    written: list[str] = []
     for client in dict.fromkeys(clients):
         config = CLIENTS[client]
         if config is not None:
-            results.append(_merge_server(root, config, force))
+            results.append(_merge_server(root, _with_command(config, command), force))
+            written.append(config.path)
     if claude_code_hook:
-        results.append(install_hook(root))
+        settings_file = CLAUDE_LOCAL_SETTINGS if absolute else CLAUDE_SETTINGS
+        results.append(install_hook(root, hook_command(command), settings_file))
+        written.append(settings_file)
     ok = True
     for good, message in results:
         print(message if good else f"storyfence init: {message}", file=sys.stdout if good else sys.stderr)
         ok = ok and good
+    if written:
+        _say_what_to_commit(written, absolute=absolute, executable=executable)
     if "claude-desktop" in clients:
         print(
             "Claude Desktop: add this to claude_desktop_config.json (Settings > Developer > Edit Config; macOS "

@@ -1,4 +1,5 @@
-"""The thin MCP layer: tools, annotations and descriptions for the model; domain errors become tool errors here."""
+"""The thin MCP layer: tools, annotations and descriptions for the model; domain errors become tool errors here,
+and the SDK's answers to an unknown tool or prompt become the protocol errors the spec asks for."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ import inspect
 import logging
 import warnings
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from mcp_types import ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    INVALID_PARAMS,
+    CallToolRequestParams,
+    CallToolResult,
+    GetPromptRequestParams,
+    GetPromptResult,
+    InputRequiredResult,
+    ToolAnnotations,
+)
 from pydantic import Field
 
 from storyfence import __version__
@@ -95,9 +106,39 @@ async def _tell(ctx: Context, level: str, message: str) -> None:
         await ctx.log(level, message, logger_name="storyfence")  # type: ignore[arg-type]
 
 
+class SpecErrorsServer(MCPServer[Any]):
+    """MCPServer whose unknown-tool and unknown-prompt answers are JSON-RPC error -32602 (invalid params), as the
+    MCP spec has them. The SDK answers an unknown tool with an `isError` result (which a model reads as a failed
+    call, not as a tool that does not exist), and an unknown prompt or a missing prompt argument with a bare
+    ValueError, which reaches the client as code 0 or -32603 and is logged at ERROR with a traceback."""
+
+    async def _handle_call_tool(
+        self, ctx: ServerRequestContext[Any], params: CallToolRequestParams
+    ) -> CallToolResult | InputRequiredResult:
+        if self._tool_manager.get_tool(params.name) is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}", data={"name": params.name})
+        return await super()._handle_call_tool(ctx, params)
+
+    async def _handle_get_prompt(
+        self, ctx: ServerRequestContext[Any], params: GetPromptRequestParams
+    ) -> GetPromptResult | InputRequiredResult:
+        prompt = self._prompt_manager.get_prompt(params.name)
+        if prompt is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {params.name}", data={"name": params.name})
+        given = params.arguments or {}
+        missing = sorted(a.name for a in prompt.arguments or [] if a.required and a.name not in given)
+        if missing:
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message=f"Missing required arguments for prompt {params.name}: {', '.join(missing)}",
+                data={"name": params.name, "missing": missing},
+            )
+        return await super()._handle_get_prompt(ctx, params)
+
+
 def build_server(binding: Binding) -> MCPServer:
     """A configured MCPServer serving `binding`'s repo; no module-level state."""
-    server: MCPServer = MCPServer(name="storyfence", version=__version__, instructions=INSTRUCTIONS)
+    server: MCPServer = SpecErrorsServer(name="storyfence", version=__version__, instructions=INSTRUCTIONS)
 
     def tool(annotations: ToolAnnotations) -> Callable[[F], F]:
         """Register a tool whose description is its docstring, dedented for the model that reads it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -16,7 +17,7 @@ import anyio
 import pathspec
 from pydantic import BaseModel, Field
 
-from storyfence.adapters.git import head_commit
+from storyfence.adapters.git import dirty_files, head_commit
 from storyfence.adapters.policy_file import package_facts
 from storyfence.adapters.search import Searcher
 from storyfence.adapters.store import StoryStore, Transaction, now_iso
@@ -213,7 +214,9 @@ class StoryfenceService:
 
     def _write_server_text(self, path: Path, text: str) -> None:
         rel = path.relative_to(self.root).as_posix()
-        self.ws.write_atomic(rel, text.encode("utf-8"))
+        store = self._stores.get(rel.rsplit("/", 1)[0])  # the story whose lock this write runs under
+        announce = functools.partial(store.note_staged, rel) if store is not None else None
+        self.ws.write_atomic(rel, text.encode("utf-8"), announce)
 
     def story(self, story_id: str) -> Story:
         sid = story_id.strip()
@@ -236,7 +239,11 @@ class StoryfenceService:
                 store = self._stores.get(impl)
                 if store is None:
                     store = self._stores[impl] = StoryStore(
-                        self.ws.absolute(impl), sid, self._write_server_text, on_read=self._roll_forward
+                        self.ws.absolute(impl),
+                        sid,
+                        self._write_server_text,
+                        on_read=self._roll_forward,
+                        remove_stale=self.ws.remove_stale,
                     )
                 return Story(id=sid, folder=loc.rel, impl=impl, store=store)
         raise InputError(f"unknown story {sid}: expected its folder at one of " + ", ".join(tried))
@@ -495,9 +502,16 @@ class StoryfenceService:
         objective = _required(objective, "objective")
         with st.store.transaction() as tx:
             ensure(tx.state, "begin_chunk")
+            first = not tx.state.chunks
+            # the first chunk records what was already uncommitted, so audit does not blame the story for it
+            baseline = dirty_files(self.root, skip=(f"{st.impl}/.storyfence/",)) if first else None
             tx.record(
                 ChunkOpened(
-                    number=len(tx.state.chunks) + 1, name=name, objective=objective, base_commit=head_commit(self.root)
+                    number=len(tx.state.chunks) + 1,
+                    name=name,
+                    objective=objective,
+                    base_commit=head_commit(self.root),
+                    baseline=baseline,
                 )
             )
             return self._status(st, tx.state)
@@ -509,12 +523,6 @@ class StoryfenceService:
         if len(data) > cap:
             raise InputError(f"content is {len(data):,} bytes, over the {cap:,}-byte cap for one file")
 
-    def _record_change(self, tx: Transaction, change: FileChange) -> int:
-        chunk = tx.state.current
-        assert chunk is not None
-        tx.record(FileChanged(chunk=chunk.number, change=change))
-        return chunk.number
-
     def _write_recorded(
         self, tx: Transaction, rel: str, data: bytes, kind: str | None = None
     ) -> tuple[int, FileChange]:
@@ -523,7 +531,7 @@ class StoryfenceService:
         A crash before the record leaves only a temp file; a crash after it leaves a record whose temp file
         the next transaction renames into place (`_roll_forward`). Either way the journal and the disk agree.
         """
-        staged = self.ws.stage(rel, data)
+        staged = self.ws.stage(rel, data, functools.partial(tx.store.note_staged, rel))
         change = FileChange(
             path=rel,
             kind="modified" if kind == "modified" or staged.existed else "created",
@@ -541,15 +549,16 @@ class StoryfenceService:
         return chunk.number, change
 
     def _roll_forward(self, records: Sequence[Record]) -> None:
-        """Finish the staged writes that records read from disk name and a crash left unrenamed."""
+        """Finish the staged writes and the deletes that records read from disk name and a crash left undone."""
         for rec in records:
             event = rec.event
-            if (
-                isinstance(event, FileChanged)
-                and event.staged
-                and self.ws.roll_forward(event.change.path, event.staged)
-            ):
+            if not isinstance(event, FileChanged):
+                continue
+            if event.staged and self.ws.roll_forward(event.change.path, event.staged):
                 log.warning("finished a write a crash interrupted: %s", event.change.path)
+            if event.unlinks and self.ws.delete(event.change.path, event.unlinks):
+                self._forget_packages(event.change.path)
+                log.warning("finished a delete a crash interrupted: %s", event.change.path)
 
     def write_file(self, story: str, path: str, content: str) -> WriteResult:
         data = _utf8(content, "content")
@@ -626,10 +635,16 @@ class StoryfenceService:
             ensure(tx.state, "write")
             if self.ws.exists(loc.rel):
                 self._check_content(loc.rel, self._old_text(loc.rel), None)
-            self.ws.delete(loc.rel)
-            self._forget_packages(loc.rel)
+            # write-ahead, like writes: record the delete (with the file's identity), then unlink; a kill in
+            # between leaves a record the next transaction finishes (`_roll_forward`), never an unrecorded delete
+            identity = self.ws.identity(loc.rel)
             change = FileChange(path=loc.rel, kind="deleted")
-            number = self._record_change(tx, change)
+            chunk = tx.state.current
+            assert chunk is not None
+            tx.record(FileChanged(chunk=chunk.number, change=change, unlinks=identity))
+            number = chunk.number
+            self.ws.delete(loc.rel, identity)
+            self._forget_packages(loc.rel)
             return WriteResult(
                 story=st.id,
                 chunk=number,

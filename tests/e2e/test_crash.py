@@ -31,6 +31,9 @@ def assert_nothing_lost_or_torn(summary: Summary) -> None:
     assert summary.unreconciled == 0
     assert summary.phantom == 0
     assert summary.rewritten == 0
+    assert summary.landed_unrecorded == 0  # no write or delete on disk without its journal record
+    assert summary.leftover_tmp == set()  # no staged file survives the transaction after a kill
+    assert summary.survivors == 0  # no process of a killed server keeps running
     assert summary.refusals == []
 
 

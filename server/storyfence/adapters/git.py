@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
+from typing import Literal, cast
+
+from storyfence.core.events import DirtyFile
 
 GIT_TIMEOUT_SECONDS = 30.0
+BASELINE_CAP = 5000
+"""At most this many uncommitted files are recorded as the story's baseline (beyond it, audit reports them)."""
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -71,3 +77,36 @@ def changed_since(root: Path, base: str | None) -> dict[str, str] | None:
         if path:
             changes[path] = "created"
     return changes
+
+
+def file_sha256(path: Path) -> str | None:
+    """The content hash of a regular file (not a link), None when there is none."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def dirty_files(root: Path, skip: tuple[str, ...] = ()) -> tuple[DirtyFile, ...] | None:
+    """What differs from HEAD right now (modified, deleted, untracked and not ignored), each with its content
+    hash; paths under a `skip` prefix are left out. None outside git or when git fails."""
+    if not is_work_tree(root):
+        return None
+    changed = changed_since(root, None)
+    if changed is None:
+        return None
+    found: list[DirtyFile] = []
+    for path, kind in sorted(changed.items()):
+        if any(path.startswith(prefix) for prefix in skip):
+            continue
+        if len(found) >= BASELINE_CAP:
+            break
+        sha = None if kind == "deleted" else file_sha256(root / path)
+        found.append(DirtyFile(path=path, kind=cast("Literal['created', 'modified', 'deleted']", kind), sha256=sha))
+    return tuple(found)

@@ -3,11 +3,17 @@
 Two servers on one story serialise through the lock; every transaction re-reads the journal, so no
 server acts on a stale state. Server-owned text (BACKEND-LOG.md, BLOCKERS.md) is reconciled from
 the journal: a crash between recording and writing is repaired on the next transaction.
+
+Every temp file the server stages for this story is announced first in `.storyfence/staged` (one JSON
+line, synced). A kill between staging and renaming leaves that temp file beside its target; the next
+transaction removes the announced temp files no journal record refers to, then empties the list.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
+import logging
 import os
 import time
 from collections import Counter
@@ -16,17 +22,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 from storyfence.core import logbook
 from storyfence.core.errors import StateError, WorkflowError
-from storyfence.core.events import Event, StoryBlocked
+from storyfence.core.events import Event, FileChanged, StoryBlocked
 from storyfence.core.journal import Record, decode, encode, make_record
 from storyfence.core.workflow import StoryState, apply, derive
 
 WriteText = Callable[[Path, str], None]
 """Writes a server-owned file atomically (the workspace's write, without the policy)."""
+RemoveStale = Callable[[str, str], bool]
+"""Removes a temp file (second argument) staged beside a repo-relative path (first) that a kill left behind."""
 
 LOCK_TIMEOUT_SECONDS = 30.0
+log = logging.getLogger("storyfence")
 
 
 def now_iso() -> str:
@@ -90,16 +100,19 @@ class StoryStore:
         story_id: str,
         write_text: WriteText,
         on_read: Callable[[list[Record]], None] | None = None,
+        remove_stale: RemoveStale | None = None,
     ) -> None:
         self.impl_dir = impl_dir
         self.story_id = story_id
         self.dir = impl_dir / ".storyfence"
         self.journal = self.dir / "journal.jsonl"
         self.lock = self.dir / "lock"
+        self.staged = self.dir / "staged"  # temp files announced before they were created
         self.log_path = impl_dir / "BACKEND-LOG.md"
         self.blockers_path = impl_dir / "BLOCKERS.md"
         self._write_text = write_text
         self._on_read = on_read  # sees every record read from disk under the lock (crash repair)
+        self._remove_stale = remove_stale
         self._verified: _Verified | None = None
 
     def read_state(self) -> tuple[list[Record], StoryState]:
@@ -168,12 +181,57 @@ class StoryStore:
         for rec in fresh:
             state = apply(state, rec.event)
         records.extend(fresh)
+        self._clean_staged(records)
         if fresh:
             last_line = raw[:good][raw[:good].rstrip(b"\n").rfind(b"\n") + 1 :]
         os.lseek(fd, 0, os.SEEK_END)
         if start == 0 or any(_writes_text(r.event) for r in fresh):
             self.reconcile(records, state)  # repair text a crash (or another server) left unwritten
         return Transaction(store=self, records=records, state=state, _fd=fd, offset=start + good, last_line=last_line)
+
+    def note_staged(self, rel: str, tmp: str) -> None:
+        """Announce a temp file before it is created (under the lock): a kill before its rename leaves a name
+        the next transaction can clean up, instead of a stray file beside the target."""
+        line = (json.dumps({"path": rel, "tmp": tmp}, ensure_ascii=False) + "\n").encode("utf-8")
+        fd = os.open(self.staged, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            os.write(fd, line)
+            _sync(fd)
+        finally:
+            os.close(fd)
+
+    def _clean_staged(self, records: list[Record]) -> None:
+        """Remove the announced temp files that a kill left behind and no journal record refers to (a
+        recorded one is the roll-forward's to finish), then empty the list."""
+        try:
+            raw = self.staged.read_bytes() if not self.staged.is_symlink() else b""
+        except FileNotFoundError:
+            return
+        if not raw:
+            return
+        referenced = {
+            (r.event.change.path, r.event.staged)
+            for r in records
+            if isinstance(r.event, FileChanged) and r.event.staged
+        }
+        for line in raw.decode("utf-8", errors="replace").splitlines():
+            try:
+                entry: object = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line a kill cut short: its temp file was never created
+            if not isinstance(entry, dict):
+                continue
+            fields = cast("dict[str, object]", entry)
+            path, tmp = fields.get("path"), fields.get("tmp")
+            if not isinstance(path, str) or not isinstance(tmp, str) or (path, tmp) in referenced:
+                continue
+            if self._remove_stale is not None and self._remove_stale(path, tmp):
+                log.warning("removed a staged file a crash left behind: %s beside %s", tmp, path)
+        fd = os.open(self.staged, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            _sync(fd)
+        finally:
+            os.close(fd)
 
     def _acquire(self, lock_fd: int) -> None:
         deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS

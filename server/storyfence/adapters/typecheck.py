@@ -1,5 +1,12 @@
 """Runs one typecheck command: argv only, no shell, a timeout that kills the whole process group,
-output capped while it is drained, and progress reported as it goes."""
+output capped while it is drained, progress reported as it goes, and nothing left running if the server dies.
+
+The command runs under a small supervisor (`SUPERVISOR`, a Python process that leads the command's process
+group). Its stdin is a pipe from the server that the server never writes: when the server exits, however it
+dies (SIGKILL included), the kernel closes the pipe, the supervisor reads end-of-file and kills the whole group.
+This needs only POSIX pipes and process groups (Linux and macOS alike); the server's own timeout and
+cleanup kill the group as before.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -29,6 +37,30 @@ def command_env(base: Mapping[str, str]) -> dict[str, str]:
     env.update({"NO_COLOR": "1", "FORCE_COLOR": "0", "TURBO_TELEMETRY_DISABLED": "1", "CI": "1"})
     env.pop("TERM", None)
     return env
+
+
+SUPERVISOR = """
+import os, signal, subprocess, sys, threading
+
+def watch():
+    # the server never writes to this pipe: end-of-file means the server is gone, however it died
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    os.killpg(0, signal.SIGKILL)  # this whole group: the command, its children and this supervisor
+
+threading.Thread(target=watch, daemon=True).start()
+try:
+    child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
+except OSError as exc:
+    sys.stderr.write("could not start %s: %s\\n" % (sys.argv[1], exc.strerror or exc))
+    os._exit(127)
+code = child.wait()
+os._exit(code if code >= 0 else 128 - code)
+"""
+"""Runs the command as its child and kills the process group when its stdin (a pipe from the server) closes."""
 
 
 def _kill_group(process: Process) -> None:
@@ -74,10 +106,10 @@ async def run_command(
     exit_code: int | None = None
     try:
         process = await anyio.open_process(
-            [executable, *argv[1:]],
+            [sys.executable, "-I", "-c", SUPERVISOR, executable, *argv[1:]],
             cwd=cwd,
             env=run_env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # held open, never written: it closes when this server dies
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,

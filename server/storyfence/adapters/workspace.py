@@ -9,6 +9,7 @@ import os
 import posixpath
 import stat
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,22 +172,25 @@ class Workspace:
             os.close(fd)
             raise
 
-    def write_atomic(self, rel: str, data: bytes) -> bool:
+    def write_atomic(self, rel: str, data: bytes, announce: Callable[[str], None] | None = None) -> bool:
         """Replace `rel` with `data` atomically. Returns True if the file existed before."""
-        staged = self.stage(rel, data)
+        staged = self.stage(rel, data, announce)
         self.commit(staged)
         return staged.existed
 
-    def stage(self, rel: str, data: bytes) -> Staged:
+    def stage(self, rel: str, data: bytes, announce: Callable[[str], None] | None = None) -> Staged:
         """Write `data` to a synced temp file next to `rel`; nothing is visible until `commit`.
 
         The temp file is created O_EXCL|O_NOFOLLOW next to the target; the rename in `commit` replaces the
-        directory entry, so a hard-linked target is detached rather than written through.
+        directory entry, so a hard-linked target is detached rather than written through. `announce` gets
+        the temp name before the file exists, so a kill before the rename leaves a name to clean up.
         """
         parts = rel.split("/")
         dir_fd = self._open_dir(parts[:-1], create=True)
         name = parts[-1]
         tmp = _tmp_name(name)
+        if announce is not None:
+            announce(tmp)
         try:
             mode = 0o644
             existed = False
@@ -265,7 +269,9 @@ class Workspace:
         finally:
             os.close(dir_fd)
 
-    def delete(self, rel: str) -> None:
+    def identity(self, rel: str) -> str:
+        """What the file at `rel` is right now (device, inode, size, mtime), for a write-ahead delete: a file
+        made again at that path later is another file, which a replayed delete must not remove."""
         parts = rel.split("/")
         dir_fd = self._open_dir(parts[:-1], create=False)
         try:
@@ -275,8 +281,51 @@ class Workspace:
                 raise InputError(f"{rel} does not exist") from None
             if stat.S_ISDIR(st.st_mode):
                 raise InputError(f"{rel} is a directory; delete_file removes files only")
+            return _identity(st)
+        finally:
+            os.close(dir_fd)
+
+    def delete(self, rel: str, identity: str) -> bool:
+        """Unlink `rel` (never following a link) if it is still the file `identity` names. Returns True if
+        it did; False when it is gone or was replaced since (a newer file wins over a replayed delete)."""
+        parts = rel.split("/")
+        try:
+            dir_fd = self._open_dir(parts[:-1], create=False)
+        except (InputError, Refused, OSError):
+            return False
+        try:
+            try:
+                st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return False
+            if _identity(st) != identity:
+                return False
             os.unlink(parts[-1], dir_fd=dir_fd)
             os.fsync(dir_fd)
+            return True
+        finally:
+            os.close(dir_fd)
+
+    def remove_stale(self, rel: str, tmp: str) -> bool:
+        """Remove the temp file `tmp` staged beside `rel` that a kill left behind. Confined like every write
+        (no symlink followed on the way, nothing created), and only a regular file with our temp prefix."""
+        if not tmp.startswith(TMP_PREFIX) or "/" in tmp or tmp in (".", ".."):
+            return False
+        parts = rel.split("/")
+        try:
+            dir_fd = self._open_dir(parts[:-1], create=False)
+        except (InputError, Refused, OSError):
+            return False
+        try:
+            try:
+                st = os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return False
+            if not stat.S_ISREG(st.st_mode):
+                return False
+            os.unlink(tmp, dir_fd=dir_fd)
+            os.fsync(dir_fd)
+            return True
         finally:
             os.close(dir_fd)
 
@@ -344,6 +393,10 @@ def _check_lengths(root: str, rel: str) -> None:
     size = len(root.encode("utf-8")) + 1 + len(rel.encode("utf-8"))
     if size >= PATH_MAX:
         raise InputError(f"the path is {size} bytes long with the repo root; at most {PATH_MAX - 1}: use a shorter one")
+
+
+def _identity(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _tmp_name(name: str) -> str:

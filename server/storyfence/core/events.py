@@ -9,12 +9,23 @@ from pydantic import Field
 from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, UncheckedFile, Value
 
 
+class DirtyFile(Value):
+    """A file that already differed from git HEAD when the story began (modified, untracked or deleted)."""
+
+    path: str
+    kind: Literal["created", "modified", "deleted"]
+    sha256: str | None  # its content then; None when it was deleted (or not a regular file)
+
+
 class ChunkOpened(Value):
     type: Literal["chunk_opened"] = "chunk_opened"
     number: int
     name: str
     objective: str
     base_commit: str | None = None  # git HEAD when the chunk opened (audit compares from the first one)
+    # the first chunk only: what was already uncommitted when the story began (audit does not blame the
+    # story for it); None in later chunks, in journals written before it existed, and outside git
+    baseline: tuple[DirtyFile, ...] | None = None
 
 
 class FileChanged(Value):
@@ -22,6 +33,7 @@ class FileChanged(Value):
     chunk: int
     change: FileChange
     staged: str | None = None  # the temp file renamed onto the path right after this record (write-ahead)
+    unlinks: str | None = None  # a delete's target as it was (device:inode:size:mtime), unlinked right after
 
 
 class TypecheckRan(Value):
