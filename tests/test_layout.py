@@ -12,7 +12,7 @@ import pytest
 
 from storyfence.adapters.layout_facts import module_facts, read_facts
 from storyfence.core.layout import FileFacts, PackageInfo, RepoFacts, learn
-from storyfence.core.server_parts import classify_file
+from storyfence.core.server_parts import Backends, classify_file
 from tests.conftest import tool_path
 from tests.monorepos import SHAPES, build
 
@@ -113,4 +113,4 @@ def test_react_as_a_peer_or_dev_dependency_does_not_make_a_server_package_fronte
 )
 def test_a_module_is_server_client_or_neutral_by_what_it_imports_and_renders(text: str, path: str, kind: str) -> None:
     facts: FileFacts = module_facts(path, text)
-    assert classify_file(facts, {"@acme/db"})[0] == kind
+    assert classify_file(facts, Backends(frozenset({"@acme/db"})))[0] == kind

@@ -67,7 +67,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_examples(args: argparse.Namespace) -> int:
+    """`check --examples`: decide the active policy's own examples; exit 1 if one does not hold."""
+    from storyfence.adapters.policy_file import load_policy, package_facts
+    from storyfence.core.policy import check_examples
+
+    root = _root(args.root).resolve()
+    policy, _ = load_policy(root, Path(args.policy) if args.policy else None, verify_examples=False)
+    failures = check_examples(policy, package_facts(root))
+    total = len(policy.examples.allowed) + len(policy.examples.refused)
+    for failure in failures:
+        print(f"FAIL {failure}")
+    print(f"{total - len(failures)} of {total} examples of {policy.source_label} hold")
+    return 1 if failures else 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.examples:
+        return cmd_examples(args)
+    if not args.paths:
+        raise StoryfenceError("check: name at least one PATH (or --examples)")
     service = _service(args)
     denied = 0
     content: str | None = None
@@ -125,6 +144,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         force=args.force,
         claude_code_hook=args.claude_code_hook,
         absolute=args.absolute,
+        refresh=args.refresh,
     )
 
 
@@ -153,7 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="print the policy decision for each PATH; exit 1 if any is refused")
     common(check)
-    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.add_argument("paths", nargs="*", metavar="PATH")
+    check.add_argument(
+        "--examples", action="store_true", help="check the policy's own examples (for CI); exit 1 if one fails"
+    )
     check.add_argument("--story", help="also apply this story's SCOPE.md")
     check.add_argument(
         "--content", metavar="FILE", help="the text the write would have ('-' for stdin): applies the content rules"
@@ -193,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="name this storyfence by its absolute path (per-machine: the hook goes to .claude/settings.local.json)",
     )
     init.add_argument("--force", action="store_true", help="replace existing storyfence entries and files")
+    init.add_argument(
+        "--refresh",
+        action="store_true",
+        help="relearn the repo's layout into .storyfence.toml's learned block and show what changed",
+    )
     init.set_defaults(func=cmd_init)
 
     demo = sub.add_parser("demo", help="run a scripted story on the bundled example monorepo over stdio")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from storyfence.adapters.policy_file import REPO_POLICY, packaged_policy_dir
+from storyfence.init_layout import learned_block, refreshed
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -382,7 +383,28 @@ def _say_what_to_commit(written: list[str], *, absolute: bool, executable: Path 
         )
 
 
-def init(root: Path, *, clients: list[str], force: bool, claude_code_hook: bool, absolute: bool = False) -> int:
+def _refresh_policy(policy: Path) -> tuple[bool, str]:
+    """Relearn the layout into the learned block of an existing `.storyfence.toml`; print what changed."""
+    try:
+        text = policy.read_text(encoding="utf-8") if policy.exists() else starter_policy()
+    except (OSError, UnicodeDecodeError) as exc:
+        return False, f"cannot read {REPO_POLICY}: {exc}"
+    new_text, diff = refreshed(text, learned_block(policy.parent).text)
+    if not diff:
+        return True, f"{REPO_POLICY}: the learned layout is unchanged"
+    write_atomic(policy, new_text)
+    return True, f"{REPO_POLICY}: the learned layout changed (your own rules outside the block are kept):\n{diff}"
+
+
+def init(
+    root: Path,
+    *,
+    clients: list[str],
+    force: bool,
+    claude_code_hook: bool,
+    absolute: bool = False,
+    refresh: bool = False,
+) -> int:
     """Write the starter policy and the requested client configs under `root`.
 
     With `absolute`, the configs name the absolute path of the running storyfence (per-machine files; the
@@ -402,14 +424,25 @@ def init(root: Path, *, clients: list[str], force: bool, claude_code_hook: bool,
         return 2
     results: list[tuple[bool, str]] = []
     policy = root / REPO_POLICY
-    if policy.exists() and not force:
-        results.append((True, f"skipped {REPO_POLICY} (exists; use --force to replace it)"))
+    if refresh:
+        results.append(_refresh_policy(policy))
+    elif policy.exists() and not force:
+        results.append(
+            (True, f"skipped {REPO_POLICY} (exists; use --refresh to relearn the layout, --force to replace)")
+        )
     else:
         existed = policy.exists()
-        write_atomic(policy, starter_policy())
+        block = learned_block(root)
+        write_atomic(policy, starter_policy() + "\n" + block.text)
         results.append(
-            (True, f"{'replaced' if existed else 'created'} {REPO_POLICY} (extends the built-in backend policy)")
+            (
+                True,
+                f"{'replaced' if existed else 'created'} {REPO_POLICY}: the built-in backend policy and "
+                f"{block.rules} rule(s) learned from this repo's layout, each with its evidence; review and commit it "
+                "(`storyfence layout` shows the map)",
+            )
         )
+        results.extend((True, f"  not kept as an example (learned, but refused): {p}") for p in block.dropped_examples)
     executable = running_storyfence()
     if absolute and executable is None:
         print("storyfence init: --absolute: no storyfence script beside this Python to point at", file=sys.stderr)

@@ -60,7 +60,7 @@ _IMPORT = re.compile(
 _CALL = re.compile(r"""\b(?:require|import)\(\s*['"]([^'"\n]+)['"]\s*\)""")
 _DIRECTIVE = re.compile(r"""\A(?:\s|//[^\n]*\n|/\*.*?\*/)*['"]use (server|client)['"]""", re.S)
 _JSX = re.compile(r"<(?:[A-Z][\w.]*|[a-z][\w-]*)(?:\s[^<>]*)?/?>|</[\w.]*>|<>")
-_BROWSER = re.compile(r"\b(?:window|localStorage|sessionStorage|navigator)\.\w")
+_BROWSER = re.compile(r"\b(?:window|localStorage|sessionStorage|navigator)\.\w|\bcreateBrowserClient\b")
 _PY_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 

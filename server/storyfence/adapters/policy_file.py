@@ -46,7 +46,9 @@ def load_builtin(name: str = "backend") -> Policy:
     return parse_policy(_load_toml(path), f"{name}.toml (built in)")
 
 
-def load_policy(root: Path, explicit: Path | None = None, *, learn: bool = True) -> tuple[Policy, list[Path]]:
+def load_policy(
+    root: Path, explicit: Path | None = None, *, learn: bool = True, verify_examples: bool = True
+) -> tuple[Policy, list[Path]]:
     """The active policy and the files it came from.
 
     `--policy FILE` wins over the repo's `.storyfence.toml`. Either one extends the built-in
@@ -59,15 +61,15 @@ def load_policy(root: Path, explicit: Path | None = None, *, learn: bool = True)
         policy = load_builtin()
         if learn:
             policy = extend_policy(policy, learned_overlay(root), LEARNED_SOURCE)
-        return _checked(policy, root), []
+        return _checked(policy, root, verify_examples), []
     data = _load_toml(path)
     extends = data.get("extends", "backend")
     label = str(path)
     if extends in ("none", False):
-        return _checked(parse_policy(data, label), root), [path]
+        return _checked(parse_policy(data, label), root, verify_examples), [path]
     if not isinstance(extends, str):
         raise PolicyError(f'Invalid policy {label}: key `extends`: must be a built-in policy name or "none"')
-    return _checked(extend_policy(load_builtin(extends), data, label), root), [path]
+    return _checked(extend_policy(load_builtin(extends), data, label), root, verify_examples), [path]
 
 
 def learned_overlay(root: Path) -> dict[str, Any]:
@@ -86,8 +88,8 @@ def package_facts(root: Path) -> tuple[PackageFacts, ...]:
     return tuple(PackageFacts(dir=p.dir, name=p.name, dependencies=p.runtime) for p in Workspace(root).packages)
 
 
-def _checked(policy: Policy, root: Path) -> Policy:
-    if not (policy.examples.allowed or policy.examples.refused):
+def _checked(policy: Policy, root: Path, verify: bool = True) -> Policy:
+    if not verify or not (policy.examples.allowed or policy.examples.refused):
         return policy
     failures = check_examples(policy, package_facts(root))
     if failures:

@@ -24,6 +24,7 @@ from storyfence.core.evidence import (
     UI_LIBRARIES,
 )
 from storyfence.core.server_parts import (
+    Backends,
     ServerPart,
     client_carve_out,
     imports_evidence,
@@ -144,16 +145,30 @@ def learn(facts: RepoFacts) -> Layout:
                 continue
             via = [d for d in pkg.runtime if d in backend and d in by_name]
             why = f"depends on the backend workspace package(s) {_quote(via)}" if via else ""
-            why = why or imports_evidence(files.get(pkg.dir, ()), set(backend))
+            why = why or imports_evidence(files.get(pkg.dir, ()), Backends(frozenset(backend)))
             if why:
                 backend[pkg.name] = [why]
                 changed = True
-    names = set(backend)
+    plain = Backends(frozenset(backend))
+    mixed = frozenset(
+        pkg.name
+        for pkg in facts.packages
+        if pkg.name in backend
+        and pkg.language == "js"
+        and client_carve_out(pkg.dir, files.get(pkg.dir, ()), plain, jsx_is_client=not _renders_ui(pkg))
+    )
+    names = Backends(plain.names, mixed)
     roles = [_role(pkg, backend.get(pkg.name), names, files.get(pkg.dir, ())) for pkg in facts.packages]
     return Layout(roles=tuple(sorted(roles, key=lambda r: r.package.dir)))
 
 
-def _role(pkg: PackageInfo, backend: list[str] | None, names: set[str], files: Sequence[FileFacts]) -> PackageRole:
+def _renders_ui(pkg: PackageInfo) -> bool:
+    """React (or another UI library) in a backend package: rendered on the server (emails, PDFs)."""
+    deps = (*pkg.runtime, *pkg.peer, *pkg.dev)
+    return bool(_deps_matching(deps, UI_LIBRARIES) or _deps_matching(deps, SERVER_RENDERED_UI))
+
+
+def _role(pkg: PackageInfo, backend: list[str] | None, names: Backends, files: Sequence[FileFacts]) -> PackageRole:
     if pkg.language == "python":
         deps = _deps_matching(pkg.runtime, PYTHON_BACKENDS)
         if deps or "manage.py" in pkg.configs:
@@ -173,11 +188,12 @@ def _role(pkg: PackageInfo, backend: list[str] | None, names: set[str], files: S
     server_ui = _deps_matching((*pkg.runtime, *pkg.dev), SERVER_RENDERED_UI)
     if backend is not None:
         evidence = [e for e in backend if e]
-        ui_any = ui_runtime or _deps_matching((*pkg.peer, *pkg.dev), UI_LIBRARIES) or server_ui
+        ui_any = _renders_ui(pkg)
         if ui_any:
-            evidence.append(f"renders React on the server ({_quote(server_ui or ui_any)}), no UI framework app")
+            shown = server_ui or _deps_matching((*pkg.runtime, *pkg.peer, *pkg.dev), UI_LIBRARIES)
+            evidence.append(f"renders React on the server ({_quote(shown)}), no UI framework app")
         carve = client_carve_out(pkg.dir, files, names, jsx_is_client=not ui_any)
-        return PackageRole(pkg, "backend", tuple(evidence), renders_server_ui=bool(ui_any), carve_out=carve)
+        return PackageRole(pkg, "backend", tuple(evidence), renders_server_ui=ui_any, carve_out=carve)
     if server_ui:
         return PackageRole(pkg, "backend", (f"renders on the server with {_quote(server_ui)}",), renders_server_ui=True)
     if ui_runtime:

@@ -38,6 +38,18 @@ def matches(name: str, globs: Iterable[str]) -> str | None:
 
 
 @dataclass(frozen=True)
+class Backends:
+    """The backend workspace packages by name; `mixed` ones also hold client modules (carved out), so an
+    import of one is weak evidence."""
+
+    names: frozenset[str] = frozenset()
+    mixed: frozenset[str] = frozenset()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+
+@dataclass(frozen=True)
 class ServerPart:
     """A part of an app that is backend: a framework convention or a folder of server modules."""
 
@@ -101,15 +113,16 @@ _CONVENTIONS: dict[str, tuple[tuple[tuple[str, ...], str, bool], ...]] = {
     ),
     "nuxt": ((("server/**",), "Nuxt server routes and middleware (`server/`)", False),),
 }
+_UI_FOLDERS = frozenset(("components", "pages", "public", "styles", "ui", "hooks", "assets", "store", "stores"))
 _NOT_SERVER_FOLDERS = ("components", "pages", "public", "styles", "app", "hooks", "ui", "node_modules", "assets")
 
 
 def server_parts(
-    pkg: PackageInfo, framework: str, files: Sequence[FileFacts], backend_names: set[str]
+    pkg: PackageInfo, framework: str, files: Sequence[FileFacts], backend_names: Backends
 ) -> tuple[ServerPart, ...]:
     """The framework's server conventions inside the app, then its folders of server modules."""
     parts = [
-        ServerPart(tuple(f"{pkg.dir}/{p}" for p in rel), "convention", why, overrides_components=tsx)
+        ServerPart(tuple(_under(pkg.dir, p) for p in rel), "convention", why, overrides_components=tsx)
         for rel, why, tsx in _CONVENTIONS.get(framework, ())
     ]
     covered = [p for part in parts for p in part.patterns if not p.startswith("!")]
@@ -117,7 +130,17 @@ def server_parts(
     return tuple(parts)
 
 
-def classify_file(f: FileFacts, backend_names: set[str], *, jsx_is_client: bool = True) -> tuple[Kind, str]:
+def _under(folder: str, pattern: str) -> str:
+    """A package-relative gitignore pattern made repo-relative (`!**/page.*` stays a negation)."""
+    return f"!{folder}/{pattern[1:]}" if pattern.startswith("!") else f"{folder}/{pattern}"
+
+
+def is_config(path: str) -> bool:
+    """A tool's config module (`eslint.config.js`, `vite.config.ts`): it says nothing about its package."""
+    return posixpath.basename(path).split(".")[1:2] == ["config"]
+
+
+def classify_file(f: FileFacts, backend_names: Backends, *, jsx_is_client: bool = True) -> tuple[Kind, str]:
     """Whether a module is server code, client code or neither, and the evidence.
 
     Server-only markers win (`import "server-only"` beside `import { cache } from "react"` is server); then
@@ -144,23 +167,32 @@ def classify_file(f: FileFacts, backend_names: set[str], *, jsx_is_client: bool 
     if f.browser:
         return "client", "uses browser globals (`window`, `localStorage`)"
     for module in f.imports:
-        if matches(module, SERVER_MODULES) or matches(module, SERVER_BUILTINS):
+        if matches(module, SERVER_MODULES):
             return "server", f"imports `{module}`"
+    for module in f.imports:
+        if matches(module, SERVER_BUILTINS):
+            return "server", f"{RUNTIME_IMPORT} `{module}`"
         base = _package_of(module)
         if base in backend_names:
-            return "server", f"{BACKEND_IMPORT} `{base}`"
+            weak = base in backend_names.mixed
+            return "server", f"{BACKEND_IMPORT if weak else 'imports the backend package'} `{base}`" + (
+                " (which also holds client modules)" if weak else ""
+            )
     return "neutral", ""
 
 
-BACKEND_IMPORT = "imports the backend package"
+BACKEND_IMPORT = "imports the mixed backend package"
 LOCAL_IMPORT = "imports the server module"
-WEAK = (BACKEND_IMPORT, LOCAL_IMPORT)
-"""Weak evidence, enough for a folder, not for a lone module: a mixed backend package also exports
-constants a client module may import, and a helper may import a server module for one type guard."""
+RUNTIME_IMPORT = "uses the server runtime"
+WEAK = (BACKEND_IMPORT, LOCAL_IMPORT, RUNTIME_IMPORT)
+"""Weak evidence, not enough for a lone module: a mixed backend package also exports constants a client
+module may import, a helper may import a server module for one type guard, and a page's data loader
+reads files (`node:fs`) or cookies (`next/headers`) while rendering UI. A folder needs one module with
+strong evidence (a directive, `server-only`, an ORM, a queue, a server SDK) besides."""
 
 
 def classify_files(
-    files: Sequence[FileFacts], backend_names: set[str], *, jsx_is_client: bool = True
+    files: Sequence[FileFacts], backend_names: Backends, *, jsx_is_client: bool = True
 ) -> dict[str, tuple[Kind, str]]:
     """Every code module's kind, then what its own imports make of the neutral ones, until nothing
     changes: a module that imports a client module is client code, one that imports a server module is
@@ -168,15 +200,27 @@ def classify_files(
     kinds = {
         f.path: classify_file(f, backend_names, jsx_is_client=jsx_is_client)
         for f in files
-        if f.path.endswith(CODE_EXTENSIONS)
+        if f.path.endswith(CODE_EXTENSIONS) and not is_config(f.path)
     }
     local = {f.path: f.local for f in files}
     for _ in range(12):  # import chains are short; a cycle cannot loop forever
         changed = False
-        for path, (kind, _why) in list(kinds.items()):
-            if kind != "neutral":
+        for path, (kind, why) in list(kinds.items()):
+            # a marker (`"use server"`, `server-only`) is final; an import-only verdict yields to a local
+            # client module (a helper that imports a dialog component is UI code, whatever else it imports)
+            if kind == "client" or why.startswith(_MARKERS):
                 continue
-            found = {kinds[m][0]: m for m in reversed(local.get(path, ())) if m in kinds and kinds[m][0] != "neutral"}
+            if kind == "server":
+                client_dep = next((m for m in local.get(path, ()) if _is_ui(kinds.get(m))), None)
+                if client_dep is not None:
+                    kinds[path] = ("client", f"imports the client module `{client_dep}`")
+                    changed = True
+                continue
+            found = {
+                kinds[m][0]: m
+                for m in reversed(local.get(path, ()))
+                if m in kinds and (kinds[m][0] == "server" or _is_ui(kinds[m]))
+            }
             if "client" in found:
                 kinds[path] = ("client", f"imports the client module `{found['client']}`")
             elif "server" in found:
@@ -189,7 +233,16 @@ def classify_files(
     return kinds
 
 
-def _client_import(module: str, backend_names: set[str], jsx_is_client: bool) -> bool:
+def _is_ui(kind: tuple[Kind, str] | None) -> bool:
+    """A module whose import makes its importer UI code: a component (JSX, `"use client"`), not an
+    isomorphic helper that merely checks `window` or sits in a folder named client."""
+    return kind is not None and kind[0] == "client" and kind[1] in ("renders JSX", '"use client"')
+
+
+_MARKERS = ('"use server"', "imports `server-only`", "lives in a `server-only` folder")
+
+
+def _client_import(module: str, backend_names: Backends, jsx_is_client: bool) -> bool:
     if matches(module, CLIENT_MODULES):
         return jsx_is_client or matches(module, ("react", "react-dom")) is None
     # `better-auth/react`, `next-auth/client`: a library's client entry point; `@prisma/client` is a server
@@ -210,7 +263,7 @@ def _package_of(module: str) -> str:
 
 
 def _server_folders(
-    pkg: PackageInfo, files: Sequence[FileFacts], backend_names: set[str], covered: Sequence[str]
+    pkg: PackageInfo, files: Sequence[FileFacts], backend_names: Backends, covered: Sequence[str]
 ) -> list[ServerPart]:
     """Folders of the app whose modules are server code and none client code (the highest such folders);
     outside them, single modules marked server-only (`"use server"`, `server-only`, an ORM import)."""
@@ -219,6 +272,7 @@ def _server_folders(
     # per folder (recursive): counts of server / client / all code files
     stats: dict[str, list[int]] = {}
     evidence: dict[str, list[str]] = {}
+    strong: dict[str, int] = {}
     for path, (kind, why) in kinds.items():
         folder = posixpath.dirname(path)
         while folder.startswith(pkg.dir + "/"):
@@ -226,6 +280,8 @@ def _server_folders(
             s[0] += kind == "server"
             s[1] += kind == "client"
             s[2] += 1
+            if kind == "server" and not why.startswith(WEAK):
+                strong[folder] = strong.get(folder, 0) + 1
             if kind == "server" and len(evidence.setdefault(folder, [])) < 3 and why not in evidence[folder]:
                 evidence[folder].append(why)
             folder = posixpath.dirname(folder)
@@ -237,7 +293,7 @@ def _server_folders(
         top = rel.split("/", 1)[0]
         if top in _NOT_SERVER_FOLDERS or any(seg in _NOT_SERVER_FOLDERS[:4] for seg in rel.split("/")):
             return False
-        return server > 0 and server * 2 >= total - client and client * 10 <= total
+        return strong.get(folder, 0) > 0 and server * 2 >= total - client and client * 10 <= total
 
     chosen: list[str] = []
     for folder in sorted(stats, key=lambda d: (d.count("/"), d)):
@@ -259,9 +315,9 @@ def _server_folders(
         if kind == "server"
         and not why.startswith(WEAK)
         and not is_test(path)
-        and posixpath.basename(path).split(".")[1:2] != ["config"]
+        and not is_config(path)
         and not any(path.startswith(c + "/") for c in chosen)
-        and not any(seg in _NOT_SERVER_FOLDERS[:4] for seg in path.split("/"))
+        and not any(seg in _UI_FOLDERS for seg in path.split("/"))
     ]
     if loose:
         parts.append(
@@ -274,7 +330,7 @@ def _server_folders(
     return parts
 
 
-def imports_evidence(files: Sequence[FileFacts], backend_names: set[str]) -> str:
+def imports_evidence(files: Sequence[FileFacts], backend_names: Backends) -> str:
     """Why a package with no telling dependency is backend by what its modules import ("" when it is not):
     some import server code, none is client code, and the server ones are at least a third."""
     kinds = [k for p, k in classify_files(files, backend_names).items() if not is_test(p)]
@@ -285,7 +341,7 @@ def imports_evidence(files: Sequence[FileFacts], backend_names: set[str]) -> str
 
 
 def client_carve_out(
-    package_dir: str, files: Sequence[FileFacts], backend_names: set[str], *, jsx_is_client: bool
+    package_dir: str, files: Sequence[FileFacts], backend_names: Backends, *, jsx_is_client: bool
 ) -> tuple[str, ...]:
     """Inside a backend package, the client modules (a browser client, React hooks) as negated patterns:
     the highest folders whose modules are all client code, and single client modules elsewhere."""
