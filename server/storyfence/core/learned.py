@@ -17,6 +17,7 @@ from typing import Any, cast
 import pathspec
 
 from storyfence.core.layout import Layout, PackageRole
+from storyfence.core.server_parts import literal
 
 FRONTEND_RULES = ("no-frontend-packages", "no-frontend-packages-by-manifest")
 BEGIN = "# >>> learned by `storyfence init` (refresh: storyfence init --refresh) >>>"
@@ -91,7 +92,7 @@ def learned_policy(layout: Layout, files: Sequence[str] = ()) -> LearnedPolicy:
             rules.append(
                 LearnedRule(
                     id=f"learned-{_slug(pkg.dir)}",
-                    patterns=(f"{pkg.dir}/**", *role.carve_out),
+                    patterns=(f"{literal(pkg.dir)}/**", *role.carve_out),
                     reason=f"`{pkg.dir}` (`{pkg.name}`) is a {kind} package (learned: {'; '.join(role.evidence)}).",
                     evidence=role.evidence,
                     overrides=overrides,

@@ -5,6 +5,7 @@ modules to carve out. Pure: module facts in, patterns and evidence out."""
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -73,6 +74,7 @@ _CONVENTIONS: dict[str, tuple[tuple[tuple[str, ...], str, bool], ...]] = {
             True,
         ),
         (("pages/api/**", "src/pages/api/**"), "Next.js Pages Router API routes (`pages/api/**`)", False),
+        (("middleware.ts", "middleware.js", "src/middleware.ts", "src/middleware.js"), "Next.js middleware", False),
     ),
     "remix": (
         (
@@ -113,6 +115,11 @@ _CONVENTIONS: dict[str, tuple[tuple[tuple[str, ...], str, bool], ...]] = {
     ),
     "nuxt": ((("server/**",), "Nuxt server routes and middleware (`server/`)", False),),
 }
+_DATABASE = (
+    ("prisma/**", "drizzle/**", "migrations/**", "supabase/migrations/**", "db/migrations/**"),
+    "the app's database schema and migrations",
+    False,
+)
 _UI_FOLDERS = frozenset(("components", "pages", "public", "styles", "ui", "hooks", "assets", "store", "stores"))
 _NOT_SERVER_FOLDERS = ("components", "pages", "public", "styles", "app", "hooks", "ui", "node_modules", "assets")
 
@@ -123,11 +130,16 @@ def server_parts(
     """The framework's server conventions inside the app, then its folders of server modules."""
     parts = [
         ServerPart(tuple(_under(pkg.dir, p) for p in rel), "convention", why, overrides_components=tsx)
-        for rel, why, tsx in _CONVENTIONS.get(framework, ())
+        for rel, why, tsx in (*_CONVENTIONS.get(framework, ()), _DATABASE)
     ]
     covered = [p for part in parts for p in part.patterns if not p.startswith("!")]
     parts.extend(_server_folders(pkg, files, backend_names, covered))
     return tuple(parts)
+
+
+def literal(path: str) -> str:
+    """A repo path as a gitignore pattern that matches just that path (`[id]` is a folder, not a class)."""
+    return re.sub(r"([\\\[\]*?])", r"\\\1", path)
 
 
 def _under(folder: str, pattern: str) -> str:
@@ -273,6 +285,7 @@ def _server_folders(
     stats: dict[str, list[int]] = {}
     evidence: dict[str, list[str]] = {}
     strong: dict[str, int] = {}
+    medium: dict[str, int] = {}
     for path, (kind, why) in kinds.items():
         folder = posixpath.dirname(path)
         while folder.startswith(pkg.dir + "/"):
@@ -282,6 +295,8 @@ def _server_folders(
             s[2] += 1
             if kind == "server" and not why.startswith(WEAK):
                 strong[folder] = strong.get(folder, 0) + 1
+            if kind == "server" and not why.startswith(RUNTIME_IMPORT):
+                medium[folder] = medium.get(folder, 0) + 1
             if kind == "server" and len(evidence.setdefault(folder, [])) < 3 and why not in evidence[folder]:
                 evidence[folder].append(why)
             folder = posixpath.dirname(folder)
@@ -293,7 +308,13 @@ def _server_folders(
         top = rel.split("/", 1)[0]
         if top in _NOT_SERVER_FOLDERS or any(seg in _NOT_SERVER_FOLDERS[:4] for seg in rel.split("/")):
             return False
-        return strong.get(folder, 0) > 0 and server * 2 >= total - client and client * 10 <= total
+        if client * 10 > total:
+            return False
+        if strong.get(folder, 0) > 0:
+            return server * 2 >= total - client
+        # no module of its own names a server library, but two thirds import the app's server modules or
+        # its backend packages, and none is client code (OpenAPI specs built from the server's schemas)
+        return client == 0 and medium.get(folder, 0) * 3 >= total * 2
 
     chosen: list[str] = []
     for folder in sorted(stats, key=lambda d: (d.count("/"), d)):
@@ -304,10 +325,12 @@ def _server_folders(
     parts: list[ServerPart] = []
     for folder in chosen:
         server, client, total = stats[folder]
-        carved = tuple(f"!{p}" for p, (k, _) in sorted(kinds.items()) if k == "client" and p.startswith(folder + "/"))
+        carved = tuple(
+            f"!{literal(p)}" for p, (k, _) in sorted(kinds.items()) if k == "client" and p.startswith(folder + "/")
+        )
         note = f"; {client} client module(s) carved out" if client else "; none renders JSX or imports client code"
         why = f"{server} of {total} modules are server code ({', '.join(evidence[folder])}){note}"
-        parts.append(ServerPart((f"{folder}/**", *carved), "folder", why))
+        parts.append(ServerPart((f"{literal(folder)}/**", *carved), "folder", why))
     # a module outside those folders counts only with strong evidence (not a mere import of a backend package)
     loose = [
         path
@@ -322,7 +345,7 @@ def _server_folders(
     if loose:
         parts.append(
             ServerPart(
-                tuple(loose),
+                tuple(literal(p) for p in loose),
                 "files",
                 'server-only modules outside a server folder (`"use server"`, `server-only`, an ORM or server import)',
             )
@@ -361,7 +384,7 @@ def client_carve_out(
         if stats[folder][1] == stats[folder][2]:
             folders.append(folder)
     loose = [p for p in clients if not any(p.startswith(c + "/") for c in folders)]
-    return (*(f"!{f}/**" for f in folders), *(f"!{p}" for p in loose))
+    return (*(f"!{literal(f)}/**" for f in folders), *(f"!{literal(p)}" for p in loose))
 
 
 def _folder_stats(package_dir: str, kinds: Mapping[str, Kind]) -> dict[str, list[int]]:
