@@ -101,6 +101,12 @@ _CONVENTIONS: dict[str, tuple[tuple[tuple[str, ...], str, bool], ...]] = {
     ),
     "nuxt": ((("server/**",), "Nuxt server routes and middleware (`server/`)", False),),
 }
+
+
+def _under_package(folder: str, pattern: str) -> str:
+    return f"!{folder}/{pattern[1:]}" if pattern.startswith("!") else f"{folder}/{pattern}"
+
+
 _NOT_SERVER_FOLDERS = ("components", "pages", "public", "styles", "app", "hooks", "ui", "node_modules", "assets")
 
 
@@ -109,7 +115,8 @@ def server_parts(
 ) -> tuple[ServerPart, ...]:
     """The framework's server conventions inside the app, then its folders of server modules."""
     parts = [
-        ServerPart(tuple(f"{pkg.dir}/{p}" for p in rel), "convention", why, overrides_components=tsx)
+        # a negation keeps its `!` in front: `apps/web/!**/page.*` would name a folder called `!`
+        ServerPart(tuple(_under_package(pkg.dir, p) for p in rel), "convention", why, overrides_components=tsx)
         for rel, why, tsx in _CONVENTIONS.get(framework, ())
     ]
     covered = [p for part in parts for p in part.patterns if not p.startswith("!")]
