@@ -114,3 +114,12 @@ def test_react_as_a_peer_or_dev_dependency_does_not_make_a_server_package_fronte
 def test_a_module_is_server_client_or_neutral_by_what_it_imports_and_renders(text: str, path: str, kind: str) -> None:
     facts: FileFacts = module_facts(path, text)
     assert classify_file(facts, Backends(frozenset({"@acme/db"})))[0] == kind
+
+
+def test_a_page_or_layout_under_app_api_stays_refused(tmp_path: Path) -> None:
+    # the convention for modules beside route handlers excludes pages and layouts: they render UI
+    root = build(SHAPES["next-app-with-lib-backend"], tmp_path)
+    paths = ("apps/web/app/api/docs/page.tsx", "apps/web/app/api/docs/layout.tsx", "apps/web/src/app/api/x/page.ts")
+    decisions = check(root, *paths, "apps/web/app/api/docs/schema.ts")
+    assert {p: decisions[p]["allowed"] for p in paths} == dict.fromkeys(paths, False)
+    assert decisions["apps/web/app/api/docs/schema.ts"]["allowed"]

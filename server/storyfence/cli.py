@@ -1,4 +1,4 @@
-"""The `storyfence` command: serve, check, hook, audit, init, demo."""
+"""The `storyfence` command: serve, check, layout, hook, audit, init, demo."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,6 +110,46 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if denied else 0
 
 
+def use_color(choice: str, isatty: bool, environ: Mapping[str, str]) -> bool:
+    """`--color always|never` wins; else colour on a terminal unless NO_COLOR is set (any non-empty value)."""
+    if choice != "auto":
+        return choice == "always"
+    return isatty and not environ.get("NO_COLOR")
+
+
+def cmd_layout(args: argparse.Namespace) -> int:
+    from storyfence.adapters.layout_facts import read_facts
+    from storyfence.core.layout import learn
+    from storyfence.core.learned import LEARNED_SOURCE
+    from storyfence.layout_view import Style, Verdict, build_map, render, to_json
+
+    service = _service(args)
+    facts = read_facts(service.root)
+    layout = learn(facts)
+
+    def decide(path: str) -> Verdict:
+        # the server's own check: confinement, protected paths, the active policy, the manifest rule
+        decision = service.check_path(path)
+        return Verdict(decision.allowed, decision.rule, tuple(decision.exceptions))
+
+    nodes = build_map(layout, [f.path for f in facts.files], decide)
+    policy = service.policy.source_label
+    learned = LEARNED_SOURCE in service.policy.sources
+    if args.json:
+        print(json.dumps(to_json(nodes, root=str(service.root), policy=policy, learned=learned), indent=2))
+        return 0
+    color = use_color(args.color, sys.stdout.isatty(), os.environ)
+    style = Style(color=color, width=shutil.get_terminal_size((100, 24)).columns, max_parts=0 if args.all else 12)
+    lines = render(
+        nodes, layout, root=str(_explicit_root(args.root) or "."), policy=policy, learned=learned, style=style
+    )
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # `storyfence layout | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def cmd_hook(args: argparse.Namespace) -> int:
     from storyfence.hook import arm_deadline, claude_code_hook, deadline_seconds
 
@@ -183,6 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(func=cmd_check)
+
+    layout = sub.add_parser(
+        "layout", help="print the repo as a tree of packages and server folders: role and the rule deciding writes"
+    )
+    common(layout)
+    layout.add_argument("--json", action="store_true", help="machine-readable output")
+    layout.add_argument(
+        "--color", choices=["auto", "always", "never"], default="auto", help="colour (auto: on a terminal, no NO_COLOR)"
+    )
+    layout.add_argument("--all", action="store_true", help="every learned folder (default: the 12 largest per package)")
+    layout.set_defaults(func=cmd_layout)
+
     hook = sub.add_parser("hook", help="run as a client hook (reads the hook JSON on stdin)")
     hook.add_argument("client", choices=["claude-code"], help="the hook protocol: claude-code (PreToolUse)")
     common(hook)
