@@ -57,7 +57,7 @@ UI_LIBRARIES: tuple[str, ...] = (
 """Dependencies of UI code: a runtime dependency on one makes a package frontend (unless it is backend)."""
 
 SERVER_RENDERED_UI: tuple[str, ...] = (
-    "@react-email/*", "react-email", "@react-pdf/renderer", "@vercel/og", "satori", "jsx-email",
+    "@react-email/*", "react-email", "@react-pdf/renderer", "@vercel/og", "next/og", "satori", "jsx-email",
 )
 """React that a server renders (emails, PDFs, images): no frontend in it."""
 

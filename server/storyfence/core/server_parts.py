@@ -19,6 +19,7 @@ from storyfence.core.evidence import (
     JSX_EXTENSIONS,
     SERVER_BUILTINS,
     SERVER_MODULES,
+    SERVER_RENDERED_UI,
 )
 
 if TYPE_CHECKING:
@@ -171,6 +172,9 @@ def classify_file(f: FileFacts, backend_names: Backends, *, jsx_is_client: bool 
         return "client", "a client-only module by its name"
     if f.use_client:
         return "client", '"use client"'
+    rendered = next((m for m in f.imports if matches(m, SERVER_RENDERED_UI)), None)
+    if rendered is not None and f.path.endswith(JSX_EXTENSIONS):
+        return "server", f"{SERVER_RENDERED} `{rendered}`"
     if jsx_is_client and (f.jsx or f.path.endswith(JSX_EXTENSIONS)):
         return "client", "renders JSX"
     client = [m for m in f.imports if _client_import(m, backend_names, jsx_is_client)]
@@ -193,6 +197,7 @@ def classify_file(f: FileFacts, backend_names: Backends, *, jsx_is_client: bool 
     return "neutral", ""
 
 
+SERVER_RENDERED = "renders on the server with"
 BACKEND_IMPORT = "imports the mixed backend package"
 LOCAL_IMPORT = "imports the server module"
 RUNTIME_IMPORT = "uses the server runtime"
@@ -246,9 +251,18 @@ def classify_files(
 
 
 def _is_ui(kind: tuple[Kind, str] | None) -> bool:
-    """A module whose import makes its importer UI code: a component (JSX, `"use client"`), not an
-    isomorphic helper that merely checks `window` or sits in a folder named client."""
-    return kind is not None and kind[0] == "client" and kind[1] in ("renders JSX", '"use client"')
+    """A module whose import makes its importer UI code: a component (JSX, `"use client"`) or a hook
+    (a client library's import), not an isomorphic helper that merely checks `window` or sits in a folder
+    named client."""
+    if kind is None or kind[0] != "client":
+        return False
+    return kind[1] in ("renders JSX", '"use client"') or kind[1].startswith(("imports `", "imports the client module"))
+
+
+def _named_server(path: str) -> bool:
+    """`auth/server.ts`, `db.server.ts`, `server/`: a module whose name says it runs on the server."""
+    segments = path.split("/")
+    return segments[-1].split(".")[0] == "server" or ".server." in segments[-1] or "server" in segments[:-1]
 
 
 _MARKERS = ('"use server"', "imports `server-only`", "lives in a `server-only` folder")
@@ -290,9 +304,11 @@ def _server_folders(
         folder = posixpath.dirname(path)
         while folder.startswith(pkg.dir + "/"):
             s = stats.setdefault(folder, [0, 0, 0])
+            # a UI subfolder (`integrations/slack/ui/`) is carved out whole: it counts neither way
+            in_ui = any(seg in _UI_FOLDERS for seg in path[len(folder) + 1 :].split("/")[:-1])
             s[0] += kind == "server"
-            s[1] += kind == "client"
-            s[2] += 1
+            s[1] += kind == "client" and not in_ui
+            s[2] += not in_ui
             if kind == "server" and not why.startswith(WEAK):
                 strong[folder] = strong.get(folder, 0) + 1
             if kind == "server" and not why.startswith(RUNTIME_IMPORT):
@@ -308,10 +324,10 @@ def _server_folders(
         top = rel.split("/", 1)[0]
         if top in _NOT_SERVER_FOLDERS or any(seg in _NOT_SERVER_FOLDERS[:4] for seg in rel.split("/")):
             return False
-        if client * 10 > total:
+        if server == 0 or client * 10 > total:
             return False
         if strong.get(folder, 0) > 0:
-            return server * 2 >= total - client
+            return server * 3 >= total - client
         # no module of its own names a server library, but two thirds import the app's server modules or
         # its backend packages, and none is client code (OpenAPI specs built from the server's schemas)
         return client == 0 and medium.get(folder, 0) * 3 >= total * 2
@@ -324,19 +340,40 @@ def _server_folders(
             chosen.append(folder)
     parts: list[ServerPart] = []
     for folder in chosen:
-        server, client, total = stats[folder]
-        carved = tuple(
-            f"!{literal(p)}" for p, (k, _) in sorted(kinds.items()) if k == "client" and p.startswith(folder + "/")
+        server, _client, total = stats[folder]
+        inside = [p for p in sorted(kinds) if p.startswith(folder + "/")]
+        ui_dirs = sorted(
+            {
+                posixpath.join(folder, *segs[: i + 1])
+                for p in inside
+                for segs in [p[len(folder) + 1 :].split("/")[:-1]]
+                for i, seg in enumerate(segs)
+                if seg in _UI_FOLDERS
+            }
         )
-        note = f"; {client} client module(s) carved out" if client else "; none renders JSX or imports client code"
+        # and the subfolders with client code and no server code at all (`lib/swr/`: hooks and their helpers)
+        ui_dirs += [d for d in stats if d.startswith(folder + "/") and stats[d][0] == 0 and stats[d][1] > 0]
+        ui_dirs = sorted(set(ui_dirs))
+        ui_dirs = [d for d in ui_dirs if not any(d.startswith(u + "/") for u in ui_dirs)]
+        carved = (
+            *(f"!{literal(d)}/**" for d in ui_dirs),
+            *(
+                f"!{literal(p)}"
+                for p in inside
+                if kinds[p][0] == "client" and not any(p.startswith(d + "/") for d in ui_dirs)
+            ),
+        )
+        note = f"; {len(carved)} client module(s) or UI folder(s) carved out" if carved else "; no client code"
         why = f"{server} of {total} modules are server code ({', '.join(evidence[folder])}){note}"
-        parts.append(ServerPart((f"{literal(folder)}/**", *carved), "folder", why))
-    # a module outside those folders counts only with strong evidence (not a mere import of a backend package)
+        rendered = any(kinds[p][1].startswith(SERVER_RENDERED) for p in inside)
+        parts.append(ServerPart((f"{literal(folder)}/**", *carved), "folder", why, overrides_components=rendered))
+    # a module outside those folders counts only when it says so itself (`"use server"`, `server-only`): a UI
+    # helper imports an ORM's enums as readily as a server module does
     loose = [
         path
         for path, (kind, why) in sorted(kinds.items())
         if kind == "server"
-        and not why.startswith(WEAK)
+        and (why.startswith(_MARKERS) or (_named_server(path) and not why.startswith(WEAK)))
         and not is_test(path)
         and not is_config(path)
         and not any(path.startswith(c + "/") for c in chosen)
@@ -347,7 +384,7 @@ def _server_folders(
             ServerPart(
                 tuple(literal(p) for p in loose),
                 "files",
-                'server-only modules outside a server folder (`"use server"`, `server-only`, an ORM or server import)',
+                'server-only modules outside a server folder (`"use server"`, `server-only`)',
             )
         )
     return parts
