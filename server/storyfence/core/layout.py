@@ -157,7 +157,8 @@ def learn(facts: RepoFacts) -> Layout:
         and pkg.language == "js"
         and client_carve_out(pkg.dir, files.get(pkg.dir, ()), plain, jsx_is_client=not _renders_ui(pkg))
     )
-    names = Backends(plain.names, mixed)
+    rendering = frozenset(p.name for p in facts.packages if p.name in backend and p.language == "js" and _renders_ui(p))
+    names = Backends(plain.names, mixed, rendering)
     roles = [_role(pkg, backend.get(pkg.name), names, files.get(pkg.dir, ())) for pkg in facts.packages]
     return Layout(roles=tuple(sorted(roles, key=lambda r: r.package.dir)))
 

@@ -46,6 +46,7 @@ class Backends:
 
     names: frozenset[str] = frozenset()
     mixed: frozenset[str] = frozenset()
+    rendering: frozenset[str] = frozenset()  # backend packages that render React on the server (emails, PDFs)
 
     def __contains__(self, name: object) -> bool:
         return name in self.names
@@ -172,7 +173,9 @@ def classify_file(f: FileFacts, backend_names: Backends, *, jsx_is_client: bool 
         return "client", "a client-only module by its name"
     if f.use_client:
         return "client", '"use client"'
-    rendered = next((m for m in f.imports if matches(m, SERVER_RENDERED_UI)), None)
+    rendered = next(
+        (m for m in f.imports if matches(m, SERVER_RENDERED_UI) or _package_of(m) in backend_names.rendering), None
+    )
     if rendered is not None and f.path.endswith(JSX_EXTENSIONS):
         return "server", f"{SERVER_RENDERED} `{rendered}`"
     if jsx_is_client and (f.jsx or f.path.endswith(JSX_EXTENSIONS)):
@@ -228,7 +231,8 @@ def classify_files(
             if kind == "client" or why.startswith(_MARKERS):
                 continue
             if kind == "server":
-                client_dep = next((m for m in local.get(path, ()) if _is_ui(kinds.get(m))), None)
+                # only a component flips a module with server evidence of its own, not a chain of helpers
+                client_dep = next((m for m in local.get(path, ()) if _is_component(kinds.get(m))), None)
                 if client_dep is not None:
                     kinds[path] = ("client", f"imports the client module `{client_dep}`")
                     changed = True
@@ -257,6 +261,10 @@ def _is_ui(kind: tuple[Kind, str] | None) -> bool:
     if kind is None or kind[0] != "client":
         return False
     return kind[1] in ("renders JSX", '"use client"') or kind[1].startswith(("imports `", "imports the client module"))
+
+
+def _is_component(kind: tuple[Kind, str] | None) -> bool:
+    return kind is not None and kind[0] == "client" and kind[1] in ("renders JSX", '"use client"')
 
 
 def _named_server(path: str) -> bool:
