@@ -123,3 +123,64 @@ def test_a_page_or_layout_under_app_api_stays_refused(tmp_path: Path) -> None:
     decisions = check(root, *paths, "apps/web/app/api/docs/schema.ts")
     assert {p: decisions[p]["allowed"] for p in paths} == dict.fromkeys(paths, False)
     assert decisions["apps/web/app/api/docs/schema.ts"]["allowed"]
+
+
+def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "storyfence", *args, "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": tool_path()},
+        check=False,
+    )
+
+
+def test_init_writes_the_learned_layout_with_its_evidence_and_examples_that_hold(tmp_path: Path) -> None:
+    root = build(SHAPES["t3-trpc-drizzle"], tmp_path)
+    done = cli(root, "init")
+    assert done.returncode == 0, done.stderr
+    text = (root / ".storyfence.toml").read_text(encoding="utf-8")
+    assert 'id = "learned-packages-api"' in text
+    assert "# evidence: depends on `@trpc/server`" in text
+    assert '"packages/api/package.json"' in text  # an allowed example
+    assert '"packages/ui/package.json"' in text  # a refused example
+    assert cli(root, "check", "--examples").returncode == 0
+    # the committed file now decides, and says so
+    decision = check(root, "packages/api/src/router/post.ts")["packages/api/src/router/post.ts"]
+    assert decision["allowed"]
+    assert ".storyfence.toml" in str(decision["policy_file"])
+
+
+def test_an_edit_that_breaks_a_learned_example_stops_the_policy_from_loading(tmp_path: Path) -> None:
+    root = build(SHAPES["t3-trpc-drizzle"], tmp_path)
+    assert cli(root, "init").returncode == 0
+    policy = root / ".storyfence.toml"
+    text = policy.read_text(encoding="utf-8")
+    policy.write_text(text.replace('patterns = ["packages/api/**"', 'patterns = ["packages/api/src/**"'), "utf-8")
+    examples = cli(root, "check", "--examples")
+    assert examples.returncode == 1
+    assert "FAIL `packages/api/package.json` should be allowed" in examples.stdout
+    refused_at_load = cli(root, "check", "packages/api/src/x.ts")
+    assert refused_at_load.returncode == 2
+    assert "its examples do not hold" in refused_at_load.stderr
+
+
+def test_init_refresh_relearns_the_block_keeps_the_teams_own_rules_and_shows_the_diff(tmp_path: Path) -> None:
+    root = build(SHAPES["t3-trpc-drizzle"], tmp_path)
+    assert cli(root, "init").returncode == 0
+    policy = root / ".storyfence.toml"
+    own = '\n[[rules]]\nid = "our-scripts"\nkind = "allow"\npatterns = ["scripts/**"]\nreason = "ours"\n'
+    policy.write_text(policy.read_text(encoding="utf-8") + own, encoding="utf-8")
+    unchanged = cli(root, "init", "--refresh")
+    assert "the learned layout is unchanged" in unchanged.stdout
+    jobs = root / "packages/jobs"
+    jobs.mkdir()
+    (jobs / "package.json").write_text('{"name": "@acme/jobs", "dependencies": {"bullmq": "5"}}', encoding="utf-8")
+    changed = cli(root, "init", "--refresh")
+    assert changed.returncode == 0, changed.stderr
+    assert '+id = "learned-packages-jobs"' in changed.stdout
+    text = policy.read_text(encoding="utf-8")
+    assert 'id = "our-scripts"' in text
+    assert text.count("learned by `storyfence init`") == 1
+    assert check(root, "packages/jobs/src/worker.ts")["packages/jobs/src/worker.ts"]["allowed"]

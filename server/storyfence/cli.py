@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ready = make_service(explicit, args.policy) if explicit is not None else None
     binding = Binding(explicit, lambda root: make_service(root, args.policy), ready)
     if ready is not None:
-        logging.getLogger("storyfence").info("serving %s with policy %s", ready.root, ready.policy.source_label)
+        logging.getLogger("storyfence").info("serving %s with policy %s", ready.root, ready.policy_note())
     server = build_server(binding)
     if args.http:
         from storyfence.http_serve import serve_http

@@ -23,6 +23,7 @@ from mcp_types import (
     GetPromptRequestParams,
     GetPromptResult,
     InputRequiredResult,
+    TextContent,
     ToolAnnotations,
 )
 from pydantic import Field
@@ -117,7 +118,18 @@ class SpecErrorsServer(MCPServer[Any]):
     ) -> CallToolResult | InputRequiredResult:
         if self._tool_manager.get_tool(params.name) is None:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}", data={"name": params.name})
-        return await super()._handle_call_tool(ctx, params)
+        result = await super()._handle_call_tool(ctx, params)
+        # the SDK puts `Error executing tool <name>: ` before every tool error; a refusal starts with what was
+        # refused and why, so the model reads the rule first (a masked bug keeps the SDK's bare text)
+        if isinstance(result, CallToolResult) and result.is_error:
+            prefix = f"Error executing tool {params.name}: "
+            result.content = [
+                TextContent(type="text", text=block.text.removeprefix(prefix))
+                if isinstance(block, TextContent)
+                else block
+                for block in result.content
+            ]
+        return result
 
     async def _handle_get_prompt(
         self, ctx: ServerRequestContext[Any], params: GetPromptRequestParams

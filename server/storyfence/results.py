@@ -128,6 +128,7 @@ class StoryView(Result):
     scope: ScopeView
     status: StatusView
     log_path: str
+    policy: str = Field(description="the active policy: a committed .storyfence.toml, or the learned layout")
 
 
 class TypecheckResult(Result):

@@ -36,6 +36,7 @@ from storyfence.core.events import (
     TypecheckRan,
 )
 from storyfence.core.journal import Record
+from storyfence.core.learned import LEARNED_SOURCE
 from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, UncheckedFile
 from storyfence.core.policy import (
     Decision,
@@ -494,7 +495,18 @@ class StoryfenceService:
             ),
             status=self._status(st, state),
             log_path=st.path("BACKEND-LOG.md"),
+            policy=self.policy_note(),
         )
+
+    def policy_note(self) -> str:
+        """Which policy decides, in a sentence: a committed file, or the layout learned from the repo."""
+        learned = sum(r.id.startswith("learned-") for r in self.policy.rules)
+        if LEARNED_SOURCE in self.policy.sources:
+            return (
+                f"no .storyfence.toml: the built-in backend policy plus {learned} rule(s) learned from this repo's "
+                "layout (`storyfence layout` shows the map; `storyfence init` writes it for the team to review)"
+            )
+        return f"{self.policy.source_label}" + (f", with {learned} learned rule(s)" if learned else "")
 
     def begin_chunk(self, story: str, name: str, objective: str) -> StatusView:
         st = self.story(story)

@@ -1,0 +1,43 @@
+"""Over stdio, on fixture monorepos of real shapes with no `.storyfence.toml`: the server says it uses the
+learned layout, `write_file` lands the backend on disk, and the frontend, env and Docker stay refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import call, connect, refused
+from tests.monorepos import SHAPES, build
+
+pytestmark = pytest.mark.anyio
+STORY = "STORY-001"
+
+
+def with_story(root: Path) -> Path:
+    impl = root / STORY / "_implementation"
+    impl.mkdir(parents=True)
+    (root / STORY / f"{STORY}.md").write_text("# STORY-001\n\nThe backend of a small feature.\n", encoding="utf-8")
+    (impl / "IMPLEMENTATION-PLAN.md").write_text("# Plan\n\n1. Backend only.\n", encoding="utf-8")
+    (impl / "SCOPE.md").write_text("# Scope\n\nThe backend of the feature, wherever it lives.\n", encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("shape", ["t3-trpc-drizzle", "next-app-with-lib-backend", "pnpm-django-api"])
+async def test_write_file_over_stdio_follows_the_learned_layout(shape: str, tmp_path: Path) -> None:
+    spec = SHAPES[shape]
+    root = with_story(build(spec, tmp_path))
+    async with connect(root) as client:
+        story = await call(client, "read_story", story=STORY)
+        assert "learned from this repo's layout" in story["policy"]
+        await call(client, "begin_chunk", story=STORY, name="backend", objective="write the backend files")
+        for path in spec.allowed:
+            result = await call(client, "write_file", story=STORY, path=path, content="export const ok = 1;\n")
+            assert result["rule"].startswith(("learned-", "database", "api-endpoints", "backend-package"))
+            assert (root / path).read_text(encoding="utf-8") == "export const ok = 1;\n"
+        for path in (*spec.refused, *spec.extra_refused):
+            before = (root / path).read_bytes() if (root / path).exists() else None
+            text = await refused(client, "write_file", story=STORY, path=path, content="pwned\n")
+            assert text.startswith(f"{path}: refused by rule `"), text
+            after = (root / path).read_bytes() if (root / path).exists() else None
+            assert after == before, f"{path} changed on disk although refused"
