@@ -25,11 +25,13 @@ SERVER_MODULES: tuple[str, ...] = (
     "openai", "@anthropic-ai/sdk", "@ai-sdk/*", "langchain", "@langchain/*", "@google/genai", "plaid",
     "twilio", "@slack/web-api", "@slack/bolt", "@octokit/*", "googleapis", "@upstash/ratelimit",
     "@upstash/workflow", "@vercel/functions", "@vercel/edge-config",
+    # the Bun runtime's own server APIs (`RedisClient`, `SQL`, `serve`)
+    "bun", "bun:*",
 )
 """A module whose import makes a file server code, and whose dependency makes a package backend."""
 
 SERVER_BUILTINS: tuple[str, ...] = (
-    "fs", "fs/promises", "child_process", "node:*", "bun", "bun:*", "net", "tls", "http", "https", "http2",
+    "fs", "fs/promises", "child_process", "crypto", "node:*", "net", "tls", "http", "https", "http2",
     "worker_threads",
     "next/server", "next/headers", "@remix-run/node", "@react-router/node", "@tanstack/react-start/server",
 )

@@ -317,7 +317,7 @@ def _server_folders(
             s[0] += kind == "server"
             s[1] += kind == "client" and not in_ui
             s[2] += not in_ui
-            if kind == "server" and not why.startswith(WEAK):
+            if kind == "server" and not why.startswith(WEAK) and not is_test(path):
                 strong[folder] = strong.get(folder, 0) + 1
             if kind == "server" and not why.startswith(RUNTIME_IMPORT):
                 medium[folder] = medium.get(folder, 0) + 1
@@ -403,9 +403,25 @@ def imports_evidence(files: Sequence[FileFacts], backend_names: Backends) -> str
     some import server code, none is client code, and the server ones are at least a third."""
     kinds = [k for p, k in classify_files(files, backend_names).items() if not is_test(p)]
     server = [why for kind, why in kinds if kind == "server"]
-    if not server or any(kind == "client" for kind, _ in kinds) or len(server) * 3 < len(kinds):
+    if not any(not why.startswith(WEAK) or _server_runtime(why) for why in server):
+        return ""  # `node:path` in an eslint config, or a mere import of a sibling: not enough for a package
+    if any(kind == "client" for kind, _ in kinds) or len(server) * 3 < len(kinds):
         return ""
     return f"{len(server)} of {len(kinds)} modules import server code ({', '.join(dict.fromkeys(server[:3]))})"
+
+
+_TOOLING_BUILTINS = frozenset(("path", "url", "util", "os", "module", "process", "events", "assert"))
+
+
+def _server_runtime(why: str) -> bool:
+    """`node:crypto`, `fs`, `child_process`: what a package does on a server (not `node:path`, which every
+    config and build script imports)."""
+    if not why.startswith(RUNTIME_IMPORT):
+        return False
+    module = why.split("`")[1] if "`" in why else ""
+    return module.removeprefix("node:").split("/")[0] not in _TOOLING_BUILTINS and module.startswith(
+        ("node:", "fs", "child_process", "crypto", "net", "tls", "http", "worker_threads")
+    )
 
 
 def client_carve_out(
