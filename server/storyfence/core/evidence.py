@@ -26,7 +26,7 @@ SERVER_MODULES: tuple[str, ...] = (
     "twilio", "@slack/web-api", "@slack/bolt", "@octokit/*", "googleapis", "@upstash/ratelimit",
     "@upstash/workflow", "@vercel/functions", "@vercel/edge-config",
     # the Bun runtime's own server APIs (`RedisClient`, `SQL`, `serve`)
-    "bun", "bun:*",
+    "bun", "bun:sqlite", "bun:ffi",
 )
 """A module whose import makes a file server code, and whose dependency makes a package backend."""
 
@@ -67,6 +67,10 @@ CLIENT_MODULES: tuple[str, ...] = (
     "react", "react-dom", "react-dom/*", "next/navigation", "next/link", "next/image", "next/router",
     "next/dynamic", "swr", "@tanstack/react-query", "@trpc/react-query", "@trpc/client",
     "@trpc/tanstack-react-query", "@tanstack/react-router", "vue", "svelte", "solid-js",
+    # browser SDKs and UI helpers
+    "@stripe/stripe-js", "@stripe/react-stripe-js", "posthog-js", "@vercel/analytics", "clsx", "tailwind-merge",
+    "class-variance-authority", "sonner", "zustand", "jotai", "react-hook-form", "framer-motion", "lucide-react",
+    "@radix-ui/*", "@headlessui/*",
 )
 """Imports that make a file client code (a value import, not `import type`)."""
 

@@ -11,7 +11,7 @@ route-handler conventions, and folders whose modules import server-only code and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,11 +24,14 @@ from storyfence.core.evidence import (
     UI_LIBRARIES,
 )
 from storyfence.core.server_parts import (
+    WEAK,
     Backends,
     ServerPart,
+    classify_file,
     client_carve_out,
     imports_evidence,
     matches,
+    package_of,
     server_parts,
 )
 
@@ -110,7 +113,8 @@ def framework_of(pkg: PackageInfo) -> tuple[str, str]:
         framework = FRAMEWORK_CONFIGS.get(key)
         if framework is not None and (framework != "tanstack-start" or _has_any(pkg, ("vinxi",))):
             return framework, f"has `{config}`"
-    if "vite" in (*pkg.runtime, *pkg.dev) and _deps_matching(pkg.runtime, UI_LIBRARIES):
+    deps = (*pkg.runtime, *pkg.dev)
+    if "vite" in deps and _deps_matching(pkg.runtime, UI_LIBRARIES) and not _deps_matching(deps, SERVER_RENDERED_UI):
         return "vite", "depends on `vite` and a UI library"
     return "", ""
 
@@ -134,6 +138,14 @@ def learn(facts: RepoFacts) -> Layout:
         server = _deps_matching((*pkg.runtime, *pkg.dev, *pkg.peer), SERVER_MODULES)
         if pkg.language != "js" or server:
             backend[pkg.name] = [f"depends on {_quote(server)}"] if server else []
+    # who imports each workspace package, by name (a package with no telling dependency of its own is known
+    # by its users: one that only server code imports is backend)
+    owners = {f.path: owner for owner, group in files.items() for f in group}
+    importers: dict[str, list[FileFacts]] = {}
+    for f in facts.files:
+        for module in dict.fromkeys(package_of(m) for m in f.imports):
+            if module in by_name and not f.path.startswith(by_name[module].dir + "/"):
+                importers.setdefault(module, []).append(f)
     # then what depends on a backend package, or whose modules import server code, until nothing changes
     changed = True
     while changed:
@@ -143,9 +155,14 @@ def learn(facts: RepoFacts) -> Layout:
                 continue
             if _deps_matching(pkg.runtime, UI_LIBRARIES) and not _deps_matching(pkg.runtime, SERVER_RENDERED_UI):
                 continue
+            ui_any = _deps_matching((*pkg.peer, *pkg.dev), UI_LIBRARIES) and not _renders_ui_on_server(pkg)
             via = [d for d in pkg.runtime if d in backend and d in by_name]
             why = f"depends on the backend workspace package(s) {_quote(via)}" if via else ""
             why = why or imports_evidence(files.get(pkg.dir, ()), Backends(frozenset(backend)))
+            # an app is no backend package here: only its modules with server evidence of their own count
+            backend_dirs = {p.dir for p in facts.packages if p.name in backend and not framework_of(p)[0]}
+            if not why and not ui_any:
+                why = _only_server_importers(importers.get(pkg.name, ()), backend, backend_dirs, owners)
             if why:
                 backend[pkg.name] = [why]
                 changed = True
@@ -161,6 +178,28 @@ def learn(facts: RepoFacts) -> Layout:
     names = Backends(plain.names, mixed, rendering)
     roles = [_role(pkg, backend.get(pkg.name), names, files.get(pkg.dir, ())) for pkg in facts.packages]
     return Layout(roles=tuple(sorted(roles, key=lambda r: r.package.dir)))
+
+
+def _only_server_importers(
+    users: Sequence[FileFacts], backend: Mapping[str, list[str]], backend_dirs: set[str], owners: Mapping[str, str]
+) -> str:
+    """Why a package is backend by who imports it ("" when it is not): at least one module imports it, and
+    every module that does is in a backend package or is server code by its own evidence."""
+    if not users:
+        return ""
+    known = Backends(frozenset(backend))
+    where: dict[str, None] = {}
+    for f in users:
+        owner = owners.get(f.path, "")
+        kind, why = classify_file(f, known)
+        if owner not in backend_dirs and not (kind == "server" and not why.startswith(WEAK)):
+            return ""
+        where[owner or f.path] = None
+    return f"imported only by server code ({len(users)} module(s) in {_quote(where)})"
+
+
+def _renders_ui_on_server(pkg: PackageInfo) -> bool:
+    return bool(_deps_matching((*pkg.runtime, *pkg.peer, *pkg.dev), SERVER_RENDERED_UI))
 
 
 def _renders_ui(pkg: PackageInfo) -> bool:

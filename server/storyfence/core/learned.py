@@ -85,9 +85,11 @@ def learned_policy(layout: Layout, files: Sequence[str] = ()) -> LearnedPolicy:
     for role in layout.roles:
         pkg = role.package
         if role.role in ("backend", "python-backend", "go-backend"):
-            overrides = FRONTEND_RULES
+            # a backend package's `pages/` or `components/` are no UI (status pages, email parts); its client
+            # modules are carved out of the patterns instead
+            overrides = (*FRONTEND_RULES, "no-ui-folders")
             if role.renders_server_ui:
-                overrides += ("no-react-components", "no-ui-folders")
+                overrides += ("no-react-components",)
             kind = {"backend": "backend", "python-backend": "Python backend", "go-backend": "Go backend"}[role.role]
             rules.append(
                 LearnedRule(

@@ -76,7 +76,21 @@ _CONVENTIONS: dict[str, tuple[tuple[tuple[str, ...], str, bool], ...]] = {
             True,
         ),
         (("pages/api/**", "src/pages/api/**"), "Next.js Pages Router API routes (`pages/api/**`)", False),
-        (("middleware.ts", "middleware.js", "src/middleware.ts", "src/middleware.js"), "Next.js middleware", False),
+        (
+            (
+                "middleware.*",
+                "src/middleware.*",
+                "proxy.ts",
+                "src/proxy.ts",
+                "instrumentation.ts",
+                "src/instrumentation.ts",
+                "instrumentation-*.ts",
+                "src/instrumentation-*.ts",
+                "!**/instrumentation-client.*",
+            ),
+            "Next.js middleware (`proxy.ts` since Next 16) and instrumentation",
+            False,
+        ),
     ),
     "remix": (
         (
@@ -174,12 +188,14 @@ def classify_file(f: FileFacts, backend_names: Backends, *, jsx_is_client: bool 
     if f.use_client:
         return "client", '"use client"'
     rendered = next(
-        (m for m in f.imports if matches(m, SERVER_RENDERED_UI) or _package_of(m) in backend_names.rendering), None
+        (m for m in f.imports if matches(m, SERVER_RENDERED_UI) or package_of(m) in backend_names.rendering), None
     )
     if rendered is not None and f.path.endswith(JSX_EXTENSIONS):
         return "server", f"{SERVER_RENDERED} `{rendered}`"
     if jsx_is_client and (f.jsx or f.path.endswith(JSX_EXTENSIONS)):
         return "client", "renders JSX"
+    if any(m.startswith("@t3-oss/env") for m in f.imports):
+        return "neutral", ""  # an env schema holds the client's variables and the server's: both sides import it
     client = [m for m in f.imports if _client_import(m, backend_names, jsx_is_client)]
     if client:
         return "client", f"imports `{client[0]}`"
@@ -191,7 +207,7 @@ def classify_file(f: FileFacts, backend_names: Backends, *, jsx_is_client: bool 
     for module in f.imports:
         if matches(module, SERVER_BUILTINS):
             return "server", f"{RUNTIME_IMPORT} `{module}`"
-        base = _package_of(module)
+        base = package_of(module)
         if base in backend_names:
             weak = base in backend_names.mixed
             return "server", f"{BACKEND_IMPORT if weak else 'imports the backend package'} `{base}`" + (
@@ -281,7 +297,7 @@ def _client_import(module: str, backend_names: Backends, jsx_is_client: bool) ->
         return jsx_is_client or matches(module, ("react", "react-dom")) is None
     # `better-auth/react`, `next-auth/client`: a library's client entry point; `@prisma/client` is a server
     # module by name, and a workspace package's `/client` (a jobs client) is its own business
-    if not module.endswith(CLIENT_SUBPATHS) or module in SERVER_MODULES or _package_of(module) in backend_names:
+    if not module.endswith(CLIENT_SUBPATHS) or module in SERVER_MODULES or package_of(module) in backend_names:
         return False
     return not any(g.endswith("*") and module.startswith(g[:-1]) for g in SERVER_MODULES)
 
@@ -291,7 +307,7 @@ def is_test(path: str) -> bool:
     return "/__tests__/" in path or "/__mocks__/" in path or ".test." in name or ".spec." in name
 
 
-def _package_of(module: str) -> str:
+def package_of(module: str) -> str:
     parts = module.split("/")
     return "/".join(parts[:2]) if module.startswith("@") else parts[0]
 
@@ -319,7 +335,7 @@ def _server_folders(
             s[2] += not in_ui
             if kind == "server" and not why.startswith(WEAK) and not is_test(path):
                 strong[folder] = strong.get(folder, 0) + 1
-            if kind == "server" and not why.startswith(RUNTIME_IMPORT):
+            if kind == "server" and not why.startswith(RUNTIME_IMPORT) and not is_test(path):
                 medium[folder] = medium.get(folder, 0) + 1
             if kind == "server" and len(evidence.setdefault(folder, [])) < 3 and why not in evidence[folder]:
                 evidence[folder].append(why)
