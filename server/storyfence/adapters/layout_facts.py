@@ -61,6 +61,16 @@ _CALL = re.compile(r"""\b(?:require|import)\(\s*['"]([^'"\n]+)['"]\s*\)""")
 _DIRECTIVE = re.compile(r"""\A(?:\s|//[^\n]*\n|/\*.*?\*/)*['"]use (server|client)['"]""", re.S)
 _JSX = re.compile(r"<(?:[A-Z][\w.]*|[a-z][\w-]*)(?:\s[^<>]*)?/?>|</[\w.]*>|<>")
 _BROWSER = re.compile(r"\b(?:window|localStorage|sessionStorage|navigator)\.\w|\bcreateBrowserClient\b")
+_REACT_CACHE_ONLY = re.compile(
+    r"""^[ \t]*import[ \t]*\{[ \t]*cache(?:[ \t]+as[ \t]+\w+)?[ \t]*,?[ \t]*\}[ \t]*from[ \t]*['"]react['"]""", re.M
+)
+_REACT_OTHER = re.compile(
+    r"""^[ \t]*import[ \t]+(?!type\b)(?![ \t]*\{[ \t]*cache\b[^}]*\})[^;'"]*from[ \t]*['"]react['"]""", re.M
+)
+_HTTP_HANDLER = re.compile(
+    r"^[ \t]*export[ \t]+(?:(?:async[ \t]+)?function[ \t]+|const[ \t]+)(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\b",
+    re.M,
+)
 _PY_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -211,6 +221,9 @@ def module_facts(path: str, text: str) -> FileFacts:
     """What one module imports (value imports), whether it renders JSX, and its directive."""
     imports = [m.group(1) for m in _IMPORT.finditer(text)]
     imports.extend(m.group(1) for m in _CALL.finditer(text))
+    if "react" in imports and _REACT_CACHE_ONLY.search(text) and not _REACT_OTHER.search(text):
+        # `import { cache } from "react"` memoises a server data loader (React Server Components): no UI
+        imports = [i for i in imports if i != "react"]
     directive = _DIRECTIVE.match(text)
     jsx = path.endswith((".tsx", ".jsx")) and _JSX.search(text) is not None
     return FileFacts(
@@ -220,4 +233,5 @@ def module_facts(path: str, text: str) -> FileFacts:
         use_server=directive is not None and directive.group(1) == "server",
         use_client=directive is not None and directive.group(1) == "client",
         browser=_BROWSER.search(text) is not None,
+        http_handler=_HTTP_HANDLER.search(text) is not None,
     )

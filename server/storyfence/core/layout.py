@@ -52,6 +52,7 @@ class FileFacts:
     use_client: bool = False
     browser: bool = False  # reads `window`, `localStorage`, `sessionStorage` or `navigator`
     local: tuple[str, ...] = ()  # the repo files its relative and alias imports name
+    http_handler: bool = False  # exports GET / POST / ... (a route handler, wherever the app keeps it)
 
 
 @dataclass(frozen=True)

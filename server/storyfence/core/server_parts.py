@@ -183,6 +183,8 @@ def classify_file(f: FileFacts, backend_names: Backends, *, jsx_is_client: bool 
         return "server", "imports `server-only`"
     if "server-only" in segments[:-1]:
         return "server", "lives in a `server-only` folder"
+    if f.http_handler and not f.path.endswith(JSX_EXTENSIONS):
+        return "server", "exports an HTTP route handler (GET, POST, ...)"
     if "client-only" in segments[:-1] or ".client." in segments[-1]:
         return "client", "a client-only module by its name"
     if f.use_client:
@@ -289,7 +291,12 @@ def _named_server(path: str) -> bool:
     return segments[-1].split(".")[0] == "server" or ".server." in segments[-1] or "server" in segments[:-1]
 
 
-_MARKERS = ('"use server"', "imports `server-only`", "lives in a `server-only` folder")
+_MARKERS = (
+    '"use server"',
+    "imports `server-only`",
+    "lives in a `server-only` folder",
+    "exports an HTTP route handler",
+)
 
 
 def _client_import(module: str, backend_names: Backends, jsx_is_client: bool) -> bool:
