@@ -12,7 +12,7 @@ import pytest
 
 from storyfence.adapters.layout_facts import module_facts, read_facts
 from storyfence.core.layout import FileFacts, PackageInfo, RepoFacts, learn
-from storyfence.core.server_parts import Backends, classify_file
+from storyfence.core.modules import Backends, classify_file
 from tests.conftest import tool_path
 from tests.monorepos import SHAPES, build
 
@@ -184,3 +184,45 @@ def test_init_refresh_relearns_the_block_keeps_the_teams_own_rules_and_shows_the
     assert 'id = "our-scripts"' in text
     assert text.count("learned by `storyfence init`") == 1
     assert check(root, "packages/jobs/src/worker.ts")["packages/jobs/src/worker.ts"]["allowed"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ('import { cache } from "react";\nimport { db } from "@acme/db";\n', "server"),
+        ('import { cache, useState } from "react";\n', "client"),
+        ("export async function POST(request: Request) {\n  return new Response();\n}\n", "server"),
+        ('import { createEnv } from "@t3-oss/env-nextjs";\nimport "@acme/db/env";\n', "neutral"),
+        ('import { loadStripe } from "@stripe/stripe-js";\n', "client"),
+        ('import { clsx } from "clsx";\nimport { twMerge } from "tailwind-merge";\n', "client"),
+    ],
+)
+def test_what_a_module_does_decides_its_side_not_just_what_it_imports(text: str, kind: str) -> None:
+    assert classify_file(module_facts("apps/web/lib/x.ts", text), Backends(frozenset({"@acme/db"})))[0] == kind
+
+
+def test_a_package_with_no_telling_dependency_is_backend_when_only_server_code_imports_it() -> None:
+    jobs = PackageInfo(dir="packages/jobs", name="@acme/jobs", runtime=("bullmq",))
+    workflows = PackageInfo(dir="packages/workflows", name="@acme/workflows", runtime=("zod",))
+    widgets = PackageInfo(dir="packages/widgets", name="@acme/widgets", runtime=("zod",))
+    web = PackageInfo(dir="apps/web", name="web", runtime=("next", "react", "react-dom"))
+    files = (
+        module_facts("packages/jobs/src/run.ts", 'import { run } from "@acme/workflows";\n'),
+        module_facts("packages/workflows/src/index.ts", "export const steps = [];\n"),
+        module_facts("packages/widgets/src/index.ts", "export const size = 1;\n"),
+        module_facts("apps/web/components/w.tsx", '"use client";\nimport { size } from "@acme/widgets";\n'),
+        module_facts("packages/jobs/src/ui.ts", 'import { size } from "@acme/widgets";\n'),
+    )
+    roles = {
+        r.package.dir: r.role for r in learn(RepoFacts(packages=(jobs, workflows, widgets, web), files=files)).roles
+    }
+    assert roles["packages/workflows"] == "backend"
+    assert roles["packages/widgets"] == "shared"  # a client component imports it too
+
+
+def test_next_instrumentation_is_server_but_its_client_half_is_not(tmp_path: Path) -> None:
+    root = build(SHAPES["next-app-with-lib-backend"], tmp_path)
+    decisions = check(root, "apps/web/instrumentation.ts", "apps/web/instrumentation-client.ts", "apps/web/proxy.ts")
+    assert decisions["apps/web/instrumentation.ts"]["allowed"]
+    assert decisions["apps/web/proxy.ts"]["allowed"]
+    assert not decisions["apps/web/instrumentation-client.ts"]["allowed"]

@@ -23,17 +23,8 @@ from storyfence.core.evidence import (
     SERVER_RENDERED_UI,
     UI_LIBRARIES,
 )
-from storyfence.core.server_parts import (
-    WEAK,
-    Backends,
-    ServerPart,
-    classify_file,
-    client_carve_out,
-    imports_evidence,
-    matches,
-    package_of,
-    server_parts,
-)
+from storyfence.core.modules import WEAK, Backends, classify_file, imports_evidence, matches, package_of
+from storyfence.core.server_parts import ServerPart, client_carve_out, server_parts
 
 Role = Literal["backend", "frontend", "app", "shared", "python-backend", "go-backend"]
 
