@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
-from storyfence.adapters.packages import Workspace
+from storyfence.adapters.packages import NEVER_PACKAGES, Workspace
 from storyfence.core.evidence import CODE_EXTENSIONS, FRAMEWORK_CONFIGS
 from storyfence.core.layout import (
     FileFacts,
@@ -30,28 +30,7 @@ MAX_FILES = 30_000
 HEAD_BYTES = 48 * 1024
 """Imports and directives sit at the top of a module."""
 
-_SKIP_DIRS = frozenset(
-    (
-        "node_modules",
-        ".git",
-        ".next",
-        ".turbo",
-        ".vercel",
-        ".cache",
-        ".output",
-        ".svelte-kit",
-        ".nuxt",
-        "dist",
-        "build",
-        "coverage",
-        "public",
-        ".venv",
-        "venv",
-        "__pycache__",
-        ".expo",
-        "out",
-    )
-)
+_SKIP_DIRS = NEVER_PACKAGES | {"public", "out", ".expo"}
 _PYTHON_MARKERS = ("manage.py", "pyproject.toml", "requirements.txt", "setup.py")
 _IMPORT = re.compile(
     r"""^[ \t]*(?:import|export)[ \t]+(?!type[ \t{])(?:[^'";]*?[ \t\n}*]from[ \t]*)?['"]([^'"\n]+)['"]""",

@@ -45,7 +45,7 @@ def _names(value: Any) -> tuple[str, ...]:
     return ()
 
 
-_NEVER_PACKAGES = frozenset(
+NEVER_PACKAGES = frozenset(
     (
         ".git",
         "node_modules",
@@ -107,7 +107,7 @@ class Workspace:
             rel = posixpath.relpath(Path(dirpath).as_posix(), self.root.as_posix())
             depth = 0 if rel == "." else rel.count("/") + 1
             # dot folders can be workspace packages too (`apps/web/.react-email`); build output and caches never
-            dirnames[:] = [d for d in dirnames if d not in _NEVER_PACKAGES]
+            dirnames[:] = [d for d in dirnames if d not in NEVER_PACKAGES]
             if depth >= max_depth:
                 dirnames[:] = []
             if rel == "." or "package.json" not in filenames:

@@ -51,11 +51,7 @@ class Rule(_Frozen):
     @field_validator("patterns")
     @classmethod
     def _patterns_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        try:
-            pathspec.PathSpec.from_lines("gitignore", value)
-        except Exception as exc:  # pathspec raises several types for a bad pattern
-            raise ValueError(f"invalid gitignore pattern: {exc}") from exc
-        return value
+        return _check_globs(value)
 
     @field_validator("overrides")
     @classmethod
@@ -103,11 +99,7 @@ class UncheckedAllowance(_Frozen):
     @field_validator("paths")
     @classmethod
     def _paths_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        try:
-            pathspec.PathSpec.from_lines("gitignore", value)
-        except Exception as exc:  # pathspec raises several types for a bad pattern
-            raise ValueError(f"invalid gitignore pattern: {exc}") from exc
-        return value
+        return _check_globs(value)
 
     @cached_property
     def spec(self) -> pathspec.PathSpec[Any]:
