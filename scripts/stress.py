@@ -187,6 +187,9 @@ class StoryCopy:
     root: Path
     current: dict[str, bytes | None] = field(default_factory=dict)
     pending_tmp: set[Path] = field(default_factory=set)  # temp files a kill left, for the next transaction
+    # what a path still holds because the journal's last record of it (a write or delete a kill left unanswered
+    # and undone) waits for the next transaction to finish it: until one runs, the disk legitimately holds this
+    behind: dict[str, bytes | None] = field(default_factory=dict)
     sent: dict[str, set[bytes | None]] = field(default_factory=dict)
     acked: Counter[Key] = field(default_factory=Counter)
     hashes: list[str] = field(default_factory=list)  # the journal's record hashes seen so far
@@ -196,6 +199,11 @@ class StoryCopy:
     def fresh(cls, workdir: Path, number: int) -> StoryCopy:
         root = workdir / f"repo-{number:03d}"
         shutil.copytree(EXAMPLES, root, symlinks=True, ignore=shutil.ignore_patterns(".turbo"))
+        return cls.of(root)
+
+    @classmethod
+    def of(cls, root: Path) -> StoryCopy:
+        """A copy of examples/ at `root` that nothing has been sent to yet."""
         copy = cls(root=root)
         for path in TARGETS:
             copy.current[path] = read_or_none(root / path)
@@ -340,17 +348,18 @@ class Checker:
         return records
 
     @staticmethod
-    def last_recorded_sha(copy: StoryCopy) -> dict[str, str | None]:
-        """Each path's content hash in the journal's last record of it (without judging the journal)."""
+    def last_recorded_sha(copy: StoryCopy) -> tuple[dict[str, str | None], bool]:
+        """Each path's content hash in the journal's last record of it (without judging the journal), and
+        whether the journal holds records the last check did not see (then a transaction ran since)."""
         try:
             records, _ = StoryStore(copy.root / IMPL, STORY, lambda _p, _t: None).read_state()
         except StateError:
-            return {}
+            return {}, True
         last: dict[str, str | None] = {}
         for rec in records:
             if isinstance(rec.event, FileChanged):
                 last[rec.event.change.path] = rec.event.change.sha256
-        return last
+        return last, [r.hash for r in records] != copy.hashes
 
     def after_life(self, copy: StoryCopy, inflight: Call | None) -> None:
         """After a kill (or a clean end): files, journal and log as the crash left them."""
@@ -358,10 +367,14 @@ class Checker:
         landed = False  # the in-flight call changed its file on disk
         # a write the journal recorded but a kill left unrenamed is finished by the next server (write-ahead):
         # the disk then holds what the journal says, which is right even though no answer acknowledged it
-        journaled = self.last_recorded_sha(copy)
+        journaled, transacted = self.last_recorded_sha(copy)
         for path in TARGETS:
             disk = read_or_none(root / path)
             allowed = {copy.current[path]}
+            if path in copy.behind and not transacted:
+                # a record an earlier kill left undone, and no transaction since (this life was killed before
+                # its first one): nothing finished it yet, so the disk still holds what it held then
+                allowed.add(copy.behind[path])
             if inflight is not None and inflight.path == path:
                 allowed.add(inflight.new)
                 landed = disk == inflight.new != copy.current[path]
@@ -377,16 +390,19 @@ class Checker:
                     self.s.torn_files += 1
                     self.problem(f"{path} holds content that was never sent ({len(disk or b'')} bytes): torn")
             copy.current[path] = disk
+            copy.behind.pop(path, None)
             # the journal is the truth: a recorded write or delete the kill left undone is finished by the next
             # transaction, so the driver plans on what the disk will hold then
             if path in journaled:
                 will = journaled[path]
                 if will is None and disk is not None:
                     copy.current[path] = None
+                    copy.behind[path] = disk
                 elif will is not None and (disk is None or sha(disk) != will):
                     match = [c for c in copy.sent[path] if c is not None and sha(c) == will]
                     if match:
                         copy.current[path] = match[0]
+                        copy.behind[path] = disk
         found = tmp_files(root)
         self.s.tmp_left_by_kills += len(found - copy.pending_tmp)
         copy.pending_tmp |= found
@@ -437,6 +453,11 @@ class Checker:
         if survived:
             self.problem(f"{copy.root.name}: staged files survived the next transaction: {sorted(survived)[:3]}")
         copy.pending_tmp = set()
+        for path in sorted(copy.behind):
+            if read_or_none(copy.root / path) != copy.current[path]:
+                self.s.lost += 1
+                self.problem(f"{copy.root.name}: {path}: a recorded change a kill left undone was not finished")
+        copy.behind = {}
         raw = read_or_none(copy.root / JOURNAL) or b""
         if copy.torn_tail and raw.endswith(b"\n"):
             copy.torn_tail = False
