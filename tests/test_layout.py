@@ -226,3 +226,15 @@ def test_next_instrumentation_is_server_but_its_client_half_is_not(tmp_path: Pat
     assert decisions["apps/web/instrumentation.ts"]["allowed"]
     assert decisions["apps/web/proxy.ts"]["allowed"]
     assert not decisions["apps/web/instrumentation-client.ts"]["allowed"]
+
+
+def test_folders_that_slug_alike_still_load_as_one_policy(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text('{"name": "r", "workspaces": ["apps/*", "apps/web/*"]}', encoding="utf-8")
+    for folder in ("apps/web-app", "apps/web/app"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "package.json").write_text(
+            f'{{"name": "{folder}", "dependencies": {{"hono": "4"}}}}', encoding="utf-8"
+        )
+    decisions = check(tmp_path, "apps/web-app/src/a.ts", "apps/web/app/src/b.ts")
+    assert [d["allowed"] for d in decisions.values()] == [True, True]
+    assert {d["rule"] for d in decisions.values()} == {"learned-apps-web-app", "learned-apps-web-app-2"}

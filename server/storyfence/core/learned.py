@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import pathspec
@@ -108,7 +108,7 @@ def learned_policy(layout: Layout, files: Sequence[str] = ()) -> LearnedPolicy:
                         f"a {language} backend: no TypeScript check applies; its own tests and CI check it.",
                     )
                 )
-            examples.append(f"{pkg.dir}/package.json")
+            examples.append(f"{pkg.dir}/{'package.json' if pkg.language == 'js' else pkg.configs[0]}")
         elif role.role == "app":
             app_rules = _app_rules(role)
             rules.extend(app_rules)
@@ -120,7 +120,21 @@ def learned_policy(layout: Layout, files: Sequence[str] = ()) -> LearnedPolicy:
             refused.append(f"{pkg.dir}/package.json")
         elif role.role == "frontend":
             refused.append(f"{pkg.dir}/package.json")
-    return LearnedPolicy(tuple(rules), tuple(unchecked), tuple(examples), tuple(refused))
+    return LearnedPolicy(_unique_ids(rules), tuple(unchecked), tuple(examples), tuple(refused))
+
+
+def _unique_ids(rules: list[LearnedRule]) -> tuple[LearnedRule, ...]:
+    """Two folders can slug alike (`apps/web-app`, `apps/web/app`): a duplicate id would stop the policy
+    from loading, so the later one is numbered."""
+    seen: set[str] = set()
+    out: list[LearnedRule] = []
+    for rule in rules:
+        rule_id, n = rule.id, 2
+        while rule_id in seen:
+            rule_id, n = f"{rule.id}-{n}", n + 1
+        seen.add(rule_id)
+        out.append(replace(rule, id=rule_id))
+    return tuple(out)
 
 
 def _app_rules(role: PackageRole) -> list[LearnedRule]:
