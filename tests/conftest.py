@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from storyfence.adapters.policy_file import load_builtin
-from storyfence.core.policy import Policy, extend_policy
+from storyfence.core.policy import Policy
+from storyfence.core.policy_load import extend_policy
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

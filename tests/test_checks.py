@@ -15,7 +15,8 @@ from storyfence.adapters.checks import Checks, detect_manager, script_command, t
 from storyfence.adapters.packages import Workspace
 from storyfence.adapters.policy_file import load_builtin
 from storyfence.core.models import CommandRun, PortsAdapters, Reuse
-from storyfence.core.policy import Policy, extend_policy
+from storyfence.core.policy import Policy
+from storyfence.core.policy_load import extend_policy
 from storyfence.service import StoryfenceService
 
 STORY = "STORY-001"

@@ -22,7 +22,6 @@ git repo, bad policy).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -165,7 +164,7 @@ def split_preexisting(
         dirty = before.get(path)
         if dirty is None or path in last:
             rest[path] = kind
-        elif _sha256(root / path) == dirty.sha256:
+        elif git.file_sha256(root / path) == dirty.sha256:
             preexisting.append(dirty)
         else:
             was = f"{dirty.kind}, sha256 {dirty.sha256[:12]}" if dirty.sha256 else dirty.kind
@@ -183,17 +182,6 @@ def split_preexisting(
 # --- the checks ----------------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str | None:
-    """The content hash of a regular file (not a link), None when there is none."""
-    if path.is_symlink() or not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_contents(root: Path, last: dict[str, tuple[int, FileChange]]) -> list[Finding]:
     """Each recorded file still holds what the server last wrote (or is still gone, if it deleted it)."""
     findings: list[Finding] = []
@@ -205,7 +193,7 @@ def check_contents(root: Path, last: dict[str, tuple[int, FileChange]]) -> list[
                     Finding("content-differs", path, f"the server deleted it in chunk {chunk}, but it exists again")
                 )
             continue
-        current = _sha256(target)
+        current = git.file_sha256(target)
         if current is None:
             what = (
                 "is a symlink"

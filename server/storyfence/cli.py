@@ -71,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_examples(args: argparse.Namespace) -> int:
     """`check --examples`: decide the active policy's own examples; exit 1 if one does not hold."""
     from storyfence.adapters.policy_file import load_policy, package_facts
-    from storyfence.core.policy import check_examples
+    from storyfence.core.policy_load import check_examples
 
     root = _root(args.root).resolve()
     policy, _ = load_policy(root, Path(args.policy) if args.policy else None, verify_examples=False)

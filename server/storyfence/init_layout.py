@@ -11,7 +11,8 @@ from storyfence.adapters.layout_facts import read_facts
 from storyfence.adapters.policy_file import load_builtin, package_facts
 from storyfence.core.layout import learn
 from storyfence.core.learned import BEGIN, END, LearnedPolicy, learned_policy, render_toml, replace_block
-from storyfence.core.policy import PolicyExamples, check_examples, extend_policy
+from storyfence.core.policy import PolicyExamples
+from storyfence.core.policy_load import check_examples, extend_policy
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ import pytest
 from storyfence.adapters.policy_file import load_builtin
 from storyfence.core.checks import NO_CHECK, Owner, coverage, is_check_script, outcome, pick_script
 from storyfence.core.models import CommandRun, UncheckedFile
-from storyfence.core.policy import TypecheckSettings, UncheckedAllowance, extend_policy
+from storyfence.core.policy import TypecheckSettings, UncheckedAllowance
+from storyfence.core.policy_load import extend_policy
 
 SETTINGS = load_builtin().typecheck
 TOOLS = SETTINGS.check_tools

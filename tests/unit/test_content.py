@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from storyfence.core.content import Import, check_content, find_imports, listed_module
-from storyfence.core.policy import Decision, Policy, extend_policy, parse_policy
+from storyfence.core.policy import Decision, Policy
+from storyfence.core.policy_load import extend_policy, parse_policy
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -19,13 +19,12 @@ from storyfence.core.policy import (
     ScopeLists,
     decide_read,
     decide_write,
-    extend_policy,
     frontend_package_refusal,
     match_name,
     owning_package,
-    parse_policy,
     protected_rules,
 )
+from storyfence.core.policy_load import extend_policy, parse_policy
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from storyfence.core.errors import PolicyError
-from storyfence.core.policy import PackageFacts, Policy, check_examples, decide_write, extend_policy, parse_policy
+from storyfence.core.policy import PackageFacts, Policy, decide_write
+from storyfence.core.policy_load import check_examples, extend_policy, parse_policy
 
 if sys.version_info >= (3, 11):
     import tomllib

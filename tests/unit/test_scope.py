@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storyfence.core.policy import ScopeLists, decide_write, parse_policy
+from storyfence.core.policy import ScopeLists, decide_write
+from storyfence.core.policy_load import parse_policy
 from storyfence.core.scope import describe, parse_scope, read_scope
 
 if sys.version_info >= (3, 11):

@@ -3,6 +3,7 @@ beside them, and what the modules of each app import. Reads only; never follows 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
@@ -141,7 +142,8 @@ def _other_projects(root: Path) -> list[PackageInfo]:
 
 def _python_deps(folder: Path) -> tuple[str, ...]:
     names: list[str] = []
-    try:
+    # no pyproject.toml, or one that is not TOML: its dependencies say nothing (learning allows less, not more)
+    with contextlib.suppress(OSError, ValueError):
         with (folder / "pyproject.toml").open("rb") as fh:
             data = tomllib.load(fh)
         project = cast("dict[str, Any]", data.get("project", {}))
@@ -152,8 +154,6 @@ def _python_deps(folder: Path) -> tuple[str, ...]:
         tool = cast("dict[str, Any]", data.get("tool", {}))
         poetry = cast("dict[str, Any]", tool.get("poetry", {}))
         names.extend(str(k) for k in cast("dict[str, object]", poetry.get("dependencies", {})))
-    except (OSError, ValueError):
-        pass
     for req in sorted(folder.glob("requirements*.txt")):
         try:
             text = req.read_text(encoding="utf-8", errors="replace")

@@ -8,7 +8,8 @@ from typing import Any
 
 from storyfence.core.errors import PolicyError
 from storyfence.core.learned import LEARNED_SOURCE, learned_policy
-from storyfence.core.policy import PackageFacts, Policy, check_examples, extend_policy, parse_policy
+from storyfence.core.policy import PackageFacts, Policy
+from storyfence.core.policy_load import check_examples, extend_policy, parse_policy
 
 if sys.version_info >= (3, 11):
     import tomllib
