@@ -26,7 +26,7 @@ from bench.trees import STORY, BigRepo, copy_example, ts_payload
 from storyfence.adapters.policy_file import load_builtin
 from storyfence.adapters.search import find_ripgrep
 from storyfence.adapters.typecheck import command_env
-from storyfence.service import StoryfenceService
+from storyfence.app.service import StoryfenceService
 
 TYPECHECK_PACKAGE = "@example/core"
 WRITE_TARGET = "packages/core/src/orders/bench-write.ts"

@@ -12,7 +12,7 @@ from typing import cast
 
 from bench.trees import STORY, ts_payload
 from storyfence.adapters.policy_file import load_builtin
-from storyfence.service import StoryfenceService
+from storyfence.app.service import StoryfenceService
 
 TARGET = "packages/core/src/orders/bench-profile.ts"
 WINDOWS = ((0, 20), (80, 100), (280, 300))

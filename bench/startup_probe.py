@@ -17,9 +17,9 @@ from typing import Any
 
 # modules `storyfence serve` loads lazily; imported up front so their cost is a phase of its own
 SERVE_MODULES = (
-    "storyfence.mcp_server",
-    "storyfence.binding",
-    "storyfence.service",
+    "storyfence.mcp.server",
+    "storyfence.mcp.roots",
+    "storyfence.app.service",
     "storyfence.adapters.policy_file",
 )
 

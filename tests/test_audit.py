@@ -12,9 +12,9 @@ import anyio
 import pytest
 
 from storyfence.adapters.policy_file import load_builtin
-from storyfence.audit import audit, read_journal, run_audit
+from storyfence.app.service import Edit, StoryfenceService
+from storyfence.commands.audit import audit, read_journal, run_audit
 from storyfence.core.models import PortsAdapters, Reuse
-from storyfence.service import Edit, StoryfenceService
 from tests.conftest import policy_allowing_unchecked
 
 STORY = "STORY-011"
@@ -242,7 +242,7 @@ def test_an_unknown_story_or_a_folder_that_is_not_a_git_repo_is_a_usage_error(
 def test_what_init_left_uncommitted_before_the_story_began_is_reported_apart_and_is_not_a_finding(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from storyfence.init import init
+    from storyfence.commands.init import init
 
     assert init(repo, clients=["claude-code", "cursor"], force=False, claude_code_hook=True) == 0
     (repo / "packages/core/src/orders/list.ts").write_text("export const list = () => [0];\n", encoding="utf-8")

@@ -14,10 +14,10 @@ import pytest
 from storyfence.adapters.checks import Checks, detect_manager, script_command, turbo_runs
 from storyfence.adapters.packages import Workspace
 from storyfence.adapters.policy_file import load_builtin
+from storyfence.app.service import StoryfenceService
 from storyfence.core.models import CommandRun, PortsAdapters, Reuse
 from storyfence.core.policy import Policy
 from storyfence.core.policy_load import extend_policy
-from storyfence.service import StoryfenceService
 
 STORY = "STORY-001"
 SETTINGS = load_builtin().typecheck

@@ -17,8 +17,8 @@ import pytest
 
 from storyfence.adapters.policy_file import load_builtin
 from storyfence.adapters.workspace import TMP_PREFIX
+from storyfence.app.service import StoryfenceService
 from storyfence.core.events import FileChanged
-from storyfence.service import StoryfenceService
 
 STORY = "STORY-001"
 TARGET = "packages/core/src/a.ts"
@@ -50,7 +50,7 @@ def crash_during(root: Path, call: str, *, when: str) -> None:
         from storyfence.adapters.policy_file import load_builtin
         from storyfence.adapters.store import Transaction
         from storyfence.core.events import FileChanged
-        from storyfence.service import StoryfenceService
+        from storyfence.app.service import StoryfenceService
 
         record = Transaction.record
 
@@ -108,7 +108,7 @@ def test_a_write_killed_before_its_record_leaves_no_staged_file_after_the_next_t
     repo: Path, call: str
 ) -> None:
     if call == "edit":
-        edit = "__import__('storyfence.service').service.Edit(old_text='= 1', new_text='= 4')"
+        edit = "__import__('storyfence.app.service').app.service.Edit(old_text='= 1', new_text='= 4')"
         call = f"edit_file({STORY!r}, {TARGET!r}, [{edit}])"
     crash_during(repo, call, when="before")
     assert leftovers(repo) != []  # the kill left the staged content beside the target

@@ -11,9 +11,9 @@ from typing import Any
 import anyio
 import pytest
 
+from storyfence.app.service import StoryfenceService
+from storyfence.commands.hook import claude_code_hook
 from storyfence.core.models import PortsAdapters, Reuse
-from storyfence.hook import claude_code_hook
-from storyfence.service import StoryfenceService
 from tests.conftest import policy_allowing_unchecked
 
 STORY = "STORY-007"
@@ -294,7 +294,7 @@ def test_the_hook_runs_as_a_command_reading_stdin(repo: Path) -> None:
     """What Claude Code actually does: run the command with the JSON on stdin, read stdout and the exit code."""
     script = (
         "import sys\n"
-        "from storyfence.hook import claude_code_hook\n"
+        "from storyfence.commands.hook import claude_code_hook\n"
         "code, out = claude_code_hook(sys.stdin.read(), root=None, policy_path=None, story=None)\n"
         "sys.stdout.write(out)\n"
         "sys.exit(code)\n"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from storyfence.init import init
+from storyfence.commands.init import init
 
 SYSTEM_PATH = "/usr/bin:/bin"
 VENV_BIN = str(Path(sys.executable).parent)

@@ -11,9 +11,9 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from storyfence.binding import Binding
 from storyfence.cli import make_service
-from storyfence.mcp_server import build_server
+from storyfence.mcp.roots import Binding
+from storyfence.mcp.server import build_server
 from tests.e2e.harness import CALL_TIMEOUT, server_params
 
 pytestmark = pytest.mark.anyio

@@ -13,10 +13,10 @@ from mcp import Client
 from mcp_types import CallToolResult
 
 from storyfence.adapters.policy_file import load_builtin
-from storyfence.binding import Binding
+from storyfence.app.service import StoryfenceService
 from storyfence.core.errors import InputError, Refused
-from storyfence.mcp_server import build_server
-from storyfence.service import StoryfenceService
+from storyfence.mcp.roots import Binding
+from storyfence.mcp.server import build_server
 
 STORY = "STORY-001"
 

@@ -16,7 +16,7 @@ from storyfence import __version__
 from storyfence.core.errors import StoryfenceError
 
 if TYPE_CHECKING:
-    from storyfence.service import StoryfenceService
+    from storyfence.app.service import StoryfenceService
 
 
 def _explicit_root(value: str | None) -> Path | None:
@@ -30,7 +30,7 @@ def _root(value: str | None) -> Path:
 
 def make_service(root: Path, policy: str | None) -> StoryfenceService:
     from storyfence.adapters.policy_file import load_policy
-    from storyfence.service import StoryfenceService
+    from storyfence.app.service import StoryfenceService
 
     if not root.is_dir():
         raise StoryfenceError(f"root {root} does not exist or is not a directory")
@@ -45,8 +45,8 @@ def _service(args: argparse.Namespace) -> StoryfenceService:
 def cmd_serve(args: argparse.Namespace) -> int:
     # stdio carries JSON-RPC: every diagnostic goes to stderr, nothing else ever touches stdout
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="storyfence %(levelname)s %(message)s")
-    from storyfence.binding import Binding
-    from storyfence.mcp_server import build_server
+    from storyfence.mcp.roots import Binding
+    from storyfence.mcp.server import build_server
 
     explicit = _explicit_root(args.root)
     # with --root, a bad root or policy fails now, at start; without it the first client root is used
@@ -56,13 +56,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logging.getLogger("storyfence").info("serving %s with policy %s", ready.root, ready.policy_note())
     server = build_server(binding)
     if args.http:
-        from storyfence.http_serve import serve_http
+        from storyfence.mcp.http import serve_http
 
         serve_http(server, args.host, args.port)
     else:
         import anyio
 
-        from storyfence.stdio import serve_stdio
+        from storyfence.mcp.stdio import serve_stdio
 
         anyio.run(serve_stdio, server)
     return 0
@@ -119,9 +119,9 @@ def use_color(choice: str, isatty: bool, environ: Mapping[str, str]) -> bool:
 
 def cmd_layout(args: argparse.Namespace) -> int:
     from storyfence.adapters.layout_facts import read_facts
+    from storyfence.commands.layout import Style, Verdict, build_map, render, to_json
     from storyfence.core.layout import learn
     from storyfence.core.learned import LEARNED_SOURCE
-    from storyfence.layout_view import Style, Verdict, build_map, render, to_json
 
     service = _service(args)
     facts = read_facts(service.root)
@@ -151,7 +151,7 @@ def cmd_layout(args: argparse.Namespace) -> int:
 
 
 def cmd_hook(args: argparse.Namespace) -> int:
-    from storyfence.hook import arm_deadline, claude_code_hook, deadline_seconds
+    from storyfence.commands.hook import arm_deadline, claude_code_hook, deadline_seconds
 
     arm_deadline(deadline_seconds(os.environ))  # before stdin: a caller that never closes it is refused too
     code, out = claude_code_hook(
@@ -166,7 +166,7 @@ def cmd_hook(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from storyfence.audit import audit
+    from storyfence.commands.audit import audit
 
     return audit(
         _root(args.root), args.story, policy_path=Path(args.policy) if args.policy else None, as_json=args.json
@@ -174,7 +174,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from storyfence.init import init
+    from storyfence.commands.init import init
 
     clients = list(dict.fromkeys(args.client or []))
     if args.claude_code_hook and "claude-code" not in clients:
@@ -190,7 +190,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from storyfence.demo import main as demo_main
+    from storyfence.commands.demo import main as demo_main
 
     return demo_main(Path(args.examples) if args.examples else None, keep=args.keep)
 

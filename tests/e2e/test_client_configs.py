@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from storyfence import story_script as s
+from storyfence.commands import demo_script as s
 from tests.conftest import tool_path
 from tests.e2e.harness import CALL_TIMEOUT, call
 

@@ -15,7 +15,7 @@ from mcp import Client
 from mcp_types import CallToolResult
 from scripts.stress import expected_log
 
-from storyfence import story_script as s
+from storyfence.commands import demo_script as s
 from storyfence.core import logbook
 from storyfence.core.events import FileChanged
 from storyfence.core.journal import Record, decode

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from storyfence import story_script as s
+from storyfence.commands import demo_script as s
 from tests.e2e.harness import call, connect, refused
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]

@@ -24,11 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scripts.stress import server_pid
 
-from storyfence import story_script as s
 from storyfence.adapters.policy_file import load_policy
+from storyfence.app.service import Edit, StoryfenceService
+from storyfence.commands import demo_script as s
 from storyfence.core.errors import StoryfenceError
 from storyfence.core.journal import decode
-from storyfence.service import Edit, StoryfenceService
 from tests.conftest import tool_path
 from tests.e2e.harness import call, connect
 

@@ -11,7 +11,7 @@ from mcp import Client
 from mcp.client.context import ClientRequestContext
 from mcp_types import ListRootsResult, LoggingMessageNotificationParams, Root, TextResourceContents
 
-from storyfence import story_script as s
+from storyfence.commands import demo_script as s
 from tests.e2e.harness import CALL_TIMEOUT, call, refused, server_params
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]

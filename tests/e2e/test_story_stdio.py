@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from storyfence import story_script as s
+from storyfence.commands import demo_script as s
 from storyfence.core import logbook
 from storyfence.core.journal import decode
 from tests.e2e.harness import call, connect, refused

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from storyfence import story_script as s
+from storyfence.commands import demo_script as s
 from tests.conftest import EXAMPLES
 from tests.e2e.harness import call, connect
 

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from storyfence.core.story_paths import protected_globs
+
 RuleKind = Literal["allow", "deny", "read_deny"]
 
 
@@ -432,13 +434,10 @@ class Decision(_Frozen):
 BUILT_IN = "storyfence (built in)"
 """The policy_file a decision names when a built-in protection, not a policy file, made it."""
 
-SERVER_DIR = ".storyfence"
-"""The server's own files inside a story's _implementation folder (journal, lock)."""
-
 
 def protected_rules(stories: Stories, extra_policy_files: tuple[str, ...] = ()) -> tuple[Rule, ...]:
     """The always-on protections: git, policy and client config, story inputs, server-owned files."""
-    g = stories.id_glob
+    inputs, owned = protected_globs(stories.id_glob)
     policy_files = (".storyfence.toml", *extra_policy_files)
     return (
         Rule(
@@ -458,23 +457,14 @@ def protected_rules(stories: Stories, extra_policy_files: tuple[str, ...] = ()) 
         Rule(
             id="protected-story-inputs",
             kind="deny",
-            patterns=(
-                f"**/{g}/{g}.md",
-                f"**/{g}/_implementation/IMPLEMENTATION-PLAN.md",
-                f"**/{g}/_implementation/SCOPE.md",
-            ),
+            patterns=inputs,
             reason="the story, its implementation plan and its SCOPE.md are the authoritative inputs: read-only.",
             instead="implement what they say; if they are wrong, call report_blocker.",
         ),
         Rule(
             id="protected-server-owned",
             kind="deny",
-            patterns=(
-                "**/_implementation/BACKEND-LOG.md",
-                "**/_implementation/BLOCKERS.md",
-                f"**/_implementation/{SERVER_DIR}",
-                f"**/_implementation/{SERVER_DIR}/**",
-            ),
+            patterns=owned,
             reason="BACKEND-LOG.md, BLOCKERS.md and the story journal are written by the server only.",
             instead="call append_chunk_log to log a chunk, report_blocker to record a blocker.",
         ),

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from storyfence.adapters.policy_file import REPO_POLICY, packaged_policy_dir
-from storyfence.init_layout import learned_block, refreshed
+from storyfence.commands.init_layout import learned_block, refreshed
 
 if sys.version_info >= (3, 11):
     import tomllib

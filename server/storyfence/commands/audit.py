@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import pathspec
+
 from storyfence.adapters import git
 from storyfence.adapters.policy_file import load_policy
+from storyfence.app.service import Story, StoryfenceService
 from storyfence.core import logbook
 from storyfence.core.errors import StateError, StoryfenceError
 from storyfence.core.events import (
@@ -47,12 +49,12 @@ from storyfence.core.events import (
 )
 from storyfence.core.journal import Record, decode
 from storyfence.core.models import FileChange
+from storyfence.core.story_paths import protected_globs
 from storyfence.core.workflow import derive
-from storyfence.service import Story, StoryfenceService
 
 # Any story's server-owned files: each story's own audit checks its log and journal; another story's
 # files changing in the same range is not this story's finding.
-_SERVER_OWNED = re.compile(r"(^|.*/)_implementation/(BACKEND-LOG\.md|BLOCKERS\.md|\.storyfence(/.*)?)$")
+_SERVER_OWNED = pathspec.PathSpec.from_lines("gitignore", protected_globs("*")[1])
 
 
 @dataclass(frozen=True)
@@ -367,7 +369,7 @@ def run_audit(root: Path, story_id: str, *, policy_path: Path | None) -> Report:
     changed = git.changed_since(service.root, base)
     if changed is None:
         raise UsageError(f"git could not list the changes in {service.root}")
-    changed = {p: k for p, k in changed.items() if not _SERVER_OWNED.match(p)}
+    changed = {p: k for p, k in changed.items() if not _SERVER_OWNED.match_file(p)}
     last = last_writes(events)
     judged, preexisting, again = split_preexisting(service.root, changed, last, baseline(events))
     findings += check_git(service, story, judged, last)

@@ -52,7 +52,7 @@ from storyfence.core.workflow import Chunk, StoryState, ensure, should_block
 
 if TYPE_CHECKING:
     from storyfence.adapters.checks import CheckCommand
-from storyfence.results import (
+from storyfence.app.results import (
     ChunkView,
     EditResult,
     FileContent,

@@ -29,10 +29,7 @@ from mcp_types import (
 from pydantic import Field
 
 from storyfence import __version__
-from storyfence.binding import Binding
-from storyfence.core.errors import StoryfenceError
-from storyfence.core.models import PortsAdapters, Reuse
-from storyfence.results import (
+from storyfence.app.results import (
     EditResult,
     FileContent,
     FileList,
@@ -45,7 +42,10 @@ from storyfence.results import (
     TypecheckResult,
     WriteResult,
 )
-from storyfence.service import Edit, StoryfenceService
+from storyfence.app.service import Edit, StoryfenceService
+from storyfence.core.errors import StoryfenceError
+from storyfence.core.models import PortsAdapters, Reuse
+from storyfence.mcp.roots import Binding
 
 log = logging.getLogger("storyfence")
 R = TypeVar("R")

@@ -16,7 +16,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult, TextContent
 
-from storyfence import story_script as s
+from storyfence.commands import demo_script as s
+from storyfence.core.story_paths import StoryPaths
 
 STEP_TIMEOUT = 300.0
 
@@ -122,7 +123,7 @@ async def run_demo(root: Path, out: Transcript) -> int:
         out.step("Completion")
         done = await call("complete_story", story=s.STORY)
         out.ok(done["signal"])
-    log = root / s.STORY / "_implementation" / "BACKEND-LOG.md"
+    log = root / StoryPaths(s.STORY, ".").log
     out.step(f"{log.relative_to(root)} (written by the server)")
     print(log.read_text(encoding="utf-8"))
     return 0

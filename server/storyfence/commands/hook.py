@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from storyfence.adapters.policy_file import load_policy
+from storyfence.app.service import StoryfenceService
 from storyfence.core.content import check_content
 from storyfence.core.errors import StoryfenceError, WorkflowError
+from storyfence.core.story_paths import journal_glob
 from storyfence.core.workflow import ensure
-from storyfence.service import StoryfenceService
 
 WRITE_TOOLS: dict[str, str] = {
     "Write": "file_path",
@@ -344,7 +345,7 @@ def open_stories(service: StoryfenceService) -> list[str]:
         base = service.root if folder in (".", "") else service.root / folder.strip("/")
         if not base.is_dir():
             continue
-        for journal in sorted(base.glob(f"{stories.id_glob}/_implementation/.storyfence/journal.jsonl")):
+        for journal in sorted(base.glob(journal_glob(stories.id_glob))):
             story_id = journal.parents[2].name
             if story_id in found:
                 continue

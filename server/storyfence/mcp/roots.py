@@ -12,8 +12,8 @@ from urllib.parse import unquote, urlparse
 
 import anyio
 
+from storyfence.app.service import StoryfenceService
 from storyfence.core.errors import InputError
-from storyfence.service import StoryfenceService
 
 log = logging.getLogger("storyfence")
 

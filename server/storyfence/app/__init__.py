@@ -1,0 +1,1 @@
+"""The application: one use case per tool, combining the pure core with the adapters."""

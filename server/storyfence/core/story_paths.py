@@ -1,0 +1,103 @@
+"""Every path of a story, named once: its inputs, the files the server writes, and the server's own state.
+
+    <folder>/<ID>.md                               the story (read-only input)
+    <folder>/_implementation/IMPLEMENTATION-PLAN.md (read-only input)
+    <folder>/_implementation/SCOPE.md              (read-only input)
+    <folder>/_implementation/BACKEND-LOG.md        written by the server only
+    <folder>/_implementation/BLOCKERS.md           written by the server only
+    <folder>/_implementation/.storyfence/          the journal, its lock, the staged-file list
+
+All paths are repo-relative POSIX strings; `folder` is where the story was found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IMPLEMENTATION = "_implementation"
+PLAN = "IMPLEMENTATION-PLAN.md"
+SCOPE = "SCOPE.md"
+LOG = "BACKEND-LOG.md"
+BLOCKERS = "BLOCKERS.md"
+SERVER_DIR = ".storyfence"
+"""The server's own files inside a story's _implementation folder (journal, lock, staged list)."""
+JOURNAL = "journal.jsonl"
+LOCK = "lock"
+STAGED = "staged"
+
+DOCUMENTS: dict[str, str] = {"story": "", "plan": PLAN, "scope": SCOPE, "log": LOG, "blockers": BLOCKERS}
+"""The story files a client can read as resources, by document name ("story" is the story file itself)."""
+
+
+def impl_folder(story_folder: str) -> str:
+    return f"{story_folder}/{IMPLEMENTATION}"
+
+
+@dataclass(frozen=True)
+class StoryPaths:
+    """The repo-relative paths of one story found at `folder`."""
+
+    id: str
+    folder: str
+
+    @property
+    def impl(self) -> str:
+        return impl_folder(self.folder)
+
+    @property
+    def story(self) -> str:
+        return f"{self.folder}/{self.id}.md"
+
+    @property
+    def plan(self) -> str:
+        return f"{self.impl}/{PLAN}"
+
+    @property
+    def scope(self) -> str:
+        return f"{self.impl}/{SCOPE}"
+
+    @property
+    def log(self) -> str:
+        return f"{self.impl}/{LOG}"
+
+    @property
+    def blockers(self) -> str:
+        return f"{self.impl}/{BLOCKERS}"
+
+    @property
+    def server_dir(self) -> str:
+        return f"{self.impl}/{SERVER_DIR}"
+
+    @property
+    def journal(self) -> str:
+        return f"{self.server_dir}/{JOURNAL}"
+
+    @property
+    def lock(self) -> str:
+        return f"{self.server_dir}/{LOCK}"
+
+    @property
+    def staged(self) -> str:
+        return f"{self.server_dir}/{STAGED}"
+
+    def document(self, name: str) -> str:
+        """The path of a story document by its name in DOCUMENTS."""
+        return self.story if name == "story" else f"{self.impl}/{DOCUMENTS[name]}"
+
+
+def protected_globs(id_glob: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The globs of a story's read-only inputs, and of the files only the server writes (any story)."""
+    g = id_glob
+    inputs = (f"**/{g}/{g}.md", f"**/{g}/{IMPLEMENTATION}/{PLAN}", f"**/{g}/{IMPLEMENTATION}/{SCOPE}")
+    owned = (
+        f"**/{IMPLEMENTATION}/{LOG}",
+        f"**/{IMPLEMENTATION}/{BLOCKERS}",
+        f"**/{IMPLEMENTATION}/{SERVER_DIR}",
+        f"**/{IMPLEMENTATION}/{SERVER_DIR}/**",
+    )
+    return inputs, owned
+
+
+def journal_glob(id_glob: str) -> str:
+    """Every story journal under a stories folder, as a glob relative to that folder."""
+    return f"{id_glob}/{IMPLEMENTATION}/{SERVER_DIR}/{JOURNAL}"
