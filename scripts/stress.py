@@ -34,8 +34,8 @@ import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
+from storyfence.adapters.files import RepoFiles
 from storyfence.adapters.store import StoryStore
-from storyfence.adapters.workspace import TMP_PREFIX
 from storyfence.core import logbook
 from storyfence.core.errors import StateError
 from storyfence.core.events import (
@@ -49,15 +49,17 @@ from storyfence.core.events import (
     TypecheckRan,
 )
 from storyfence.core.journal import Record, decode
+from storyfence.core.story_paths import TMP_PREFIX, StoryPaths
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 NODE_BIN = REPO / "tools" / "node" / "node_modules" / ".bin"
 STORY = "STORY-042"
-IMPL = f"{STORY}/_implementation"
-JOURNAL = f"{IMPL}/.storyfence/journal.jsonl"
-LOG = f"{IMPL}/BACKEND-LOG.md"
-BLOCKERS = f"{IMPL}/BLOCKERS.md"
+PATHS = StoryPaths(STORY, STORY)
+IMPL = PATHS.impl
+JOURNAL = PATHS.journal
+LOG = PATHS.log
+BLOCKERS = PATHS.blockers
 
 # files the driver writes, edits and deletes: in the story's SCOPE.md, in three workspace packages
 TS_TARGETS = (
@@ -333,7 +335,7 @@ class Checker:
 
     def journal(self, copy: StoryCopy) -> list[Record] | None:
         """The journal's records, through the server's own read path (a torn tail tolerated)."""
-        store = StoryStore(copy.root / IMPL, STORY, lambda _p, _t: None)
+        store = StoryStore(copy.root, PATHS, RepoFiles(copy.root))
         try:
             records, _ = store.read_state()
         except StateError as exc:
@@ -352,7 +354,7 @@ class Checker:
         """Each path's content hash in the journal's last record of it (without judging the journal), and
         whether the journal holds records the last check did not see (then a transaction ran since)."""
         try:
-            records, _ = StoryStore(copy.root / IMPL, STORY, lambda _p, _t: None).read_state()
+            records, _ = StoryStore(copy.root, PATHS, RepoFiles(copy.root)).read_state()
         except StateError:
             return {}, True
         last: dict[str, str | None] = {}

@@ -12,7 +12,8 @@ import anyio
 import pytest
 
 from storyfence.adapters.policy_file import load_builtin
-from storyfence.app.service import Edit, StoryfenceService
+from storyfence.app.service import StoryfenceService
+from storyfence.app.writes import Edit
 from storyfence.commands.audit import audit, read_journal, run_audit
 from storyfence.core.models import PortsAdapters, Reuse
 from tests.conftest import policy_allowing_unchecked

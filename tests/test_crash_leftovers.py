@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from storyfence.adapters.policy_file import load_builtin
-from storyfence.adapters.workspace import TMP_PREFIX
 from storyfence.app.service import StoryfenceService
 from storyfence.core.events import FileChanged
+from storyfence.core.story_paths import TMP_PREFIX
 
 STORY = "STORY-001"
 TARGET = "packages/core/src/a.ts"
@@ -54,11 +54,12 @@ def crash_during(root: Path, call: str, *, when: str) -> None:
 
         record = Transaction.record
 
-        def dying_record(self, event):
-            if isinstance(event, FileChanged) and {when!r} == "before":
+        def dying_record(self, step):
+            changes = any(isinstance(event, FileChanged) for event in step.events)
+            if changes and {when!r} == "before":
                 os._exit(9)
-            result = record(self, event)
-            if isinstance(event, FileChanged):
+            result = record(self, step)
+            if changes:
                 os._exit(9)
             return result
 
@@ -108,7 +109,7 @@ def test_a_write_killed_before_its_record_leaves_no_staged_file_after_the_next_t
     repo: Path, call: str
 ) -> None:
     if call == "edit":
-        edit = "__import__('storyfence.app.service').app.service.Edit(old_text='= 1', new_text='= 4')"
+        edit = "__import__('storyfence.app.writes').app.writes.Edit(old_text='= 1', new_text='= 4')"
         call = f"edit_file({STORY!r}, {TARGET!r}, [{edit}])"
     crash_during(repo, call, when="before")
     assert leftovers(repo) != []  # the kill left the staged content beside the target

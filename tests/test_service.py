@@ -109,18 +109,19 @@ def test_check_path_reports_confinement_as_a_decision_not_an_error(service: Stor
 
 
 def test_a_write_recorded_but_not_renamed_before_a_crash_is_finished_by_the_next_server(repo: Path) -> None:
-    from storyfence.core.events import FileChanged
+    from storyfence.adapters.store import new_temp_name
+    from storyfence.core import steps
     from storyfence.core.models import FileChange
 
     crashed = StoryfenceService(repo, load_builtin())
     crashed.begin_chunk(STORY, "n", "o")
     target = repo / "packages/core/src/a.ts"
     # what write_file does up to the crash: content staged and synced, the journal record written, no rename
-    staged = crashed.ws.stage("packages/core/src/a.ts", b"export const a = 2;\n")
+    staged = crashed.repo.files.stage("packages/core/src/a.ts", b"export const a = 2;\n", new_temp_name("a.ts"))
     story = crashed.story(STORY)
     with story.store.transaction() as tx:
         change = FileChange(path="packages/core/src/a.ts", kind="modified", sha256="x" * 64)
-        tx.record(FileChanged(chunk=1, change=change, staged=staged.tmp))
+        tx.record(steps.write(tx.state, change, staged=staged.tmp))
     assert target.read_text(encoding="utf-8") == "export const findOrder = 1;\n"
 
     restarted = StoryfenceService(repo, load_builtin())
@@ -132,16 +133,17 @@ def test_a_write_recorded_but_not_renamed_before_a_crash_is_finished_by_the_next
 def test_a_staged_write_older_than_a_hand_edit_of_its_target_is_dropped_not_applied(repo: Path) -> None:
     import os
 
-    from storyfence.core.events import FileChanged
+    from storyfence.adapters.store import new_temp_name
+    from storyfence.core import steps
     from storyfence.core.models import FileChange
 
     crashed = StoryfenceService(repo, load_builtin())
     crashed.begin_chunk(STORY, "n", "o")
     target = repo / "packages/core/src/a.ts"
-    staged = crashed.ws.stage("packages/core/src/a.ts", b"export const a = 2;\n")
+    staged = crashed.repo.files.stage("packages/core/src/a.ts", b"export const a = 2;\n", new_temp_name("a.ts"))
     with crashed.story(STORY).store.transaction() as tx:
         change = FileChange(path="packages/core/src/a.ts", kind="modified", sha256="x" * 64)
-        tx.record(FileChanged(chunk=1, change=change, staged=staged.tmp))
+        tx.record(steps.write(tx.state, change, staged=staged.tmp))
     target.write_text("export const a = 3; // by hand\n", encoding="utf-8")
     tmp = target.parent / staged.tmp
     os.utime(tmp, ns=(target.stat().st_mtime_ns - 10**9, target.stat().st_mtime_ns - 10**9))

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from scripts.stress import EXAMPLES, STORY, Call, Checker, StoryCopy, Summary
 
-from storyfence.adapters.workspace import TMP_PREFIX
 from storyfence.cli import make_service
+from storyfence.core.story_paths import TMP_PREFIX
 
 TARGET = "packages/core/src/orders/stress-1.ts"
 OTHER = "packages/core/src/orders/stress-2.ts"
@@ -44,13 +44,13 @@ def killed_after_record(copy: StoryCopy, path: str, data: bytes) -> Call:
         f"""
         import os
         from pathlib import Path
-        from storyfence.adapters.workspace import Workspace
+        from storyfence.adapters.files import RepoFiles
         from storyfence.cli import make_service
 
         def dying_commit(self, staged):
             os._exit(9)
 
-        Workspace.commit = dying_commit
+        RepoFiles.commit = dying_commit
         make_service(Path({str(copy.root)!r}), None).write_file({STORY!r}, {path!r}, {data.decode()!r})
         """
     )

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from scripts.stress import server_pid
 
 from storyfence.adapters.policy_file import load_policy
-from storyfence.app.service import Edit, StoryfenceService
+from storyfence.app.service import StoryfenceService
+from storyfence.app.writes import Edit
 from storyfence.commands import demo_script as s
 from storyfence.core.errors import StoryfenceError
 from storyfence.core.journal import decode

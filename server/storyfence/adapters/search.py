@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pathspec
 
-from storyfence.adapters.workspace import TMP_PREFIX
+from storyfence.core.story_paths import TMP_PREFIX
 
 SKIP_DIRS = frozenset({".git", "node_modules"})
 MAX_LINE_CHARS = 300

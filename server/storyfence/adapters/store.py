@@ -1,8 +1,10 @@
 """The story journal on disk: an append-only JSONL file, fsynced per record, under an exclusive file lock.
 
 Two servers on one story serialise through the lock; every transaction re-reads the journal, so no
-server acts on a stale state. Server-owned text (BACKEND-LOG.md, BLOCKERS.md) is reconciled from
-the journal: a crash between recording and writing is repaired on the next transaction.
+server acts on a stale state. The store owns the story's files and the write-ahead protocol: it records
+the steps the core decided, writes server-owned text (BACKEND-LOG.md, BLOCKERS.md) from the journal, and
+finishes on the next transaction what a crash interrupted (a staged write not yet renamed, a recorded
+delete not yet done, text not yet written). It reaches the repo's files only through the `StoryFiles` port.
 
 Every temp file the server stages for this story is announced first in `.storyfence/staged` (one JSON
 line, synced). A kill between staging and renaming leaves that temp file beside its target; the next
@@ -16,27 +18,31 @@ import json
 import logging
 import os
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import cast
 
+from storyfence.adapters.ports import StoryFiles
 from storyfence.core import logbook
 from storyfence.core.errors import StateError, WorkflowError
 from storyfence.core.events import Event, FileChanged, StoryBlocked
-from storyfence.core.journal import Record, decode, encode, make_record
+from storyfence.core.journal import Record, chain, decode, encode
+from storyfence.core.steps import Step
+from storyfence.core.story_paths import StoryPaths, temp_name
 from storyfence.core.workflow import StoryState, apply, derive
-
-WriteText = Callable[[Path, str], None]
-"""Writes a server-owned file atomically (the workspace's write, without the policy)."""
-RemoveStale = Callable[[str, str], bool]
-"""Removes a temp file (second argument) staged beside a repo-relative path (first) that a kill left behind."""
 
 LOCK_TIMEOUT_SECONDS = 30.0
 log = logging.getLogger("storyfence")
+
+
+def new_temp_name(rel: str) -> str:
+    """A fresh temp name for a file staged beside `rel`."""
+    return temp_name(rel.rsplit("/", 1)[-1], uuid.uuid4().hex[:12])
 
 
 def now_iso() -> str:
@@ -60,7 +66,7 @@ class _Verified:
 
 @dataclass
 class Transaction:
-    """An open, locked view of one story's journal. `record` appends and syncs before returning."""
+    """An open, locked view of one story's journal. Each method records before it returns, synced."""
 
     store: StoryStore
     records: list[Record]
@@ -69,22 +75,44 @@ class Transaction:
     offset: int = 0
     last_line: bytes = b""
 
-    def record(self, event: Event) -> Record:
-        previous = self.records[-1] if self.records else None
-        rec = make_record(previous, event, now_iso())
-        data = encode(rec).encode("utf-8")
+    def record(self, step: Step) -> None:
+        """Append the step's events (one sync for all of them), then write the text they add."""
+        if step.before is not self.state:
+            raise RuntimeError("a step must be decided on this transaction's current state")
+        fresh = chain(self.records[-1] if self.records else None, step.events, now_iso())
+        data = b"".join(encode(r).encode("utf-8") for r in fresh)
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
         _sync(self._fd)
-        self.records.append(rec)
+        self.records.extend(fresh)
         self.offset += len(data)
-        self.last_line = data
-        self.state = apply(self.state, event)
-        if _writes_text(event):
+        self.last_line = encode(fresh[-1]).encode("utf-8") if fresh else self.last_line
+        self.state = step.state
+        if any(_writes_text(e) for e in step.events):
             self.store.reconcile(self.records, self.state)
-        return rec
+
+    def write(self, step: Step, rel: str, data: bytes, tmp: str) -> None:
+        """Write-ahead: stage `data` under `tmp` (announced first, synced), record the step, rename.
+
+        A crash before the record leaves only an announced temp file, which the next transaction removes; a
+        crash after it leaves a record whose temp file the next transaction renames into place.
+        """
+        self.store.note_staged(rel, tmp)
+        staged = self.store.files.stage(rel, data, tmp)
+        try:
+            self.record(step)
+        except BaseException:
+            self.store.files.discard(staged)
+            raise
+        self.store.files.commit(staged)
+
+    def delete(self, step: Step, rel: str, identity: str) -> None:
+        """Write-ahead, like writes: record the delete (with the file's identity), then unlink; a kill in between
+        leaves a record the next transaction finishes, never an unrecorded delete."""
+        self.record(step)
+        self.store.files.delete(rel, identity)
 
 
 def _writes_text(event: Event) -> bool:
@@ -94,25 +122,16 @@ def _writes_text(event: Event) -> bool:
 class StoryStore:
     """The journal, lock and server-owned files of one story's _implementation folder."""
 
-    def __init__(
-        self,
-        impl_dir: Path,
-        story_id: str,
-        write_text: WriteText,
-        on_read: Callable[[list[Record]], None] | None = None,
-        remove_stale: RemoveStale | None = None,
-    ) -> None:
-        self.impl_dir = impl_dir
-        self.story_id = story_id
-        self.dir = impl_dir / ".storyfence"
-        self.journal = self.dir / "journal.jsonl"
-        self.lock = self.dir / "lock"
-        self.staged = self.dir / "staged"  # temp files announced before they were created
-        self.log_path = impl_dir / "BACKEND-LOG.md"
-        self.blockers_path = impl_dir / "BLOCKERS.md"
-        self._write_text = write_text
-        self._on_read = on_read  # sees every record read from disk under the lock (crash repair)
-        self._remove_stale = remove_stale
+    def __init__(self, root: Path, paths: StoryPaths, files: StoryFiles) -> None:
+        self.paths = paths
+        self.story_id = paths.id
+        self.files = files
+        self.dir = root / paths.server_dir
+        self.journal = root / paths.journal
+        self.lock = root / paths.lock
+        self.staged = root / paths.staged  # temp files announced before they were created
+        self.log_path = root / paths.log
+        self.blockers_path = root / paths.blockers
         self._verified: _Verified | None = None
 
     def read_state(self) -> tuple[list[Record], StoryState]:
@@ -176,8 +195,7 @@ class StoryStore:
         if good != len(raw):
             os.ftruncate(fd, start + good)  # drop a torn, never-acknowledged tail
             os.fsync(fd)
-        if fresh and self._on_read is not None:
-            self._on_read(fresh)
+        self._roll_forward(fresh)
         for rec in fresh:
             state = apply(state, rec.event)
         records.extend(fresh)
@@ -225,13 +243,30 @@ class StoryStore:
             path, tmp = fields.get("path"), fields.get("tmp")
             if not isinstance(path, str) or not isinstance(tmp, str) or (path, tmp) in referenced:
                 continue
-            if self._remove_stale is not None and self._remove_stale(path, tmp):
+            if self.files.remove_stale(path, tmp):
                 log.warning("removed a staged file a crash left behind: %s beside %s", tmp, path)
         fd = os.open(self.staged, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
         try:
             _sync(fd)
         finally:
             os.close(fd)
+
+    def _roll_forward(self, records: list[Record]) -> None:
+        """Finish the staged writes and the deletes that records read from disk name and a crash left undone."""
+        for rec in records:
+            event = rec.event
+            if not isinstance(event, FileChanged):
+                continue
+            if event.staged and self.files.roll_forward(event.change.path, event.staged):
+                log.warning("finished a write a crash interrupted: %s", event.change.path)
+            if event.unlinks and self.files.delete(event.change.path, event.unlinks):
+                log.warning("finished a delete a crash interrupted: %s", event.change.path)
+
+    def _write_text(self, rel: str, text: str) -> None:
+        """Write a server-owned file atomically, its temp file announced like every staged write."""
+        tmp = new_temp_name(rel)
+        self.note_staged(rel, tmp)
+        self.files.write_atomic(rel, text.encode("utf-8"), tmp)
 
     def _acquire(self, lock_fd: int) -> None:
         deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
@@ -258,7 +293,7 @@ class StoryStore:
             if missing or not current:
                 for block in missing:
                     text = _blank_line_after(text) + block.lstrip("\n")
-                self._write_text(self.log_path, text)
+                self._write_text(self.paths.log, text)
         blocked = [r.event for r in records if isinstance(r.event, StoryBlocked)]
         if blocked:
             want = blocked[-1].blockers
@@ -267,7 +302,7 @@ class StoryStore:
             except FileNotFoundError:
                 have = ""
             if have != want:
-                self._write_text(self.blockers_path, want)
+                self._write_text(self.paths.blockers, want)
 
 
 def _missing_blocks(text: str, blocks: tuple[str, ...]) -> list[str]:

@@ -17,16 +17,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
 from anyio.abc import Process
 
+from storyfence.adapters.ports import Progress
 from storyfence.core.diagnostics import parse_tsc_output, tail
 from storyfence.core.models import CommandRun
 
-Progress = Callable[[str], Awaitable[None]]
 TAIL_BYTES = 64 * 1024
 PROGRESS_EVERY_SECONDS = 1.0
 

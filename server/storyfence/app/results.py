@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from storyfence.core.models import CommandRun, FileChange, UncheckedFile
+from storyfence.core.models import CommandRun, FileChange, TypecheckOutcome, UncheckedFile
 
 
 class Result(BaseModel):
@@ -134,7 +134,7 @@ class StoryView(Result):
 class TypecheckResult(Result):
     story: str
     chunk: int
-    outcome: Literal["passed", "failed", "tooling_error", "not_needed", "unchecked"] = Field(
+    outcome: TypecheckOutcome = Field(
         description="'unchecked': the commands passed but a changed file no check covers keeps the chunk open"
     )
     runs: list[CommandRun]

@@ -33,7 +33,8 @@ import pathspec
 
 from storyfence.adapters import git
 from storyfence.adapters.policy_file import load_policy
-from storyfence.app.service import Story, StoryfenceService
+from storyfence.app.repo import Story
+from storyfence.app.service import StoryfenceService
 from storyfence.core import logbook
 from storyfence.core.errors import StateError, StoryfenceError
 from storyfence.core.events import (
@@ -258,7 +259,7 @@ def _block_name(event: Event) -> str:
 def check_log(story: Story, events: list[Event]) -> list[Finding]:
     """BACKEND-LOG.md holds every block the journal appended, and each chunk section lists exactly the files
     the journal recorded for that chunk up to its log; BLOCKERS.md is what the server wrote."""
-    log_rel = story.path("BACKEND-LOG.md")
+    log_rel = story.paths.log
     state = derive(events)
     appended = [e for e in events if getattr(e, "log_append", "")]
     try:
@@ -332,7 +333,7 @@ def check_log(story: Story, events: list[Event]) -> list[Finding]:
             findings.append(
                 Finding(
                     "log-mismatch",
-                    story.path("BLOCKERS.md"),
+                    story.paths.blockers,
                     "BLOCKERS.md is missing" if have is None else "BLOCKERS.md is not what the server wrote",
                 )
             )
@@ -351,7 +352,7 @@ def run_audit(root: Path, story_id: str, *, policy_path: Path | None) -> Report:
     policy, sources = load_policy(root.resolve(), policy_path)
     service = StoryfenceService(root, policy, policy_paths=sources)
     story = service.story(story_id)
-    label = f"{story.impl}/.storyfence/journal.jsonl"
+    label = story.paths.journal
     records, broken = read_journal(story.store.journal, label)
     findings = [broken] if broken else []
     events = [r.event for r in records]

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from storyfence.core.models import CommandRun, UncheckedFile
+from storyfence.core.models import CommandRun, TypecheckOutcome, UncheckedFile
 from storyfence.core.policy import TypecheckSettings
 
 NO_CHECK = "no check covers it"
@@ -89,7 +89,7 @@ def coverage(paths: Iterable[str], owners: Mapping[str, Owner | None], settings:
     return Coverage(targets=tuple(sorted(targets)), unchecked=tuple(unchecked))
 
 
-def outcome(runs: Sequence[CommandRun], unchecked: Sequence[UncheckedFile]) -> str:
+def outcome(runs: Sequence[CommandRun], unchecked: Sequence[UncheckedFile]) -> TypecheckOutcome:
     """What a run_typecheck call adds up to: type errors first, then tooling, then unchecked files."""
     if any(r.outcome == "failed" for r in runs):
         return "failed"

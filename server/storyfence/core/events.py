@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, UncheckedFile, Value
+from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, TypecheckOutcome, UncheckedFile, Value
 
 
 class DirtyFile(Value):
@@ -45,7 +45,7 @@ class TypecheckRan(Value):
     unchecked: tuple[str, ...] = ()  # the paths of unchecked_files (journals before those only have this)
     unchecked_files: tuple[UncheckedFile, ...] = ()
     # "unchecked": the commands passed (or none ran) but a changed file no check covers keeps the chunk open
-    outcome: Literal["passed", "failed", "tooling_error", "not_needed", "unchecked"]
+    outcome: TypecheckOutcome
     log_append: str = ""  # text appended to BACKEND-LOG.md with this record (a failure block)
 
 

@@ -47,6 +47,15 @@ def make_record(previous: Record | None, event: Event, at: str) -> Record:
     return Record.model_validate({**body, "hash": _digest(body)})
 
 
+def chain(previous: Record | None, events: tuple[Event, ...], at: str) -> list[Record]:
+    """The records of `events`, chained after `previous`, all stamped `at`."""
+    records: list[Record] = []
+    for event in events:
+        previous = make_record(previous, event, at)
+        records.append(previous)
+    return records
+
+
 def encode(record: Record) -> str:
     """One line of JSON, newline-terminated."""
     return json.dumps(record.model_dump(mode="json"), sort_keys=True, ensure_ascii=False) + "\n"

@@ -13,6 +13,8 @@ class Value(BaseModel):
 
 ChangeKind = Literal["created", "modified", "deleted"]
 Outcome = Literal["passed", "failed", "tooling_error", "timeout"]
+TypecheckOutcome = Literal["passed", "failed", "tooling_error", "not_needed", "unchecked"]
+"""What one run_typecheck call adds up to ("unchecked": a changed file no check covers keeps the chunk open)."""
 
 
 class FileChange(Value):

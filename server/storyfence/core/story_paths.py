@@ -25,8 +25,24 @@ JOURNAL = "journal.jsonl"
 LOCK = "lock"
 STAGED = "staged"
 
+TMP_PREFIX = ".storyfence-tmp-"
+"""Every temp file the server stages beside a target starts with this; nothing else is ever cleaned up."""
+NAME_MAX = 255  # bytes in one file or folder name (ext4, APFS, NTFS, ...)
+
 DOCUMENTS: dict[str, str] = {"story": "", "plan": PLAN, "scope": SCOPE, "log": LOG, "blockers": BLOCKERS}
 """The story files a client can read as resources, by document name ("story" is the story file itself)."""
+
+
+def temp_name(name: str, nonce: str) -> str:
+    """The temp file staged beside the file `name`: unique by `nonce`, within NAME_MAX bytes (the name is cut
+    on a character boundary)."""
+    prefix = f"{TMP_PREFIX}{nonce}-"
+    tail = name.encode("utf-8")[: NAME_MAX - len(prefix)].decode("utf-8", errors="ignore")
+    return prefix + tail
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(TMP_PREFIX) and "/" not in name and name not in (".", "..")
 
 
 def impl_folder(story_folder: str) -> str:

@@ -42,7 +42,8 @@ from storyfence.app.results import (
     TypecheckResult,
     WriteResult,
 )
-from storyfence.app.service import Edit, StoryfenceService
+from storyfence.app.service import StoryfenceService
+from storyfence.app.writes import Edit
 from storyfence.core.errors import StoryfenceError
 from storyfence.core.models import PortsAdapters, Reuse
 from storyfence.mcp.roots import Binding

@@ -1,0 +1,137 @@
+"""What every use case shares: the confined workspace, the policy, the stories and the caches it reads.
+
+`Repo` finds a story and its store, and keeps the facts every write decision asks for (the story's
+SCOPE.md lists, the workspace packages) cached by file identity, so a write does not re-read them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from storyfence.adapters.policy_file import package_facts
+from storyfence.adapters.store import StoryStore
+from storyfence.adapters.workspace import Workspace
+from storyfence.core.errors import InputError, Refused
+from storyfence.core.inputs import decode_text
+from storyfence.core.policy import PackageFacts, Policy, ScopeLists, protected_rules
+from storyfence.core.scope import parse_scope, unreadable_scope
+from storyfence.core.story_paths import StoryPaths
+
+_MANIFESTS = ("package.json", "pnpm-workspace.yaml")
+
+
+@dataclass(frozen=True)
+class Story:
+    """A story found in the repo: where its files are, and the store that holds its journal."""
+
+    paths: StoryPaths
+    store: StoryStore
+
+    @property
+    def id(self) -> str:
+        return self.paths.id
+
+
+class Repo:
+    """One repo root under one policy: the context every use case of the application works in."""
+
+    def __init__(self, root: Path, policy: Policy, *, policy_paths: Sequence[Path] = ()) -> None:
+        self.ws = Workspace(root)
+        self.root = self.ws.root
+        self.files = self.ws.files
+        self.policy = policy
+        extra: list[str] = []
+        for p in policy_paths:
+            try:
+                extra.append("/" + Path(p).resolve().relative_to(self.root).as_posix())
+            except ValueError:
+                continue
+        self.protected = protected_rules(policy.stories, tuple(extra))
+        self._story_re = re.compile(policy.stories.id_pattern)
+        self._stores: dict[str, StoryStore] = {}
+        self._scopes: dict[str, tuple[tuple[int, int, int], ScopeLists]] = {}
+        self._packages: tuple[tuple[int, ...], tuple[PackageFacts, ...]] | None = None
+
+    @property
+    def cap(self) -> int:
+        """The most bytes the server reads or writes of one file."""
+        return self.policy.limits.max_file_bytes
+
+    def read_text(self, rel: str) -> str:
+        return decode_text(rel, self.files.read_bytes(rel, cap=self.cap))
+
+    def story(self, story_id: str) -> Story:
+        """The story `story_id`, looked for in the policy's story folders; an InputError names where."""
+        sid = story_id.strip()
+        if not self._story_re.fullmatch(sid):
+            raise InputError(
+                f"story {story_id!r} does not look like a story id (pattern {self.policy.stories.id_pattern}), "
+                "e.g. STORY-042"
+            )
+        tried: list[str] = []
+        for folder in self.policy.stories.folders:
+            rel = sid if folder in (".", "") else f"{folder.strip('/')}/{sid}"
+            tried.append(StoryPaths(sid, rel).story)
+            try:
+                loc = self.ws.locate(rel)
+            except Refused:
+                continue
+            if loc.symlink is None and self.ws.is_dir(loc.rel):
+                paths = StoryPaths(sid, loc.rel)
+                # one store per story for the server's life: it remembers what it verified of the journal
+                store = self._stores.get(paths.impl)
+                if store is None:
+                    store = self._stores[paths.impl] = StoryStore(self.root, paths, self.files)
+                return Story(paths=paths, store=store)
+        raise InputError(f"unknown story {sid}: expected its folder at one of " + ", ".join(tried))
+
+    def scope(self, story: Story) -> ScopeLists:
+        """The story's SCOPE.md lists, parsed again only when the file changed (every write asks)."""
+        rel = story.paths.scope
+        try:
+            st = os.stat(self.ws.absolute(rel), follow_symlinks=False)
+            key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            key = None
+        cached = self._scopes.get(rel)
+        if cached is not None and key is not None and cached[0] == key:
+            return cached[1]
+        try:
+            text = self.read_text(rel)
+        except InputError as exc:
+            return unreadable_scope(rel, str(exc))  # fail closed: an unread scope refuses, it never widens
+        scope = parse_scope(text, source=rel)
+        if key is not None:
+            self._scopes[rel] = (key, scope)
+        return scope
+
+    def packages(self) -> tuple[PackageFacts, ...]:
+        """The workspace packages (for the frontend-by-manifest rule), found again when a manifest changes.
+
+        The key is the mtime of pnpm-workspace.yaml, the root package.json and every known manifest; a
+        manifest written through the server drops the cache too (see `forget_packages`).
+        """
+        key = self._manifest_key()
+        if self._packages is None or self._packages[0] != key:
+            facts = package_facts(self.root)
+            self._packages = (self._manifest_key(facts), facts)
+        return self._packages[1]
+
+    def forget_packages(self, rel: str) -> None:
+        if rel.rsplit("/", 1)[-1] in _MANIFESTS:
+            self._packages = None
+
+    def _manifest_key(self, facts: tuple[PackageFacts, ...] | None = None) -> tuple[int, ...]:
+        known = facts if facts is not None else (self._packages[1] if self._packages else ())
+        paths = ["pnpm-workspace.yaml", "package.json", *(f"{p.dir}/package.json" for p in known if p.dir != ".")]
+        key: list[int] = []
+        for rel in paths:
+            try:
+                key.append(os.stat(self.root / rel).st_mtime_ns)
+            except OSError:
+                key.append(-1)
+        return tuple(key)

@@ -1,0 +1,166 @@
+"""The write tools: write_file, edit_file, delete_file. Each goes down once: the workspace confines the
+path and reads the file as it is, the core fences the path, the workflow and the change, and the story's
+store stages, records and renames (or records and unlinks), all under the story's lock."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from storyfence.adapters.store import new_temp_name
+from storyfence.app.repo import Repo, Story
+from storyfence.app.results import EditResult, WriteResult
+from storyfence.core import steps
+from storyfence.core.errors import InputError
+from storyfence.core.events import FileChanged
+from storyfence.core.fence import Bounds, allowed_change, allowed_path
+from storyfence.core.inputs import decode_text, utf8
+from storyfence.core.models import FileChange
+from storyfence.core.status import next_step
+
+
+class Edit(BaseModel):
+    """One exact replacement: `old_text` must occur exactly once in the file (after earlier edits)."""
+
+    old_text: str = Field(min_length=1, description="exact text to replace; include enough lines to be unique")
+    new_text: str = Field(description="the replacement text")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def apply_edits(rel: str, before: str, edits: Sequence[Edit]) -> str:
+    """The text after every edit in order; an InputError when an edit's old text is missing or ambiguous."""
+    after = before
+    for index, edit in enumerate(edits, start=1):
+        count = after.count(edit.old_text)
+        if count == 0:
+            raise InputError(
+                f"edit {index}: old_text was not found in {rel} (after the edits before it); "
+                "read_file the current text and copy it exactly. Nothing was written."
+            )
+        if count > 1:
+            raise InputError(
+                f"edit {index}: old_text occurs {count} times in {rel}; include more surrounding "
+                "lines so it matches exactly once. Nothing was written."
+            )
+        after = after.replace(edit.old_text, edit.new_text, 1)
+    return after
+
+
+class Writes:
+    """write_file, edit_file and delete_file of one repo."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+    def bounds(self, story: Story | None) -> Bounds:
+        repo = self.repo
+        scope = repo.scope(story) if story is not None else None
+        return Bounds(policy=repo.policy, protected=repo.protected, scope=scope, packages=repo.packages())
+
+    def _check_size(self, data: bytes) -> None:
+        if len(data) > self.repo.cap:
+            raise InputError(f"content is {len(data):,} bytes, over the {self.repo.cap:,}-byte cap for one file")
+
+    def write_file(self, story: str, path: str, content: str) -> WriteResult:
+        data = utf8(content, "content")
+        self._check_size(data)
+        st = self.repo.story(story)
+        bounds = self.bounds(st)
+        with st.store.transaction() as tx:
+            target = self.repo.ws.target(path, cap=self.repo.cap)
+            decision = allowed_path(bounds, target.rel)
+            tmp = new_temp_name(target.rel)
+            change = FileChange(path=target.rel, kind="modified" if target.exists else "created", sha256=sha256(data))
+            step = steps.write(tx.state, change, staged=tmp)
+            allowed_change(bounds, target.rel, target.text, content)
+            tx.write(step, target.rel, data, tmp)
+            self.repo.forget_packages(target.rel)
+            return WriteResult(
+                story=st.id,
+                chunk=change_chunk(step),
+                change=change,
+                bytes=len(data),
+                rule=decision.rule,
+                next_step=next_step(tx.state),
+            )
+
+    def edit_file(self, story: str, path: str, edits: Sequence[Edit], dry_run: bool = False) -> EditResult:
+        if not edits:
+            raise InputError("edits must contain at least one {old_text, new_text} pair")
+        st = self.repo.story(story)
+        bounds = self.bounds(st)
+        with st.store.transaction() as tx:
+            target = self.repo.ws.target(path, cap=self.repo.cap)
+            allowed_path(bounds, target.rel)
+            if not dry_run:
+                steps.write(tx.state, FileChange(path=target.rel, kind="modified"))  # the workflow allows a write
+            if target.data is None:
+                assert target.unreadable is not None
+                raise target.unreadable
+            before = decode_text(target.rel, target.data)
+            after = apply_edits(target.rel, before, edits)
+            new_data = utf8(after, "the edited text")
+            self._check_size(new_data)
+            allowed_change(bounds, target.rel, before, after)
+            diff = "".join(
+                difflib.unified_diff(
+                    before.splitlines(keepends=True),
+                    after.splitlines(keepends=True),
+                    fromfile=f"a/{target.rel}",
+                    tofile=f"b/{target.rel}",
+                )
+            )
+            applied = not dry_run and after != before
+            number: int | None = None
+            if applied:
+                tmp = new_temp_name(target.rel)
+                change = FileChange(path=target.rel, kind="modified", sha256=sha256(new_data))
+                step = steps.write(tx.state, change, staged=tmp)
+                tx.write(step, target.rel, new_data, tmp)
+                self.repo.forget_packages(target.rel)
+                number = change_chunk(step)
+            return EditResult(
+                story=st.id,
+                path=target.rel,
+                diff=diff,
+                applied=applied,
+                chunk=number,
+                sha256=sha256(new_data),
+                next_step=next_step(tx.state),
+            )
+
+    def delete_file(self, story: str, path: str) -> WriteResult:
+        st = self.repo.story(story)
+        bounds = self.bounds(st)
+        with st.store.transaction() as tx:
+            target = self.repo.ws.target(path, cap=self.repo.cap)
+            decision = allowed_path(bounds, target.rel)
+            change = FileChange(path=target.rel, kind="deleted")
+            steps.write(tx.state, change)  # the workflow allows a write before the file is looked at
+            if target.exists:
+                allowed_change(bounds, target.rel, target.text, None)
+            identity = self.repo.files.identity(target.rel)
+            step = steps.write(tx.state, change, unlinks=identity)
+            tx.delete(step, target.rel, identity)
+            self.repo.forget_packages(target.rel)
+            return WriteResult(
+                story=st.id,
+                chunk=change_chunk(step),
+                change=change,
+                bytes=0,
+                rule=decision.rule,
+                next_step=next_step(tx.state),
+            )
+
+
+def change_chunk(step: steps.Step) -> int:
+    """The chunk a write step recorded its file change in."""
+    event = step.events[0]
+    assert isinstance(event, FileChanged)
+    return event.chunk

@@ -1,0 +1,49 @@
+"""The fence around a write: whether a confined path may be written, and whether a change to it may be made.
+
+The path first (protected paths, deny rules, frontend packages by manifest, allow rules, the story's
+SCOPE.md), then, once the workflow allows a write, the content rules on the change itself. Each raises
+Refused with the decision that names the rule; the caller goes on only when nothing refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from storyfence.core.content import check_content
+from storyfence.core.errors import Refused
+from storyfence.core.policy import Decision, PackageFacts, Policy, Rule, ScopeLists, decide_write
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Everything a write decision needs besides the path: the policy and the repo facts it reads."""
+
+    policy: Policy
+    protected: tuple[Rule, ...]
+    scope: ScopeLists | None  # the story's SCOPE.md lists; None outside a story (check_path without one)
+    packages: Sequence[PackageFacts]
+
+    def decide(self, rel: str) -> Decision:
+        return decide_write(self.policy, rel, scope=self.scope, protected=self.protected, packages=self.packages)
+
+    def content_refusal(self, rel: str, old_text: str | None, new_text: str | None) -> Decision | None:
+        """The content rules' refusal of replacing `old_text` (None: a new file) with `new_text` (None: a
+        deletion), or None when every rule passes."""
+        return check_content(self.policy, rel, old_text, new_text)
+
+
+def allowed_path(bounds: Bounds, rel: str) -> Decision:
+    """The allow decision for writing `rel`, or Refused."""
+    decision = bounds.decide(rel)
+    if not decision.allowed:
+        raise Refused(decision.message(), decision)
+    return decision
+
+
+def allowed_change(bounds: Bounds, rel: str, old_text: str | None, new_text: str | None) -> None:
+    """Refused unless every content rule passes replacing `old_text` (None: a new file) with `new_text` (None:
+    a deletion)."""
+    refusal = bounds.content_refusal(rel, old_text, new_text)
+    if refusal is not None:
+        raise Refused(refusal.message(), refusal)
