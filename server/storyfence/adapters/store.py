@@ -42,7 +42,7 @@ log = logging.getLogger("storyfence")
 
 def new_temp_name(rel: str) -> str:
     """A fresh temp name for a file staged beside `rel`."""
-    return temp_name(rel.rsplit("/", 1)[-1], uuid.uuid4().hex[:12])
+    return temp_name(rel, uuid.uuid4().hex[:12])
 
 
 def now_iso() -> str:

@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import uuid
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from storyfence.adapters.store import new_temp_name
+from storyfence.adapters.workspace import Workspace
 from storyfence.app.repo import Repo, Story
 from storyfence.app.results import EditResult, WriteResult
 from storyfence.core import steps
 from storyfence.core.errors import InputError
 from storyfence.core.events import FileChanged
-from storyfence.core.fence import Bounds, allowed_change, allowed_path
+from storyfence.core.fence import Bounds, admit, allowed_change, allowed_path
 from storyfence.core.inputs import decode_text, utf8
 from storyfence.core.models import FileChange
 from storyfence.core.status import next_step
+from storyfence.core.story_paths import temp_name
 
 
 class Edit(BaseModel):
@@ -57,6 +59,7 @@ class Writes:
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
+        self.ws: Workspace = repo.ws
 
     def bounds(self, story: Story | None) -> Bounds:
         repo = self.repo
@@ -73,20 +76,18 @@ class Writes:
         st = self.repo.story(story)
         bounds = self.bounds(st)
         with st.store.transaction() as tx:
-            target = self.repo.ws.target(path, cap=self.repo.cap)
-            decision = allowed_path(bounds, target.rel)
-            tmp = new_temp_name(target.rel)
+            target = self.ws.target(path, cap=self.repo.cap)
+            tmp = temp_name(target.rel, uuid.uuid4().hex[:12])
             change = FileChange(path=target.rel, kind="modified" if target.exists else "created", sha256=sha256(data))
-            step = steps.write(tx.state, change, staged=tmp)
-            allowed_change(bounds, target.rel, target.text, content)
-            tx.write(step, target.rel, data, tmp)
+            admitted = admit(bounds, tx.state, change, old_text=target.text, new_text=content, staged=tmp)
+            tx.write(admitted.step, target.rel, data, tmp)
             self.repo.forget_packages(target.rel)
             return WriteResult(
                 story=st.id,
-                chunk=change_chunk(step),
+                chunk=change_chunk(admitted.step),
                 change=change,
                 bytes=len(data),
-                rule=decision.rule,
+                rule=admitted.decision.rule,
                 next_step=next_step(tx.state),
             )
 
@@ -96,7 +97,7 @@ class Writes:
         st = self.repo.story(story)
         bounds = self.bounds(st)
         with st.store.transaction() as tx:
-            target = self.repo.ws.target(path, cap=self.repo.cap)
+            target = self.ws.target(path, cap=self.repo.cap)
             allowed_path(bounds, target.rel)
             if not dry_run:
                 steps.write(tx.state, FileChange(path=target.rel, kind="modified"))  # the workflow allows a write
@@ -119,7 +120,7 @@ class Writes:
             applied = not dry_run and after != before
             number: int | None = None
             if applied:
-                tmp = new_temp_name(target.rel)
+                tmp = temp_name(target.rel, uuid.uuid4().hex[:12])
                 change = FileChange(path=target.rel, kind="modified", sha256=sha256(new_data))
                 step = steps.write(tx.state, change, staged=tmp)
                 tx.write(step, target.rel, new_data, tmp)
@@ -139,7 +140,7 @@ class Writes:
         st = self.repo.story(story)
         bounds = self.bounds(st)
         with st.store.transaction() as tx:
-            target = self.repo.ws.target(path, cap=self.repo.cap)
+            target = self.ws.target(path, cap=self.repo.cap)
             decision = allowed_path(bounds, target.rel)
             change = FileChange(path=target.rel, kind="deleted")
             steps.write(tx.state, change)  # the workflow allows a write before the file is looked at

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from storyfence.core import steps
 from storyfence.core.content import check_content
 from storyfence.core.errors import Refused
+from storyfence.core.models import FileChange
 from storyfence.core.policy import Decision, PackageFacts, Policy, Rule, ScopeLists, decide_write
+from storyfence.core.workflow import StoryState
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,29 @@ def allowed_change(bounds: Bounds, rel: str, old_text: str | None, new_text: str
     refusal = bounds.content_refusal(rel, old_text, new_text)
     if refusal is not None:
         raise Refused(refusal.message(), refusal)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A write the fence let through: the decision that allowed its path, and the step that records it."""
+
+    decision: Decision
+    step: steps.Step
+
+
+def admit(
+    bounds: Bounds,
+    state: StoryState,
+    change: FileChange,
+    *,
+    old_text: str | None,
+    new_text: str | None,
+    staged: str | None = None,
+    unlinks: str | None = None,
+) -> Admitted:
+    """The whole fence, in its order: the path, then the workflow (a write needs an open chunk), then the
+    content rules on the change. Raises Refused or WorkflowError; else the step to record."""
+    decision = allowed_path(bounds, change.path)
+    step = steps.write(state, change, staged=staged, unlinks=unlinks)
+    allowed_change(bounds, change.path, old_text, new_text)
+    return Admitted(decision=decision, step=step)

@@ -33,11 +33,11 @@ DOCUMENTS: dict[str, str] = {"story": "", "plan": PLAN, "scope": SCOPE, "log": L
 """The story files a client can read as resources, by document name ("story" is the story file itself)."""
 
 
-def temp_name(name: str, nonce: str) -> str:
-    """The temp file staged beside the file `name`: unique by `nonce`, within NAME_MAX bytes (the name is cut
+def temp_name(rel: str, nonce: str) -> str:
+    """The temp file staged beside the file `rel`: unique by `nonce`, within NAME_MAX bytes (the name is cut
     on a character boundary)."""
     prefix = f"{TMP_PREFIX}{nonce}-"
-    tail = name.encode("utf-8")[: NAME_MAX - len(prefix)].decode("utf-8", errors="ignore")
+    tail = rel.rsplit("/", 1)[-1].encode("utf-8")[: NAME_MAX - len(prefix)].decode("utf-8", errors="ignore")
     return prefix + tail
 
 
