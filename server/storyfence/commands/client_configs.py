@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from storyfence.commands.hook import WRITE_TOOLS
+
 SERVER_NAME = "storyfence"
-HOOK_MATCHER = "Write|Edit|MultiEdit|NotebookEdit"
+HOOK_MATCHER = "|".join(WRITE_TOOLS)
+"""The tools the hook runs for: the file-writing tools it judges (Write|Edit|MultiEdit|NotebookEdit)."""
 HOOK_TIMEOUT = 60
 """Seconds Claude Code gives the hook; the hook refuses on its own well before (a timed-out hook does not block)."""
 CLAUDE_SETTINGS = ".claude/settings.json"
