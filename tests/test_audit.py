@@ -14,7 +14,8 @@ import pytest
 from storyfence.adapters.policy_file import load_builtin
 from storyfence.app.service import StoryfenceService
 from storyfence.app.writes import Edit
-from storyfence.commands.audit import audit, read_journal, run_audit
+from storyfence.commands.audit import audit, run_audit
+from storyfence.commands.audit_journal import read_journal
 from storyfence.core.models import PortsAdapters, Reuse
 from tests.conftest import policy_allowing_unchecked
 

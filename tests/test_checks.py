@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from storyfence.adapters.checks import Checks, detect_manager, script_command, turbo_runs
-from storyfence.adapters.packages import Workspace
+from storyfence.adapters.packages import WorkspacePackages
 from storyfence.adapters.policy_file import load_builtin
 from storyfence.app.service import StoryfenceService
 from storyfence.core.models import CommandRun, PortsAdapters, Reuse
@@ -293,4 +293,4 @@ def test_a_typescript_package_without_tsc_installed_is_a_tooling_error(tmp_path:
 
 def test_workspace_discovery_is_unchanged_for_the_checks(tmp_path: Path) -> None:
     root = monorepo(tmp_path)
-    assert {p.dir for p in Workspace(root).packages} >= {"packages/core", "packages/backend", "apps/api", "."}
+    assert {p.dir for p in WorkspacePackages(root).packages} >= {"packages/core", "packages/backend", "apps/api", "."}

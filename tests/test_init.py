@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from storyfence.adapters.policy_file import load_builtin, load_policy
-from storyfence.commands.init import HOOK_COMMAND, HOOK_MATCHER, init, starter_policy
+from storyfence.commands.client_configs import HOOK_COMMAND, HOOK_MATCHER
+from storyfence.commands.init import init, starter_policy
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -28,13 +28,18 @@ def _root(value: str | None) -> Path:
     return _explicit_root(value) or Path.cwd()
 
 
+def _policy_path(value: str | None) -> Path | None:
+    """`--policy FILE`, when given (else the repo's .storyfence.toml over the built-in applies)."""
+    return Path(value) if value else None
+
+
 def make_service(root: Path, policy: str | None) -> StoryfenceService:
     from storyfence.adapters.policy_file import load_policy
     from storyfence.app.service import StoryfenceService
 
     if not root.is_dir():
         raise StoryfenceError(f"root {root} does not exist or is not a directory")
-    loaded, sources = load_policy(root.resolve(), Path(policy) if policy else None)
+    loaded, sources = load_policy(root.resolve(), _policy_path(policy))
     return StoryfenceService(root, loaded, policy_paths=sources)
 
 
@@ -74,7 +79,7 @@ def cmd_examples(args: argparse.Namespace) -> int:
     from storyfence.core.policy_load import check_examples
 
     root = _root(args.root).resolve()
-    policy, _ = load_policy(root, Path(args.policy) if args.policy else None, verify_examples=False)
+    policy, _ = load_policy(root, _policy_path(args.policy), verify_examples=False)
     failures = check_examples(policy, package_facts(root))
     total = len(policy.examples.allowed) + len(policy.examples.refused)
     for failure in failures:
@@ -157,7 +162,7 @@ def cmd_hook(args: argparse.Namespace) -> int:
     code, out = claude_code_hook(
         sys.stdin.read(),
         root=Path(args.root) if args.root else None,
-        policy_path=Path(args.policy) if args.policy else None,
+        policy_path=_policy_path(args.policy),
         story=args.story,
     )
     if out:
@@ -168,9 +173,7 @@ def cmd_hook(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from storyfence.commands.audit import audit
 
-    return audit(
-        _root(args.root), args.story, policy_path=Path(args.policy) if args.policy else None, as_json=args.json
-    )
+    return audit(_root(args.root), args.story, policy_path=_policy_path(args.policy), as_json=args.json)
 
 
 def cmd_init(args: argparse.Namespace) -> int:

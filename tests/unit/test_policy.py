@@ -622,9 +622,9 @@ def test_protections_still_come_first_inside_a_frontend_package() -> None:
 
 
 def test_the_example_workspace_packages_refuse_the_frontend_and_allow_the_backend() -> None:
-    from storyfence.adapters.packages import Workspace
+    from storyfence.adapters.packages import WorkspacePackages
 
-    ws = Workspace(REPO / "examples")
+    ws = WorkspacePackages(REPO / "examples")
     facts = [PackageFacts(dir=p.dir, name=p.name, dependencies=p.dependencies) for p in ws.packages]
     assert {f.name for f in facts} >= {"@example/web", "@example/ui", "@example/backend", "@example/core"}
     assert decide_write(POLICY, "packages/backend/src/orders.ts", packages=facts).allowed is True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from storyfence.adapters.packages import Package, Workspace
+from storyfence.adapters.packages import Package, WorkspacePackages
 from storyfence.core.checks import Owner, pick_script
 from storyfence.core.errors import InputError
 from storyfence.core.policy import TypecheckSettings
@@ -101,10 +101,10 @@ def script_command(manager: Manager, package: str, script: str, *, turbo: bool, 
 class Checks:
     """What checks each package of one repo, read once per run_typecheck call."""
 
-    def __init__(self, root: Path, settings: TypecheckSettings, workspace: Workspace | None = None) -> None:
+    def __init__(self, root: Path, settings: TypecheckSettings, workspace: WorkspacePackages | None = None) -> None:
         self.root = root
         self.settings = settings
-        self.workspace = workspace if workspace is not None else Workspace(root)
+        self.workspace = workspace if workspace is not None else WorkspacePackages(root)
         self.manager: Manager = detect_manager(root)
         self._commands: dict[str, CheckCommand | None] = {}
 

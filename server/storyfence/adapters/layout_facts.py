@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
-from storyfence.adapters.packages import NEVER_PACKAGES, Workspace
+from storyfence.adapters.packages import NEVER_PACKAGES, WorkspacePackages
 from storyfence.core.evidence import CODE_EXTENSIONS, FRAMEWORK_CONFIGS
 from storyfence.core.layout import (
     FileFacts,
@@ -56,7 +56,7 @@ _PY_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 def read_facts(root: Path) -> RepoFacts:
     """Every package's manifest facts, and the module facts of the packages that are UI apps."""
-    workspace = Workspace(root)
+    workspace = WorkspacePackages(root)
     packages: list[PackageInfo] = []
     for pkg in workspace.packages:
         if pkg.dir == ".":

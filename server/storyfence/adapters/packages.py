@@ -68,7 +68,7 @@ NEVER_PACKAGES = frozenset(
 )
 
 
-class Workspace:
+class WorkspacePackages:
     """The workspace packages of a pnpm (or npm/yarn workspaces) monorepo."""
 
     def __init__(self, root: Path) -> None:

@@ -84,9 +84,9 @@ def learned_overlay(root: Path) -> dict[str, Any]:
 
 def package_facts(root: Path) -> tuple[PackageFacts, ...]:
     """The workspace packages as the manifest rule sees them: runtime dependencies only."""
-    from storyfence.adapters.packages import Workspace
+    from storyfence.adapters.packages import WorkspacePackages
 
-    return tuple(PackageFacts(dir=p.dir, name=p.name, dependencies=p.runtime) for p in Workspace(root).packages)
+    return tuple(PackageFacts(dir=p.dir, name=p.name, dependencies=p.runtime) for p in WorkspacePackages(root).packages)
 
 
 def _checked(policy: Policy, root: Path, verify: bool = True) -> Policy:

@@ -35,34 +35,15 @@ from storyfence.adapters import git
 from storyfence.adapters.policy_file import load_policy
 from storyfence.app.repo import Story
 from storyfence.app.service import StoryfenceService
-from storyfence.core import logbook
-from storyfence.core.errors import StateError, StoryfenceError
-from storyfence.core.events import (
-    ChunkClosed,
-    ChunkLogged,
-    ChunkOpened,
-    DirtyFile,
-    Event,
-    FileChanged,
-    StoryBlocked,
-    StoryCompleted,
-    TypecheckRan,
-)
-from storyfence.core.journal import Record, decode
+from storyfence.commands.audit_journal import Finding, base_commit, baseline, check_log, last_writes, read_journal
+from storyfence.core.errors import StoryfenceError
+from storyfence.core.events import DirtyFile
 from storyfence.core.models import FileChange
 from storyfence.core.story_paths import protected_globs
-from storyfence.core.workflow import derive
 
 # Any story's server-owned files: each story's own audit checks its log and journal; another story's
 # files changing in the same range is not this story's finding.
 _SERVER_OWNED = pathspec.PathSpec.from_lines("gitignore", protected_globs("*")[1])
-
-
-@dataclass(frozen=True)
-class Finding:
-    kind: str
-    path: str
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -94,62 +75,7 @@ class UsageError(StoryfenceError):
     """The audit cannot run: not a git repo, unknown story, git failed."""
 
 
-# --- the journal ---------------------------------------------------------------------------------------------
-
-
-def read_journal(path: Path, label: str) -> tuple[list[Record], Finding | None]:
-    """The verified records, and a finding if the journal does not verify.
-
-    On a broken chain the records are the longest prefix that verifies, so the comparison with git still
-    runs (on fewer records it can only find more, never fewer, differences).
-    """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return [], None
-    text = raw.decode("utf-8", errors="replace")  # a bad byte then fails its line's hash, with its line number
-    try:
-        records, _ = decode(text, label)
-        return records, None
-    except StateError as exc:
-        error = str(exc)
-    lines = text.split("\n")[:-1]  # complete lines; decode ignores an unterminated tail too
-    good, bad = 0, len(lines)  # decode(first `good` lines) verifies; decode(first `bad` lines) does not
-    while bad - good > 1:
-        middle = (good + bad) // 2
-        try:
-            decode("".join(line + "\n" for line in lines[:middle]), label)
-            good = middle
-        except StateError:
-            bad = middle
-    records, _ = decode("".join(line + "\n" for line in lines[:good]), label)
-    detail = f"{error}; only the {len(records)} record(s) before it were compared with git"
-    return records, Finding("journal-broken", label, detail)
-
-
-def last_writes(events: list[Event]) -> dict[str, tuple[int, FileChange]]:
-    """Per path, the chunk and the last change the server recorded (in order of first write)."""
-    last: dict[str, tuple[int, FileChange]] = {}
-    for event in events:
-        if isinstance(event, FileChanged):
-            last[event.change.path] = (event.chunk, event.change)
-    return last
-
-
-def base_commit(events: list[Event]) -> str | None:
-    """git HEAD when the story's first chunk opened."""
-    for event in events:
-        if isinstance(event, ChunkOpened):
-            return event.base_commit
-    return None
-
-
-def baseline(events: list[Event]) -> dict[str, DirtyFile]:
-    """What was already uncommitted when the story's first chunk opened (empty for older journals)."""
-    for event in events:
-        if isinstance(event, ChunkOpened):
-            return {dirty.path: dirty for dirty in event.baseline or ()}
-    return {}
+# --- git -----------------------------------------------------------------------------------------------------
 
 
 def split_preexisting(
@@ -180,9 +106,6 @@ def split_preexisting(
                 )
             )
     return rest, preexisting, again
-
-
-# --- the checks ----------------------------------------------------------------------------------------------
 
 
 def check_contents(root: Path, last: dict[str, tuple[int, FileChange]]) -> list[Finding]:
@@ -242,104 +165,6 @@ def check_git(
     return findings
 
 
-def _block_name(event: Event) -> str:
-    if isinstance(event, ChunkLogged):
-        return f"the chunk {event.chunk} section"
-    if isinstance(event, TypecheckRan):
-        return f"the chunk {event.chunk} typecheck failure block"
-    if isinstance(event, ChunkClosed):
-        return f"the chunk {event.chunk} after-the-log addendum"
-    if isinstance(event, StoryBlocked):
-        return "the BLOCKED note"
-    if isinstance(event, StoryCompleted):
-        return "the BACKEND COMPLETE block"
-    return "a block"
-
-
-def check_log(story: Story, events: list[Event]) -> list[Finding]:
-    """BACKEND-LOG.md holds every block the journal appended, and each chunk section lists exactly the files
-    the journal recorded for that chunk up to its log; BLOCKERS.md is what the server wrote."""
-    log_rel = story.paths.log
-    state = derive(events)
-    appended = [e for e in events if getattr(e, "log_append", "")]
-    try:
-        text = story.store.log_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if appended:
-            return [Finding("log-mismatch", log_rel, "the journal records log entries but BACKEND-LOG.md is missing")]
-        text = ""
-    except UnicodeDecodeError:
-        return [Finding("log-mismatch", log_rel, "BACKEND-LOG.md is not UTF-8 text: it was not written by the server")]
-    findings: list[Finding] = []
-    sections = logbook.parse_log(text)
-    counts = Counter(s.number for s in sections)
-    logged = {c.number: c for c in state.chunks if c.logged}
-    reported: set[int] = set()
-    for number, count in sorted(counts.items()):
-        if count > 1:
-            findings.append(
-                Finding("log-mismatch", log_rel, f"{count} sections for chunk {number}; the server wrote one")
-            )
-            reported.add(number)
-        if number not in logged:
-            findings.append(
-                Finding("log-mismatch", log_rel, f"a section for chunk {number}, which the journal never logged")
-            )
-            reported.add(number)
-    by_number = {s.number: s for s in sections}
-    for number, chunk in logged.items():
-        section = by_number.get(number)
-        if section is None:
-            findings.append(
-                Finding("log-mismatch", log_rel, f"chunk {number} was logged, but its section is not in the log")
-            )
-            reported.add(number)
-            continue
-        expected = [path for path, _ in logbook.collapse_changes(chunk.changes[: chunk.changes_at_log])]
-        if list(section.files) != expected:
-            missing = [p for p in expected if p not in section.files]
-            extra = [p for p in section.files if p not in expected]
-            parts = [f"missing {', '.join(missing)}"] if missing else []
-            parts += [f"not recorded: {', '.join(extra)}"] if extra else []
-            why = "; ".join(parts) or "listed in another order"
-            findings.append(
-                Finding(
-                    "log-mismatch",
-                    log_rel,
-                    f"chunk {number}'s Files changed does not match the journal's record ({why})",
-                )
-            )
-            reported.add(number)
-    for event in appended:
-        block: str = getattr(event, "log_append", "")
-        if block.lstrip("\n") in text:
-            continue
-        if isinstance(event, ChunkLogged) and event.chunk in reported:
-            continue  # already reported, more precisely
-        findings.append(
-            Finding(
-                "log-mismatch",
-                log_rel,
-                f"{_block_name(event)} the journal records is not in BACKEND-LOG.md as the server wrote it",
-            )
-        )
-    blocked = [e for e in events if isinstance(e, StoryBlocked)]
-    if blocked:
-        try:
-            have = story.store.blockers_path.read_text(encoding="utf-8")
-        except (FileNotFoundError, UnicodeDecodeError):
-            have = None
-        if have != blocked[-1].blockers:
-            findings.append(
-                Finding(
-                    "log-mismatch",
-                    story.paths.blockers,
-                    "BLOCKERS.md is missing" if have is None else "BLOCKERS.md is not what the server wrote",
-                )
-            )
-    return findings
-
-
 # --- running it ----------------------------------------------------------------------------------------------
 
 
@@ -376,7 +201,13 @@ def run_audit(root: Path, story_id: str, *, policy_path: Path | None) -> Report:
     findings += check_git(service, story, judged, last)
     findings += again
     findings += check_contents(service.root, last)
-    findings += check_log(story, events)
+    findings += check_log(
+        events,
+        log=story.store.log_path,
+        log_rel=story.paths.log,
+        blockers=story.store.blockers_path,
+        blockers_rel=story.paths.blockers,
+    )
     return Report(
         story=story.id,
         base_commit=base,

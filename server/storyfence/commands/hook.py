@@ -114,7 +114,7 @@ def deny(reason: str) -> str:
     )
 
 
-def choose_root(root: Path | None, call: ToolCall, environ: Mapping[str, str]) -> Path:
+def root_for_call(root: Path | None, call: ToolCall, environ: Mapping[str, str]) -> Path:
     """`--root`, else $CLAUDE_PROJECT_DIR (where Claude Code was started), else the call's cwd.
 
     The project dir comes before `cwd` because `cwd` follows the session's `cd`s, and a hook that
@@ -184,7 +184,7 @@ def _claude_code_hook(
         return BLOCK, ""
     if call is None:
         return 0, ""
-    chosen = choose_root(root, call, env)
+    chosen = root_for_call(root, call, env)
     try:
         refusal = judge(call, chosen, policy_path=policy_path, story=story or env.get(STORY_ENV) or None)
     except StoryfenceError as exc:

@@ -8,7 +8,7 @@ import functools
 import inspect
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -162,14 +162,29 @@ def build_server(binding: Binding) -> MCPServer:
 
         return register
 
-    async def run(ctx: Context, call: Callable[[StoryfenceService], R]) -> R:
-        """Run a blocking service call off the event loop; domain errors become tool errors here, once."""
+    async def call_service(
+        ctx: Context,
+        call: Callable[[StoryfenceService], Awaitable[R]],
+        error: type[ToolError] | type[ResourceError] = ToolError,
+    ) -> R:
+        """Call the service of the session's repo. Domain errors become tool errors (resource errors for a
+        resource) here, once, mirrored into the client's log; SpecErrorsServer then strips the SDK's prefix."""
         try:
             service = await binding.service(ctx.session, _supports_roots(ctx))
-            return await anyio.to_thread.run_sync(functools.partial(call, service))
+            return await call(service)
         except StoryfenceError as exc:
             await _tell(ctx, "warning", str(exc))
-            raise ToolError(str(exc)) from exc
+            raise error(str(exc)) from exc
+
+    async def run(
+        ctx: Context,
+        call: Callable[[StoryfenceService], R],
+        error: type[ToolError] | type[ResourceError] = ToolError,
+    ) -> R:
+        """Run a blocking service call off the event loop."""
+        return await call_service(
+            ctx, lambda service: anyio.to_thread.run_sync(functools.partial(call, service)), error
+        )
 
     @tool(READ_ONLY)
     async def read_file(
@@ -285,12 +300,7 @@ def build_server(binding: Binding) -> MCPServer:
             step += 1
             await ctx.report_progress(step, None, message)
 
-        try:
-            service = await binding.service(ctx.session, _supports_roots(ctx))
-            result = await service.run_typecheck(story, progress)
-        except StoryfenceError as exc:
-            await _tell(ctx, "warning", str(exc))
-            raise ToolError(str(exc)) from exc
+        result = await call_service(ctx, lambda s: s.run_typecheck(story, progress))
         await _tell(ctx, "info" if result.outcome in ("passed", "not_needed") else "warning", result.message)
         return result
 
@@ -327,10 +337,7 @@ def build_server(binding: Binding) -> MCPServer:
     # --- resources and the prompt -----------------------------------------------------------------------
 
     async def read_resource(ctx: Context, call: Callable[[StoryfenceService], str]) -> str:
-        try:
-            return await run(ctx, call)
-        except ToolError as exc:
-            raise ResourceError(str(exc)) from exc
+        return await run(ctx, call, ResourceError)
 
     @server.resource(
         "storyfence://policy",

@@ -24,11 +24,10 @@ INVALID_REQUEST = -32600
 
 
 def error_for(exc: Exception) -> JSONRPCError:
-    """The JSON-RPC error answering an undecodable line."""
-    if isinstance(exc, ValidationError):
-        errors = exc.errors()
-        if any(e["type"] == "json_invalid" for e in errors):
-            return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=PARSE_ERROR, message="Parse error"))
+    """The JSON-RPC error answering an undecodable line: invalid request for JSON that is not a message MCP
+    accepts, else parse error."""
+    errors = exc.errors() if isinstance(exc, ValidationError) else []
+    if isinstance(exc, ValidationError) and not any(e["type"] == "json_invalid" for e in errors):
         request_id = next((i for i in (_request_id(e.get("input")) for e in errors) if i is not None), None)
         return JSONRPCError(
             jsonrpc="2.0",
