@@ -621,21 +621,6 @@ def test_protections_still_come_first_inside_a_frontend_package() -> None:
     assert decision.rule == "protected-git"
 
 
-def test_the_example_workspace_packages_refuse_the_frontend_and_allow_the_backend() -> None:
-    from storyfence.adapters.packages import WorkspacePackages
-
-    ws = WorkspacePackages(REPO / "examples")
-    facts = [PackageFacts(dir=p.dir, name=p.name, dependencies=p.dependencies) for p in ws.packages]
-    assert {f.name for f in facts} >= {"@example/web", "@example/ui", "@example/backend", "@example/core"}
-    assert decide_write(POLICY, "packages/backend/src/orders.ts", packages=facts).allowed is True
-    assert decide_write(POLICY, "packages/core/src/orders/cancel-order.ts", packages=facts).allowed is True
-    assert decide_write(POLICY, "apps/api/api/orders/cancel.ts", packages=facts).allowed is True
-    # the example's frontend folders are refused by their names first; by manifest when renamed
-    renamed = [f.model_copy(update={"dir": "apps/storefront"}) if f.name == "@example/web" else f for f in facts]
-    decision = decide_write(POLICY, "apps/storefront/api/orders.ts", packages=renamed)
-    assert (decision.allowed, decision.rule, decision.pattern) == (False, "no-frontend-packages-by-manifest", "react")
-
-
 def test_a_backend_package_may_be_named_by_package_name_or_glob() -> None:
     for entry in ("@acme/shop", "apps/shop", "@acme/*", "apps/*"):
         settings = POLICY.frontend_packages.model_copy(update={"backend_packages": (entry,)})

@@ -4,7 +4,6 @@ the server. Each crash is a real process dying with os._exit at one step of the 
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
@@ -169,12 +168,3 @@ def test_no_typecheck_process_outlives_a_killed_server(tmp_path: Path) -> None:
         if server.poll() is None:
             server.kill()
             server.wait()
-
-
-def test_the_staged_list_is_empty_after_a_clean_transaction(repo: Path) -> None:
-    service = StoryfenceService(repo, load_builtin())
-    service.write_file(STORY, TARGET, "export const a = 5;\n")
-    service.delete_file(STORY, TARGET)
-    service.write_file(STORY, "packages/core/src/b.ts", "export {};\n")
-    assert leftovers(repo) == []
-    assert json.loads(json.dumps([e.change.kind for e in recorded(repo)]))[-3:] == ["modified", "deleted", "created"]

@@ -14,7 +14,6 @@ from mcp.shared.exceptions import MCPError
 from storyfence.cli import make_service
 from storyfence.mcp.roots import Binding
 from storyfence.mcp.server import build_server
-from tests.e2e.harness import CALL_TIMEOUT, server_params
 
 pytestmark = pytest.mark.anyio
 
@@ -59,17 +58,3 @@ async def test_an_unknown_prompt_is_invalid_params_and_logs_no_traceback(
         assert missing.value.code == INVALID_PARAMS
         assert "story" in missing.value.message
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-
-
-@pytest.mark.e2e
-async def test_over_stdio_the_real_client_gets_invalid_params_for_an_unknown_tool_and_prompt(root: Path) -> None:
-    async with Client(server_params(root), mode="legacy", read_timeout_seconds=CALL_TIMEOUT) as client:
-        with pytest.raises(MCPError) as tool:
-            await client.call_tool("no_such_tool", {})
-        assert tool.value.code == INVALID_PARAMS
-        with pytest.raises(MCPError) as prompt:
-            await client.get_prompt("no-such-prompt", {})
-        assert prompt.value.code == INVALID_PARAMS
-        # and a known tool still answers
-        listed = await client.list_tools()
-        assert "read_file" in {t.name for t in listed.tools}

@@ -1,0 +1,34 @@
+"""The manifest rule on the example monorepo's workspace packages, as the packages adapter reads them from disk."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from storyfence.adapters.packages import WorkspacePackages
+from storyfence.core.policy import PackageFacts, Policy, decide_write
+from storyfence.core.policy_load import parse_policy
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCE = "policies/backend.toml"
+
+with (REPO / SOURCE).open("rb") as _f:
+    POLICY: Policy = parse_policy(tomllib.load(_f), SOURCE)
+
+
+def test_the_example_workspace_packages_refuse_the_frontend_and_allow_the_backend() -> None:
+    ws = WorkspacePackages(REPO / "examples")
+    facts = [PackageFacts(dir=p.dir, name=p.name, dependencies=p.dependencies) for p in ws.packages]
+    assert {f.name for f in facts} >= {"@example/web", "@example/ui", "@example/backend", "@example/core"}
+    assert decide_write(POLICY, "packages/backend/src/orders.ts", packages=facts).allowed is True
+    assert decide_write(POLICY, "packages/core/src/orders/cancel-order.ts", packages=facts).allowed is True
+    assert decide_write(POLICY, "apps/api/api/orders/cancel.ts", packages=facts).allowed is True
+    # the example's frontend folders are refused by their names first; by manifest when renamed
+    renamed = [f.model_copy(update={"dir": "apps/storefront"}) if f.name == "@example/web" else f for f in facts]
+    decision = decide_write(POLICY, "apps/storefront/api/orders.ts", packages=renamed)
+    assert (decision.allowed, decision.rule, decision.pattern) == (False, "no-frontend-packages-by-manifest", "react")
