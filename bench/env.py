@@ -10,10 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO / "examples"
+from tests.support.paths import EXAMPLES, NODE_BIN, REPO
+
 VENV_BIN = REPO / ".venv" / "bin"
-NODE_BIN = REPO / "tools" / "node" / "node_modules" / ".bin"
 FILESYSTEM_SERVER = REPO / "tools" / "node" / "node_modules" / "@modelcontextprotocol" / "server-filesystem"
 
 

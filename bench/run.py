@@ -17,7 +17,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.env import REPO, load_average, machine_info, setup_environment
+from bench.env import load_average, machine_info, setup_environment
 from bench.stats import Comparison, render_details, render_table
 
 FULL = {"search_reps": 15, "write_calls": 200, "start_reps": 20, "typecheck_reps": 21, "memory_reps": 5}
@@ -156,5 +156,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    del REPO  # imported for callers that want the repo path; keeps the import explicit
     sys.exit(main())

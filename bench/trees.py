@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.env import EXAMPLES
+from tests.support import repos
+from tests.support.paths import EXAMPLES
 
 STORY = "STORY-042"
 NEEDLE = "resolveLedgerSnapshotToken"
@@ -176,9 +176,7 @@ def copy_example(base: Path, name: str) -> Path:
     """A private copy of examples/ (symlinks kept, so pnpm's node_modules still resolve)."""
     if not (EXAMPLES / "node_modules").is_dir():
         raise SystemExit("examples/node_modules is missing: run `make setup` first")
-    target = base / name
-    shutil.copytree(EXAMPLES, target, symlinks=True, ignore=shutil.ignore_patterns(".turbo"))
-    return target
+    return repos.copy_example(base / name)
 
 
 def ts_payload(size: int = 4096, salt: int = 0) -> str:

@@ -34,6 +34,12 @@ import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
+if __package__ in (None, ""):  # run as a script: make `tests.support` importable from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.paths import EXAMPLES, tool_path
+from tests.support.repos import copy_example
+
 from storyfence.adapters.files import RepoFiles
 from storyfence.adapters.store import StoryStore
 from storyfence.core import logbook
@@ -51,9 +57,6 @@ from storyfence.core.events import (
 from storyfence.core.journal import Record, decode
 from storyfence.core.story_paths import TMP_PREFIX, StoryPaths
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO / "examples"
-NODE_BIN = REPO / "tools" / "node" / "node_modules" / ".bin"
 STORY = "STORY-042"
 PATHS = StoryPaths(STORY, STORY)
 IMPL = PATHS.impl
@@ -87,10 +90,6 @@ Say = Callable[[str], None]
 
 
 # --- the server process ------------------------------------------------------------------------------------
-
-
-def tool_path() -> str:
-    return os.pathsep.join([str(Path(sys.executable).parent), str(NODE_BIN), os.environ.get("PATH", "")])
 
 
 def server_params(root: Path, policy: Path | None) -> StdioServerParameters:
@@ -199,9 +198,7 @@ class StoryCopy:
 
     @classmethod
     def fresh(cls, workdir: Path, number: int) -> StoryCopy:
-        root = workdir / f"repo-{number:03d}"
-        shutil.copytree(EXAMPLES, root, symlinks=True, ignore=shutil.ignore_patterns(".turbo"))
-        return cls.of(root)
+        return cls.of(copy_example(workdir / f"repo-{number:03d}"))
 
     @classmethod
     def of(cls, root: Path) -> StoryCopy:

@@ -14,7 +14,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult, TextContent
 
-from tests.conftest import tool_path
+from tests.support.paths import tool_path
 
 CALL_TIMEOUT = 120.0
 

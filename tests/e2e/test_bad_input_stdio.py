@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tool_path
 from tests.e2e.harness import call, connect, refused
+from tests.support.paths import tool_path
+from tests.support.repos import story_inputs, write_tree
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -19,17 +20,13 @@ STORY = "STORY-001"
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
-    files: dict[str, bytes] = {
+    files: dict[str, str | bytes] = {
         "packages/core/src/a.ts": b"export const a = 1;\n",
         "packages/core/src/logo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
         "packages/core/src/latin1.ts": "export const s = 'caf\xe9';\n".encode("latin-1"),
-        f"{STORY}/{STORY}.md": b"# Story\n",
-        f"{STORY}/_implementation/IMPLEMENTATION-PLAN.md": b"# Plan\n",
-        f"{STORY}/_implementation/SCOPE.md": b"# Scope\n",
+        **story_inputs(STORY),
     }
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
+    write_tree(root, files)
     (root / "packages/core/src/dir.ts").mkdir()
     return root
 

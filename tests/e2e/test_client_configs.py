@@ -14,8 +14,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from storyfence.commands import demo_script as s
-from tests.conftest import tool_path
 from tests.e2e.harness import CALL_TIMEOUT, call
+from tests.support.paths import tool_path
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

@@ -20,8 +20,9 @@ from scripts.stress import server_pid
 
 from storyfence.commands import demo_script as s
 from storyfence.core.journal import decode
-from tests.conftest import tool_path
 from tests.e2e.harness import call, connect
+from tests.support.paths import tool_path
+from tests.support.repos import story_inputs, write_tree
 
 STORY = "STORY-001"
 IMPL = f"{STORY}/_implementation"
@@ -94,16 +95,7 @@ async def raw_server(root: Path, log: Path) -> AsyncIterator[RawServer]:
 
 @pytest.fixture
 def small_repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    for rel, text in {
-        "packages/core/src/a.ts": "export const a = 1;\n",
-        f"{STORY}/{STORY}.md": "# Story\n",
-        f"{IMPL}/IMPLEMENTATION-PLAN.md": "# Plan\n",
-        f"{IMPL}/SCOPE.md": "# Scope\n",
-    }.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-    return root
+    return write_tree(tmp_path / "repo", {"packages/core/src/a.ts": "export const a = 1;\n", **story_inputs(STORY)})
 
 
 GARBAGE = [

@@ -16,7 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from storyfence.commands import demo_script as s
-from tests.conftest import tool_path
+from tests.support.paths import tool_path
 
 TOKEN = "test-token-0123456789abcdef"
 INIT = {

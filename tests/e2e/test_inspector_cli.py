@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NODE_BIN, tool_path
+from tests.support.paths import NODE_BIN, tool_path
 
 pytestmark = pytest.mark.e2e
 INSPECTOR = NODE_BIN / "mcp-inspector"

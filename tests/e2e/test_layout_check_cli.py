@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tool_path
-from tests.monorepos import SHAPES, build
+from tests.support.monorepos import SHAPES, build
+from tests.support.paths import tool_path
 
 
 def check(root: Path, *paths: str) -> dict[str, dict[str, object]]:

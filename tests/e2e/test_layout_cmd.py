@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from storyfence.cli import use_color
-from tests.conftest import REPO, tool_path
-from tests.monorepos import SHAPES, build
+from tests.support.monorepos import SHAPES, build
+from tests.support.paths import REPO, tool_path
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -8,19 +8,21 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import call, connect, refused
-from tests.monorepos import SHAPES, build
+from tests.support.monorepos import SHAPES, build
+from tests.support.repos import story_inputs, write_tree
 
 pytestmark = pytest.mark.anyio
 STORY = "STORY-001"
 
 
 def with_story(root: Path) -> Path:
-    impl = root / STORY / "_implementation"
-    impl.mkdir(parents=True)
-    (root / STORY / f"{STORY}.md").write_text("# STORY-001\n\nThe backend of a small feature.\n", encoding="utf-8")
-    (impl / "IMPLEMENTATION-PLAN.md").write_text("# Plan\n\n1. Backend only.\n", encoding="utf-8")
-    (impl / "SCOPE.md").write_text("# Scope\n\nThe backend of the feature, wherever it lives.\n", encoding="utf-8")
-    return root
+    story = story_inputs(
+        STORY,
+        story_md="# STORY-001\n\nThe backend of a small feature.\n",
+        plan="# Plan\n\n1. Backend only.\n",
+        scope="# Scope\n\nThe backend of the feature, wherever it lives.\n",
+    )
+    return write_tree(root, story)
 
 
 @pytest.mark.parametrize("shape", ["t3-trpc-drizzle", "next-app-with-lib-backend", "pnpm-django-api"])

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import call, connect, refused
+from tests.support.repos import story_inputs, write_tree
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -46,14 +47,10 @@ def hostile(tmp_path: Path) -> tuple[Path, Path]:
         ".env": "API_PORT=3001\n",
         ".git/config": "[core]\n",
         ".storyfence.toml": 'extends = "backend"\n',
-        f"{STORY}/{STORY}.md": "# Story\n",
-        f"{STORY}/_implementation/IMPLEMENTATION-PLAN.md": "# Plan\n",
-        f"{STORY}/_implementation/SCOPE.md": "# Scope\nEverything backend.\n",
+        **story_inputs(STORY, scope="# Scope\nEverything backend.\n"),
         f"{STORY}/_implementation/BACKEND-LOG.md": "# log\n",
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, files)
     src = root / "packages/core/src"
     os.symlink(outside, src / "escape")  # a directory symlink out of the root
     os.symlink(outside / "secret.txt", src / "link.ts")  # a file symlink out of the root

@@ -4,17 +4,18 @@ process dying with os._exit at one step of the real code path, so the checker se
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from scripts.stress import EXAMPLES, STORY, Call, Checker, StoryCopy, Summary
+from scripts.stress import STORY, Call, Checker, StoryCopy, Summary
 
 from storyfence.cli import make_service
 from storyfence.core.story_paths import TMP_PREFIX
+from tests.support.paths import EXAMPLES
+from tests.support.repos import copy_example
 
 TARGET = "packages/core/src/orders/stress-1.ts"
 OTHER = "packages/core/src/orders/stress-2.ts"
@@ -26,9 +27,7 @@ V2 = b"// written by scripts/stress.py\nexport const stress_stress_1: number = 2
 def copy(tmp_path: Path) -> StoryCopy:
     if not (EXAMPLES / "STORY-042").is_dir():
         pytest.skip("examples/ is missing")
-    root = tmp_path / "repo-000"
-    shutil.copytree(EXAMPLES, root, symlinks=True, ignore=shutil.ignore_patterns(".turbo", "node_modules"))
-    return StoryCopy.of(root)
+    return StoryCopy.of(copy_example(tmp_path / "repo-000", node_modules=False))
 
 
 def acked_write(copy: StoryCopy, path: str, data: bytes) -> None:

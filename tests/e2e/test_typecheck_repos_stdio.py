@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from storyfence.commands import demo_script as s
-from tests.conftest import EXAMPLES
 from tests.e2e.harness import call, connect
+from tests.support.paths import EXAMPLES
+from tests.support.repos import story_inputs, write_tree
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -92,14 +93,9 @@ def npm_repo(root: Path) -> Path:
         "packages/backend/package.json": {"name": "@shop/backend", "private": True},
         "packages/backend/tsconfig.json": {**tsconfig, "include": ["src"]},
         "packages/backend/src/index.ts": "export const two = 2;\n",
-        f"{NPM_STORY}/{NPM_STORY}.md": "# Totals\n",
-        f"{NPM_STORY}/_implementation/IMPLEMENTATION-PLAN.md": "# Plan\n",
-        f"{NPM_STORY}/_implementation/SCOPE.md": "# Scope\n",
+        **story_inputs(NPM_STORY, story_md="# Totals\n"),
     }
-    for rel, content in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        text = content if isinstance(content, str) else json.dumps(content, indent=2)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, files, indent=2)
     (root / "node_modules" / ".bin").mkdir(parents=True)
     os.symlink(TYPESCRIPT, root / "node_modules" / "typescript")
     os.symlink("../typescript/bin/tsc", root / "node_modules" / ".bin" / "tsc")

@@ -17,7 +17,8 @@ from storyfence.app.writes import Edit
 from storyfence.commands.audit import audit, run_audit
 from storyfence.commands.audit_journal import read_journal
 from storyfence.core.models import PortsAdapters, Reuse
-from tests.conftest import policy_allowing_unchecked
+from tests.support.policies import policy_allowing_unchecked
+from tests.support.repos import story_inputs, write_tree
 
 STORY = "STORY-011"
 IMPL = f"{STORY}/_implementation"
@@ -50,13 +51,9 @@ def repo(tmp_path: Path) -> Path:
         "packages/core/src/orders/list.ts": "export const list = () => [];\n",
         "packages/core/src/orders/cancel.ts": "export const cancel = (id: string) => id;\n",
         "apps/web/components/OrderList.tsx": "export const OrderList = () => null;\n",
-        f"{STORY}/{STORY}.md": "# Story\n",
-        f"{IMPL}/IMPLEMENTATION-PLAN.md": "# Plan\n",
-        f"{IMPL}/SCOPE.md": "# Scope\n\n## In scope\n- `packages/core/src/orders/**`\n",
+        **story_inputs(STORY, scope="# Scope\n\n## In scope\n- `packages/core/src/orders/**`\n"),
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, files)
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "start")

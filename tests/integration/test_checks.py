@@ -3,7 +3,6 @@ with an injected run_command: a chunk with a file no check covers never closes s
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,10 @@ from storyfence.app.service import StoryfenceService
 from storyfence.core.models import CommandRun, PortsAdapters, Reuse
 from storyfence.core.policy import Policy
 from storyfence.core.policy_load import extend_policy
+from tests.support.repos import story_inputs, write_tree
 
 STORY = "STORY-001"
 SETTINGS = load_builtin().typecheck
-
-
-def write(root: Path, files: dict[str, Any]) -> Path:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
-    return root
 
 
 def monorepo(
@@ -44,13 +36,11 @@ def monorepo(
         "packages/backend/src/b.ts": "export const b = 1;\n",
         "apps/api/package.json": {"name": "api"},
         "apps/api/orders/views.py": "def view(): ...\n",
-        f"{STORY}/{STORY}.md": "# Story\n",
-        f"{STORY}/_implementation/IMPLEMENTATION-PLAN.md": "# Plan\n",
-        f"{STORY}/_implementation/SCOPE.md": "# Scope\n",
+        **story_inputs(STORY),
     }
     if lockfile == "pnpm-lock.yaml":
         files["pnpm-workspace.yaml"] = "packages:\n  - apps/*\n  - packages/*\n"
-    return write(root, {**files, **(extra or {})})
+    return write_tree(root, {**files, **(extra or {})})
 
 
 # --- reading the repo ---------------------------------------------------------------------------------------
@@ -72,16 +62,18 @@ def monorepo(
 def test_the_package_manager_comes_from_package_manager_else_the_lockfile(
     tmp_path: Path, files: dict[str, Any], expected: str
 ) -> None:
-    assert detect_manager(write(tmp_path, files)) == expected
+    assert detect_manager(write_tree(tmp_path, files)) == expected
 
 
 def test_turbo_runs_a_task_only_when_turbo_json_defines_it_and_turbo_is_a_root_dependency(tmp_path: Path) -> None:
-    write(tmp_path, {"package.json": {"devDependencies": {"turbo": "2"}}, "turbo.json": {"tasks": {"typecheck": {}}}})
+    write_tree(
+        tmp_path, {"package.json": {"devDependencies": {"turbo": "2"}}, "turbo.json": {"tasks": {"typecheck": {}}}}
+    )
     assert turbo_runs(tmp_path, "typecheck")
     assert not turbo_runs(tmp_path, "check-types")
-    write(tmp_path, {"turbo.json": {"pipeline": {"api#check-types": {}}}})  # turbo 1, one package's task
+    write_tree(tmp_path, {"turbo.json": {"pipeline": {"api#check-types": {}}}})  # turbo 1, one package's task
     assert turbo_runs(tmp_path, "check-types")
-    write(tmp_path, {"package.json": {"devDependencies": {}}})
+    write_tree(tmp_path, {"package.json": {"devDependencies": {}}})
     assert not turbo_runs(tmp_path, "check-types")
 
 
@@ -115,7 +107,7 @@ def test_a_package_without_a_script_but_with_a_tsconfig_is_checked_by_the_repos_
     assert lib is not None
     assert lib.argv == ("node_modules/.bin/tsc", "--noEmit", "-p", "packages/backend/tsconfig.json")
     assert lib.diagnostics_dir == "."  # tsc prints paths relative to the repo root it runs in
-    write(root, {"packages/backend/node_modules/.bin/tsc": "#!/bin/sh\n"})
+    write_tree(root, {"packages/backend/node_modules/.bin/tsc": "#!/bin/sh\n"})
     again = Checks(root, SETTINGS).command(checks.workspace.by_dir["packages/backend"])
     assert again is not None
     assert again.argv[0] == "packages/backend/node_modules/.bin/tsc"
@@ -195,7 +187,9 @@ def test_a_chunk_with_a_ts_file_no_check_covers_does_not_close_and_says_what_to_
     ) in log_text(root)
 
     # the user adds a check script outside the story: run_typecheck may run again without a write
-    write(root, {"packages/backend/package.json": {"name": "@shop/backend", "scripts": {"typecheck": "tsc --noEmit"}}})
+    write_tree(
+        root, {"packages/backend/package.json": {"name": "@shop/backend", "scripts": {"typecheck": "tsc --noEmit"}}}
+    )
     again = anyio.run(service.run_typecheck, STORY)
     assert again.outcome == "passed"
     assert again.chunk_closed is True

@@ -7,7 +7,6 @@ writes from each outcome: the journal, BACKEND-LOG.md, BLOCKERS.md, and what is 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,8 @@ from storyfence.adapters.policy_file import load_builtin
 from storyfence.app.service import StoryfenceService
 from storyfence.core.errors import WorkflowError
 from storyfence.core.models import CommandRun, Diagnostic, Outcome, PortsAdapters, Reuse
+from tests.support.repos import copy_example
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 STORY = "STORY-042"
 CORE_FILE = "packages/core/src/orders/cancel-order.ts"
 REUSE = Reuse(reused="findOrder", new="cancelOrder", why_new="no cancel use case existed")
@@ -66,9 +65,7 @@ class FakeRunner:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("node_modules", ".turbo"))
-    return root
+    return copy_example(tmp_path / "repo", node_modules=False)
 
 
 def service_with(repo: Path, runner: FakeRunner) -> StoryfenceService:

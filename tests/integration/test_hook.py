@@ -12,53 +12,14 @@ import pytest
 from storyfence.app.service import StoryfenceService
 from storyfence.commands.hook import claude_code_hook
 from storyfence.core.models import PortsAdapters, Reuse
-from tests.conftest import policy_allowing_unchecked
-
-STORY = "STORY-007"
-SCOPE = """# Scope
-
-## In scope
-- `packages/core/src/orders/**`
-- `apps/api/api/orders/**`
-
-## Out of scope
-- `packages/db/**`
-"""
+from tests.support.hook import REPO_FILES, STORY, denial, pre_tool_use
+from tests.support.policies import policy_allowing_unchecked
+from tests.support.repos import write_tree
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    files = {
-        "packages/core/src/orders/cancel.ts": "export const cancel = (id: string) => id;\n",
-        "packages/core/src/other.ts": "export const other = 1;\n",
-        "apps/api/api/orders/index.ts": "export default () => new Response('ok');\n",
-        "apps/web/components/Button.tsx": "export const Button = () => null;\n",
-        f"{STORY}/{STORY}.md": "# Story\n",
-        f"{STORY}/_implementation/IMPLEMENTATION-PLAN.md": "# Plan\n",
-        f"{STORY}/_implementation/SCOPE.md": SCOPE,
-    }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-    return root
-
-
-def payload(root: Path, tool_name: str, tool_input: dict[str, Any], **extra: Any) -> str:
-    """A PreToolUse hook input as Claude Code sends it (paths absolute, cwd the project)."""
-    return json.dumps(
-        {
-            "session_id": "abc123",
-            "transcript_path": "/home/dev/.claude/projects/repo/abc123.jsonl",
-            "cwd": str(root),
-            "permission_mode": "default",
-            "hook_event_name": "PreToolUse",
-            "tool_name": tool_name,
-            "tool_input": tool_input,
-            "tool_use_id": "toolu_01ABC",
-            **extra,
-        }
-    )
+    return write_tree(tmp_path / "repo", REPO_FILES)
 
 
 def run(
@@ -68,14 +29,6 @@ def run(
     return code, (json.loads(out) if out else None)
 
 
-def denial(answer: dict[str, Any] | None) -> str:
-    assert answer is not None, "expected a deny decision"
-    output = answer["hookSpecificOutput"]
-    assert output["hookEventName"] == "PreToolUse"
-    assert output["permissionDecision"] == "deny"
-    return output["permissionDecisionReason"]
-
-
 def open_chunk(root: Path) -> StoryfenceService:
     service = StoryfenceService(root, policy_allowing_unchecked("packages/core/**"))
     service.begin_chunk(STORY, "cancel orders", "AC1: an order can be cancelled")
@@ -83,7 +36,7 @@ def open_chunk(root: Path) -> StoryfenceService:
 
 
 def test_a_write_of_a_react_component_is_denied_with_the_rule_id(repo: Path) -> None:
-    text = payload(
+    text = pre_tool_use(
         repo, "Write", {"file_path": str(repo / "apps/web/components/Cancel.tsx"), "content": "export {};\n"}
     )
     code, answer = run(repo, text)
@@ -95,7 +48,7 @@ def test_a_write_of_a_react_component_is_denied_with_the_rule_id(repo: Path) -> 
 
 
 def test_an_allowed_backend_write_gets_no_output_so_claude_codes_permission_flow_continues(repo: Path) -> None:
-    text = payload(
+    text = pre_tool_use(
         repo,
         "Write",
         {"file_path": str(repo / "packages/core/src/orders/refund.ts"), "content": "export const refund = 1;\n"},
@@ -110,12 +63,12 @@ def test_edit_multiedit_and_notebookedit_are_judged_by_their_paths(repo: Path) -
         "new_string": "PORT=4000",
         "replace_all": False,
     }
-    assert "`no-env-files`" in denial(run(repo, payload(repo, "Edit", edit))[1])
+    assert "`no-env-files`" in denial(run(repo, pre_tool_use(repo, "Edit", edit))[1])
     multi = {
         "file_path": str(repo / "apps/web/components/Button.tsx"),
         "edits": [{"old_string": "null", "new_string": "undefined", "replace_all": True}],
     }
-    assert "`no-react-components`" in denial(run(repo, payload(repo, "MultiEdit", multi))[1])
+    assert "`no-react-components`" in denial(run(repo, pre_tool_use(repo, "MultiEdit", multi))[1])
     notebook = {
         "notebook_path": str(repo / "analysis/orders.ipynb"),
         "cell_id": "cell-1",
@@ -123,13 +76,13 @@ def test_edit_multiedit_and_notebookedit_are_judged_by_their_paths(repo: Path) -
         "cell_type": "code",
         "edit_mode": "replace",
     }
-    assert "`default-deny`" in denial(run(repo, payload(repo, "NotebookEdit", notebook))[1])
+    assert "`default-deny`" in denial(run(repo, pre_tool_use(repo, "NotebookEdit", notebook))[1])
     ok_edit = {
         "file_path": str(repo / "packages/core/src/other.ts"),
         "old_string": "other = 1",
         "new_string": "other = 2",
     }
-    assert run(repo, payload(repo, "Edit", ok_edit)) == (0, None)
+    assert run(repo, pre_tool_use(repo, "Edit", ok_edit)) == (0, None)
 
 
 def test_tools_that_do_not_write_pass_without_output(repo: Path) -> None:
@@ -142,44 +95,52 @@ def test_tools_that_do_not_write_pass_without_output(repo: Path) -> None:
         ("Grep", {"pattern": "x"}),
         ("mcp__storyfence__write_file", mcp),
     ):
-        assert claude_code_hook(payload(repo, tool, args), root=None, policy_path=None, story=None, environ={}) == (
+        assert claude_code_hook(
+            pre_tool_use(repo, tool, args), root=None, policy_path=None, story=None, environ={}
+        ) == (
             0,
             "",
         )
 
 
 def test_writes_outside_the_project_and_to_protected_files_are_denied(repo: Path, tmp_path: Path) -> None:
-    outside = payload(repo, "Write", {"file_path": str(tmp_path / "elsewhere.ts"), "content": ""})
+    outside = pre_tool_use(repo, "Write", {"file_path": str(tmp_path / "elsewhere.ts"), "content": ""})
     assert "`confinement`" in denial(run(repo, outside)[1])
-    settings = payload(repo, "Write", {"file_path": str(repo / ".claude/settings.json"), "content": "{}"})
+    settings = pre_tool_use(repo, "Write", {"file_path": str(repo / ".claude/settings.json"), "content": "{}"})
     assert "`protected-policy`" in denial(run(repo, settings)[1])
-    log = payload(repo, "Write", {"file_path": str(repo / f"{STORY}/_implementation/BACKEND-LOG.md"), "content": ""})
+    log = pre_tool_use(
+        repo, "Write", {"file_path": str(repo / f"{STORY}/_implementation/BACKEND-LOG.md"), "content": ""}
+    )
     assert "`protected-server-owned`" in denial(run(repo, log)[1])
-    git_dir = payload(repo, "Write", {"file_path": str(repo / ".git/hooks/pre-commit"), "content": ""})
+    git_dir = pre_tool_use(repo, "Write", {"file_path": str(repo / ".git/hooks/pre-commit"), "content": ""})
     assert "`protected-git`" in denial(run(repo, git_dir)[1])
 
 
 def test_the_story_scope_narrows_the_policy_when_the_story_is_named(repo: Path) -> None:
     open_chunk(repo)
-    outside_scope = payload(repo, "Write", {"file_path": str(repo / "packages/core/src/other.ts"), "content": "x\n"})
+    outside_scope = pre_tool_use(
+        repo, "Write", {"file_path": str(repo / "packages/core/src/other.ts"), "content": "x\n"}
+    )
     reason = denial(run(repo, outside_scope, story=STORY)[1])
     assert "`story-not-in-scope`" in reason
     assert STORY in reason
     reason = denial(run(repo, outside_scope, environ={"STORYFENCE_STORY": STORY})[1])
     assert "`story-not-in-scope`" in reason
-    in_scope = payload(repo, "Write", {"file_path": str(repo / "packages/core/src/orders/a.ts"), "content": "x\n"})
+    in_scope = pre_tool_use(repo, "Write", {"file_path": str(repo / "packages/core/src/orders/a.ts"), "content": "x\n"})
     assert run(repo, in_scope, story=STORY) == (0, None)
 
 
 def test_with_no_story_named_the_one_with_an_open_chunk_is_used(repo: Path) -> None:
-    outside_scope = payload(repo, "Write", {"file_path": str(repo / "packages/core/src/other.ts"), "content": "x\n"})
+    outside_scope = pre_tool_use(
+        repo, "Write", {"file_path": str(repo / "packages/core/src/other.ts"), "content": "x\n"}
+    )
     assert run(repo, outside_scope) == (0, None)  # no story has an open chunk: the policy alone
     open_chunk(repo)
     assert "`story-not-in-scope`" in denial(run(repo, outside_scope)[1])
 
 
 def test_a_named_story_without_an_open_chunk_refuses_writes_with_the_workflow_message(repo: Path) -> None:
-    in_scope = payload(repo, "Write", {"file_path": str(repo / "packages/core/src/orders/a.ts"), "content": "x\n"})
+    in_scope = pre_tool_use(repo, "Write", {"file_path": str(repo / "packages/core/src/orders/a.ts"), "content": "x\n"})
     reason = denial(run(repo, in_scope, story=STORY)[1])
     assert "needs an open chunk" in reason
     assert "begin_chunk" in reason
@@ -187,7 +148,7 @@ def test_a_named_story_without_an_open_chunk_refuses_writes_with_the_workflow_me
 
 def test_a_blocked_story_refuses_every_write_and_a_complete_one_too(repo: Path) -> None:
     service = open_chunk(repo)
-    in_scope = payload(repo, "Write", {"file_path": str(repo / "packages/core/src/orders/a.ts"), "content": "x\n"})
+    in_scope = pre_tool_use(repo, "Write", {"file_path": str(repo / "packages/core/src/orders/a.ts"), "content": "x\n"})
     assert run(repo, in_scope, story=STORY) == (0, None)
     service.report_blocker(STORY, "the order API is missing", "no endpoint to call")
     assert "BLOCKED" in denial(run(repo, in_scope, story=STORY)[1])
@@ -212,12 +173,12 @@ def test_a_blocked_story_refuses_every_write_and_a_complete_one_too(repo: Path) 
     )
     anyio.run(done.run_typecheck, STORY)  # no package: nothing to run; the policy lets it stay unchecked
     done.complete_story(STORY)
-    write = payload(other, "Write", {"file_path": str(other / "packages/core/src/orders/b.ts"), "content": "x\n"})
+    write = pre_tool_use(other, "Write", {"file_path": str(other / "packages/core/src/orders/b.ts"), "content": "x\n"})
     assert "COMPLETE" in denial(run(other, write, story=STORY)[1])
 
 
 def test_content_rules_judge_the_new_text_of_write_and_edit(repo: Path) -> None:
-    todo = payload(
+    todo = pre_tool_use(
         repo,
         "Write",
         {"file_path": str(repo / "packages/core/src/orders/b.ts"), "content": "// TODO: implement\nexport {};\n"},
@@ -228,7 +189,7 @@ def test_content_rules_judge_the_new_text_of_write_and_edit(repo: Path) -> None:
         "old_string": "export const cancel",
         "new_string": "import express from 'express';\nexport const cancel",
     }
-    assert "`core-transport-agnostic`" in denial(run(repo, payload(repo, "Edit", express))[1])
+    assert "`core-transport-agnostic`" in denial(run(repo, pre_tool_use(repo, "Edit", express))[1])
     multi = {
         "file_path": str(repo / "packages/core/src/orders/cancel.ts"),
         "edits": [
@@ -236,14 +197,16 @@ def test_content_rules_judge_the_new_text_of_write_and_edit(repo: Path) -> None:
             {"old_string": "=> id", "new_string": "=> orderId // FIXME", "replace_all": True},
         ],
     }
-    assert "`no-todo-markers`" in denial(run(repo, payload(repo, "MultiEdit", multi))[1])
+    assert "`no-todo-markers`" in denial(run(repo, pre_tool_use(repo, "MultiEdit", multi))[1])
     clean = {**multi, "edits": [{"old_string": "=> id", "new_string": "=> id.trim()"}]}
-    assert run(repo, payload(repo, "MultiEdit", clean)) == (0, None)
+    assert run(repo, pre_tool_use(repo, "MultiEdit", clean)) == (0, None)
 
 
 def test_the_root_is_claude_project_dir_before_the_cwd_of_the_call(repo: Path) -> None:
     sub = repo / "packages/core"
-    write = payload(repo, "Write", {"file_path": str(repo / "apps/web/components/X.tsx"), "content": ""}, cwd=str(sub))
+    write = pre_tool_use(
+        repo, "Write", {"file_path": str(repo / "apps/web/components/X.tsx"), "content": ""}, cwd=str(sub)
+    )
     # judged against a subfolder root, the path would be a confinement refusal instead of the policy's rule
     assert "`no-react-components`" in denial(run(repo, write, environ={"CLAUDE_PROJECT_DIR": str(repo)})[1])
     assert "`confinement`" in denial(run(repo, write)[1])
@@ -257,7 +220,7 @@ def test_a_repo_policy_file_is_applied_and_a_broken_one_refuses_with_its_error(r
         '[[rules]]\nid = "no-other"\nkind = "deny"\npatterns = ["packages/core/src/other.ts"]\nreason = "no."\n',
         encoding="utf-8",
     )
-    write = payload(repo, "Write", {"file_path": str(repo / "packages/core/src/other.ts"), "content": "x\n"})
+    write = pre_tool_use(repo, "Write", {"file_path": str(repo / "packages/core/src/other.ts"), "content": "x\n"})
     assert "`no-other`" in denial(run(repo, write)[1])
     (repo / ".storyfence.toml").write_text("[[rules]\n", encoding="utf-8")
     reason = denial(run(repo, write)[1])
@@ -292,7 +255,7 @@ def test_a_named_story_whose_journal_was_edited_by_hand_refuses_writes(repo: Pat
     open_chunk(repo)
     journal = repo / STORY / "_implementation/.storyfence/journal.jsonl"
     journal.write_text(journal.read_text(encoding="utf-8").replace("cancel orders", "cancel all"), encoding="utf-8")
-    write = payload(repo, "Write", {"file_path": str(repo / "packages/core/src/orders/a.ts"), "content": "x\n"})
+    write = pre_tool_use(repo, "Write", {"file_path": str(repo / "packages/core/src/orders/a.ts"), "content": "x\n"})
     reason = denial(run(repo, write, story=STORY)[1])
     assert "could not check this write" in reason
     assert "edited by hand" in reason

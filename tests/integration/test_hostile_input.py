@@ -19,6 +19,7 @@ from storyfence.adapters.policy_file import load_policy
 from storyfence.app.service import StoryfenceService
 from storyfence.app.writes import Edit
 from storyfence.core.errors import StoryfenceError
+from tests.support.repos import story_inputs, write_tree
 
 STORY = "STORY-001"
 IMPL = f"{STORY}/_implementation"
@@ -73,13 +74,9 @@ def world(tmp_path: Path) -> World:
         "packages/core/src/orders/order.ts": "export type Order = { id: string };\n",
         ".env": "API_PORT=3001\n",
         ".git/config": "[core]\n",
-        f"{STORY}/{STORY}.md": "# Story\n",
-        f"{IMPL}/IMPLEMENTATION-PLAN.md": "# Plan\n",
-        f"{IMPL}/SCOPE.md": "# Scope\nEverything backend.\n",
+        **story_inputs(STORY, scope="# Scope\nEverything backend.\n"),
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, files)
     os.symlink(outside, root / "packages/core/src/escape")
     os.symlink(outside / "secret.txt", root / "packages/core/src/link.ts")
     policy, sources = load_policy(root)

@@ -17,6 +17,7 @@ from storyfence.app.service import StoryfenceService
 from storyfence.core.errors import InputError, Refused
 from storyfence.mcp.roots import Binding
 from storyfence.mcp.server import build_server
+from tests.support.repos import story_inputs, write_tree
 
 STORY = "STORY-001"
 
@@ -33,13 +34,9 @@ def repo(tmp_path: Path) -> Path:
         "node_modules/x/index.js": "findOrder\n",
         ".env": "SECRET=findOrder\n",
         "apps/api/api/orders.ts": "// findOrder is used here\n",
-        f"{STORY}/{STORY}.md": "# Story\n",
-        f"{STORY}/_implementation/IMPLEMENTATION-PLAN.md": "# Plan\n",
-        f"{STORY}/_implementation/SCOPE.md": "# Scope\n",
+        **story_inputs(STORY),
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, files)
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     return root
 

@@ -11,6 +11,7 @@ from storyfence.adapters.policy_file import load_builtin
 from storyfence.app.service import StoryfenceService
 from storyfence.core.events import FileChanged
 from storyfence.core.story_paths import TMP_PREFIX
+from tests.support.repos import story_inputs, write_tree
 
 STORY = "STORY-001"
 TARGET = "packages/core/src/a.ts"
@@ -21,13 +22,9 @@ def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     files = {
         TARGET: "export const a = 1;\n",
-        f"{STORY}/{STORY}.md": "# Story\n",
-        f"{STORY}/_implementation/IMPLEMENTATION-PLAN.md": "# Plan\n",
-        f"{STORY}/_implementation/SCOPE.md": "# Scope\n",
+        **story_inputs(STORY),
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
+    write_tree(root, files)
     StoryfenceService(root, load_builtin()).begin_chunk(STORY, "n", "o")
     return root
 

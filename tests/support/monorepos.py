@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.repos import write_tree
+
 SERVER_TS = 'import { db } from "@acme/db";\n\nexport async function list() {\n  return db.query.posts.findMany();\n}\n'
 CLIENT_TSX = '"use client";\nimport { useState } from "react";\n\nexport function Button() {\n  return <button />;\n}\n'
 
@@ -231,8 +233,4 @@ SHAPES: dict[str, Shape] = {
 
 
 def build(shape: Shape, root: Path) -> Path:
-    for rel, text in shape.files.items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    return root
+    return write_tree(root, shape.files)
