@@ -11,16 +11,9 @@ from pathlib import Path
 from typing import TextIO
 
 from mcp.client.stdio import StdioServerParameters
+from tests.support.procfs import find_server_pid, peak_rss_kib
 
-from bench.servers import (
-    bare_params,
-    call,
-    connect,
-    filesystem_params,
-    find_server_pid,
-    peak_rss_kib,
-    storyfence_params,
-)
+from bench.servers import bare_params, call, connect, filesystem_params, storyfence_params
 from bench.stats import Comparison, Stopwatch, interleave, rotate
 from bench.trees import STORY, BigRepo, copy_example, ts_payload
 from storyfence.adapters.policy_file import load_builtin

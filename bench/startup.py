@@ -11,6 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.server import serve_args
+
 from bench.env import server_env
 from bench.servers import BENCH_DIR
 
@@ -51,7 +53,7 @@ def _group(module: str) -> str:
 
 def import_report(root: Path, runs: int = 5, top: int = 12) -> list[str]:
     """What `storyfence serve` imports on top of the bare SDK server, from `python -X importtime`."""
-    sf = _median_profile(["-m", "storyfence", "serve", "--root", str(root), "--log-level", "WARNING"], runs)
+    sf = _median_profile(["-m", "storyfence", *serve_args(root)], runs)
     bare = _median_profile([str(BENCH_DIR / "bare_server.py")], runs)
     extra = {m: us for m, us in sf.items() if m not in bare}
     groups: dict[str, int] = defaultdict(int)

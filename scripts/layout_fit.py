@@ -36,6 +36,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+if __package__ in (None, ""):  # run as a script: make `tests.support` importable from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.server import console_script
+
 LABELS_DIR = Path(__file__).resolve().parent / "layout_fit"
 DEFAULT_MIRRORS = Path("/work/.mirror")
 BATCH = 300
@@ -167,8 +172,8 @@ def export(git_dir: Path, commit: str, dest: Path) -> list[str]:
 def storyfence_cmd(explicit: str | None) -> list[str]:
     if explicit:
         return [explicit]
-    local = Path(sys.executable).parent / "storyfence"
-    found = str(local) if local.exists() else shutil.which("storyfence")
+    local = console_script()
+    found = str(local) if local is not None else shutil.which("storyfence")
     if not found:
         raise SystemExit("no storyfence executable: run `make setup` or pass --storyfence")
     return [found]

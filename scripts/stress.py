@@ -37,8 +37,10 @@ from mcp.client.stdio import StdioServerParameters
 if __package__ in (None, ""):  # run as a script: make `tests.support` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.paths import EXAMPLES, tool_path
+from tests.support.paths import EXAMPLES
+from tests.support.procfs import server_pid
 from tests.support.repos import copy_example
+from tests.support.server import CALL_TIMEOUT, open_client, server_params
 
 from storyfence.adapters.files import RepoFiles
 from storyfence.adapters.store import StoryStore
@@ -75,7 +77,6 @@ TS_TARGETS = (
 HTTP_TARGET = "__http__/orders-cancel.http"
 TARGETS = (*TS_TARGETS, HTTP_TARGET)
 FILE_TOOLS = ("write_file", "edit_file", "delete_file")
-CALL_TIMEOUT = 120.0
 FAKE_POLICY = '[typecheck]\ncommand = ["node", "-e", "process.exit(0)", "{package}"]\ntimeout_seconds = 60\n'
 LOG_ARGS: dict[str, Any] = {
     "summary": "Stress chunk: rewrote and edited the stress modules.",
@@ -92,32 +93,10 @@ Say = Callable[[str], None]
 # --- the server process ------------------------------------------------------------------------------------
 
 
-def server_params(root: Path, policy: Path | None) -> StdioServerParameters:
+def stress_params(root: Path, policy: Path | None) -> StdioServerParameters:
+    """The server under stress: errors only on its stderr, and no Python warnings mixed into it."""
     extra = ["--policy", str(policy)] if policy is not None else []
-    return StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "storyfence", "serve", "--root", str(root), "--log-level", "ERROR", *extra],
-        env={"PATH": tool_path(), "TURBO_TELEMETRY_DISABLED": "1", "PYTHONWARNINGS": "ignore"},
-    )
-
-
-def server_pid(root: Path) -> int | None:
-    """The pid of this process's child running `storyfence serve --root ROOT`, if it is up."""
-    me = str(os.getpid())
-    marker = f"storyfence\0serve\0--root\0{root}\0".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text(encoding="utf-8", errors="replace")
-            if stat.rsplit(")", 1)[1].split()[1] != me:
-                continue
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except (OSError, IndexError):
-            continue  # the process ended while we looked
-        if marker in cmdline:
-            return int(entry)
-    return None
+    return server_params(root, *extra, env={"PYTHONWARNINGS": "ignore"}, log_level="ERROR")
 
 
 def sigkill(pid: int) -> bool:
@@ -693,7 +672,7 @@ async def life(
     async def drive() -> None:
         nonlocal ended, aborted
         try:
-            async with Client(params, mode="legacy", read_timeout_seconds=CALL_TIMEOUT) as client:
+            async with open_client(params) as client:
                 connected.set()
                 ended = await driver.run(client)
         except Exception as exc:
@@ -737,7 +716,7 @@ async def stress(
     while summary.kills < kills:
         driver = Driver(copy, rng, summary, checker)
         try:
-            killed, ended = await life(driver, server_params(copy.root, policy), rng, window)
+            killed, ended = await life(driver, stress_params(copy.root, policy), rng, window)
         except Aborted as exc:
             checker.problem(str(exc))
             break

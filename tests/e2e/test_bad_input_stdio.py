@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import call, connect, refused
-from tests.support.paths import tool_path
 from tests.support.repos import story_inputs, write_tree
+from tests.support.server import call, connect, refused, run_cli
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -103,19 +100,8 @@ async def test_an_edit_dry_run_returns_the_diff_and_writes_nothing(repo: Path) -
     assert (repo / "packages/core/src/a.ts").read_bytes() == b"export const a = 1;\n"
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "storyfence", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": tool_path()},
-        check=False,
-    )
-
-
 def test_serve_with_a_missing_root_fails_at_start_with_a_clear_message(tmp_path: Path) -> None:
-    result = run_cli("serve", "--root", str(tmp_path / "nope"))
+    result = run_cli("serve", "--root", str(tmp_path / "nope"), timeout=60)
     assert result.returncode == 2
     assert "does not exist" in result.stderr
     assert result.stdout == ""
@@ -136,7 +122,7 @@ def test_serve_with_a_missing_root_fails_at_start_with_a_clear_message(tmp_path:
 def test_serve_with_an_invalid_policy_fails_at_start_naming_file_and_key(repo: Path, toml: str, expected: str) -> None:
     policy = repo / ".storyfence.toml"
     policy.write_text(toml, encoding="utf-8")
-    result = run_cli("serve", "--root", str(repo))
+    result = run_cli("serve", "--root", str(repo), timeout=60)
     assert result.returncode == 2
     assert f"Invalid policy {policy}" in result.stderr
     assert expected in result.stderr

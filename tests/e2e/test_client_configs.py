@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from storyfence.commands import demo_script as s
-from tests.e2e.harness import CALL_TIMEOUT, call
 from tests.support.paths import tool_path
+from tests.support.server import call, open_client, run_cli
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -28,14 +26,7 @@ CONFIGS = [
 
 
 def run_init(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "storyfence", "init", "--root", str(root), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": tool_path()},
-        check=False,
-    )
+    return run_cli("init", "--root", str(root), *args, timeout=60)
 
 
 @pytest.mark.parametrize(("config", "key", "client"), CONFIGS)
@@ -49,7 +40,7 @@ async def test_the_config_init_writes_starts_a_server_that_serves_the_repo(
     params = StdioServerParameters(
         command=entry["command"], args=args, env={"PATH": tool_path()}, cwd=str(example_repo)
     )
-    async with Client(params, mode="legacy", read_timeout_seconds=CALL_TIMEOUT) as session:
+    async with open_client(params) as session:
         story = await call(session, "read_story", story=s.STORY)
         assert story["folder"] == s.STORY
         decision = await call(session, "check_path", path="apps/web/app/page.tsx")
@@ -68,6 +59,6 @@ async def test_the_claude_desktop_snippet_init_prints_starts_a_server_from_anywh
     params = StdioServerParameters(
         command=entry["command"], args=entry["args"], env={"PATH": tool_path()}, cwd=str(tmp_path)
     )
-    async with Client(params, mode="legacy", read_timeout_seconds=CALL_TIMEOUT) as session:
+    async with open_client(params) as session:
         story = await call(session, "read_story", story=s.STORY)
         assert story["folder"] == s.STORY

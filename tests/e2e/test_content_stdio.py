@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from storyfence.commands import demo_script as s
-from tests.e2e.harness import call, connect, refused
+from tests.support.server import call, connect, refused
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

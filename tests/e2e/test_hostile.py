@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,13 +15,13 @@ import anyio
 import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
-from scripts.stress import server_pid
 
 from storyfence.commands import demo_script as s
 from storyfence.core.journal import decode
-from tests.e2e.harness import call, connect
 from tests.support.paths import tool_path
+from tests.support.procfs import peak_rss_kib, server_pid
 from tests.support.repos import story_inputs, write_tree
+from tests.support.server import call, connect, serve_args, storyfence_argv
 
 STORY = "STORY-001"
 IMPL = f"{STORY}/_implementation"
@@ -74,7 +73,7 @@ class RawServer:
 
 @asynccontextmanager
 async def raw_server(root: Path, log: Path) -> AsyncIterator[RawServer]:
-    argv = [sys.executable, "-m", "storyfence", "serve", "--root", str(root), "--log-level", "WARNING"]
+    argv = [*storyfence_argv(), *serve_args(root)]
     with log.open("wb") as stderr:
         process = await anyio.open_process(argv, stderr=stderr, env={"PATH": tool_path(), "PYTHONWARNINGS": "ignore"})
         server = RawServer(process)
@@ -192,13 +191,6 @@ FLOOD = (
 )
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM in /proc status")
-
-
 @pytest.mark.anyio
 @pytest.mark.e2e
 async def test_a_typecheck_that_floods_100_mb_is_capped_and_the_server_stays_small_and_responsive(
@@ -212,7 +204,7 @@ async def test_a_typecheck_that_floods_100_mb_is_capped_and_the_server_stays_sma
         assert pid is not None
         await call(client, "begin_chunk", story=s.STORY, name="flood", objective="cap the output")
         await call(client, "write_file", story=s.STORY, path="packages/core/src/orders/x.ts", content="export {};\n")
-        baseline = peak_rss_mb(pid)
+        baseline = peak_rss_kib(pid) / 1024
         running = anyio.Event()
         answered: list[str] = []
         check: dict[str, Any] = {}
@@ -233,7 +225,7 @@ async def test_a_typecheck_that_floods_100_mb_is_capped_and_the_server_stays_sma
                 await running.wait()
                 status = await call(client, "story_status", story=s.STORY)  # while the command runs
                 answered.append("story_status")
-        peak = peak_rss_mb(pid)
+        peak = peak_rss_kib(pid) / 1024
     assert status["status"] == "open"
     assert answered == ["story_status", "run_typecheck"]
     [run] = check["runs"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from storyfence.commands import demo_script as s
 from tests.support.paths import tool_path
+from tests.support.server import storyfence_argv
 
 TOKEN = "test-token-0123456789abcdef"
 INIT = {
@@ -51,7 +51,7 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], limit: float = 30.0
 def http_server(example_repo: Path) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "storyfence", "serve", "--http", "--port", str(port), "--root", str(example_repo)],
+        [*storyfence_argv(), "serve", "--http", "--port", str(port), "--root", str(example_repo)],
         env={"PATH": tool_path(), "STORYFENCE_TOKEN": TOKEN},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -103,7 +103,7 @@ async def test_the_official_client_works_with_the_right_token(http_server: str) 
 
 def test_a_non_loopback_bind_without_a_token_is_refused(example_repo: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "storyfence", "serve", "--http", "--host", "0.0.0.0", "--root", str(example_repo)],
+        [*storyfence_argv(), "serve", "--http", "--host", "0.0.0.0", "--root", str(example_repo)],
         env={"PATH": tool_path()},
         capture_output=True,
         text=True,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.paths import NODE_BIN, tool_path
+from tests.support.server import storyfence_argv
 
 pytestmark = pytest.mark.e2e
 INSPECTOR = NODE_BIN / "mcp-inspector"
@@ -19,7 +19,7 @@ def inspector(root: Path, *method: str) -> dict[str, object]:
     if not INSPECTOR.exists():
         pytest.fail("the MCP Inspector is missing from tools/node: run `make setup`")
     result = subprocess.run(
-        [str(INSPECTOR), "--cli", sys.executable, "-m", "storyfence", "serve", "--root", str(root), *method],
+        [str(INSPECTOR), "--cli", *storyfence_argv(), "serve", "--root", str(root), *method],
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.monorepos import SHAPES, build
-from tests.support.paths import tool_path
+from tests.support.server import run_cli
 
 
 def check(root: Path, *paths: str) -> dict[str, dict[str, object]]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "storyfence", "check", "--root", str(root), "--json", *paths],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": tool_path()},
-        check=False,
-    )
+    proc = run_cli("check", "--root", str(root), "--json", *paths)
     assert proc.returncode in (0, 1), proc.stderr
     return {d["path"]: d for d in json.loads(proc.stdout)}
 
@@ -78,14 +70,7 @@ def test_a_page_or_layout_under_app_api_stays_refused(tmp_path: Path) -> None:
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "storyfence", *args, "--root", str(root)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": tool_path()},
-        check=False,
-    )
+    return run_cli(*args, "--root", str(root))
 
 
 def test_init_writes_the_learned_layout_with_its_evidence_and_examples_that_hold(tmp_path: Path) -> None:

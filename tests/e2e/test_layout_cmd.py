@@ -5,28 +5,19 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from storyfence.cli import use_color
 from tests.support.monorepos import SHAPES, build
-from tests.support.paths import REPO, tool_path
+from tests.support.paths import REPO
+from tests.support.server import run_cli
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def layout(root: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "storyfence", "layout", "--root", str(root), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": tool_path(), **(env or {})},
-        cwd=cwd,
-        check=False,
-    )
+    proc = run_cli("layout", "--root", str(root), *args, env=env, cwd=cwd)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

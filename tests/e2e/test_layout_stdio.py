@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import call, connect, refused
 from tests.support.monorepos import SHAPES, build
 from tests.support.repos import story_inputs, write_tree
+from tests.support.server import call, connect, refused
 
 pytestmark = pytest.mark.anyio
 STORY = "STORY-001"

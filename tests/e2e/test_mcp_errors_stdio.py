@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from tests.e2e.harness import CALL_TIMEOUT, server_params
+from tests.support.server import open_client, server_params
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +22,7 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.mark.e2e
 async def test_over_stdio_the_real_client_gets_invalid_params_for_an_unknown_tool_and_prompt(root: Path) -> None:
-    async with Client(server_params(root), mode="legacy", read_timeout_seconds=CALL_TIMEOUT) as client:
+    async with open_client(server_params(root)) as client:
         with pytest.raises(MCPError) as tool:
             await client.call_tool("no_such_tool", {})
         assert tool.value.code == INVALID_PARAMS

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client
 from mcp.client.context import ClientRequestContext
 from mcp_types import ListRootsResult, LoggingMessageNotificationParams, Root, TextResourceContents
 
 from storyfence.commands import demo_script as s
-from tests.e2e.harness import CALL_TIMEOUT, call, refused, server_params
+from tests.support.server import call, open_client, refused, server_params
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -35,7 +34,7 @@ TOOLS = {
 
 
 async def test_every_tool_has_a_schema_an_output_schema_and_annotations(example_repo: Path) -> None:
-    async with Client(server_params(example_repo), mode="legacy", read_timeout_seconds=CALL_TIMEOUT) as client:
+    async with open_client(server_params(example_repo)) as client:
         listed = await client.list_tools()
         tools = {tool.name: tool for tool in listed.tools}
         assert set(tools) == set(TOOLS)
@@ -59,7 +58,7 @@ async def test_every_tool_has_a_schema_an_output_schema_and_annotations(example_
 
 
 async def test_resources_serve_the_policy_and_the_story_files(example_repo: Path) -> None:
-    async with Client(server_params(example_repo), mode="legacy", read_timeout_seconds=CALL_TIMEOUT) as client:
+    async with open_client(server_params(example_repo)) as client:
         templates = await client.list_resource_templates()
         assert [t.uri_template for t in templates.resource_templates] == ["storyfence://stories/{story}/{document}"]
         policy = await client.read_resource("storyfence://policy")
@@ -76,7 +75,7 @@ async def test_resources_serve_the_policy_and_the_story_files(example_repo: Path
 
 
 async def test_the_implement_backend_prompt_walks_the_client_through_the_workflow(example_repo: Path) -> None:
-    async with Client(server_params(example_repo), mode="legacy", read_timeout_seconds=CALL_TIMEOUT) as client:
+    async with open_client(server_params(example_repo)) as client:
         prompts = await client.list_prompts()
         [prompt] = prompts.prompts
         assert prompt.name == "implement-backend"
@@ -100,12 +99,7 @@ async def test_client_roots_narrow_the_root_but_never_widen_it(example_repo: Pat
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     params = server_params(outer)
-    async with Client(
-        params,
-        mode="legacy",
-        read_timeout_seconds=CALL_TIMEOUT,
-        list_roots_callback=roots_callback(elsewhere, example_repo),
-    ) as client:
+    async with open_client(params, list_roots_callback=roots_callback(elsewhere, example_repo)) as client:
         decision = await call(client, "check_path", path="packages/core/src/x.ts")
         assert decision["allowed"] is True  # relative to the narrowed root: the monorepo
         assert "escapes the repo root" in await refused(client, "list_files", path="../elsewhere")
@@ -117,12 +111,10 @@ async def test_without_root_the_first_client_root_is_served_and_without_either_a
     params = server_params(example_repo)
     params.args = [a for a in params.args if a not in ("--root", str(example_repo))]
     params.cwd = str(example_repo.parent)
-    async with Client(
-        params, mode="legacy", read_timeout_seconds=CALL_TIMEOUT, list_roots_callback=roots_callback(example_repo)
-    ) as client:
+    async with open_client(params, list_roots_callback=roots_callback(example_repo)) as client:
         story = await call(client, "read_story", story=s.STORY)
         assert story["folder"] == s.STORY
-    async with Client(params, mode="legacy", read_timeout_seconds=CALL_TIMEOUT) as client:
+    async with open_client(params) as client:
         assert "no repo root: start storyfence with --root" in await refused(client, "read_story", story=s.STORY)
 
 
@@ -132,9 +124,7 @@ async def test_refusals_are_also_sent_to_the_client_log(example_repo: Path) -> N
     async def on_log(params: LoggingMessageNotificationParams) -> None:
         seen.append(params)
 
-    async with Client(
-        server_params(example_repo), mode="legacy", read_timeout_seconds=CALL_TIMEOUT, logging_callback=on_log
-    ) as client:
+    async with open_client(server_params(example_repo), logging_callback=on_log) as client:
         await call(client, "begin_chunk", story=s.STORY, name="n", objective="o")
         await refused(client, "write_file", story=s.STORY, path=".env", content="x")
     assert any(p.level == "warning" and "no-env-files" in str(p.data) for p in seen)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import call, connect, refused
 from tests.support.repos import story_inputs, write_tree
+from tests.support.server import call, connect, refused
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

@@ -11,7 +11,7 @@ import pytest
 from storyfence.commands import demo_script as s
 from storyfence.core import logbook
 from storyfence.core.journal import decode
-from tests.e2e.harness import call, connect, refused
+from tests.support.server import call, connect, refused
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

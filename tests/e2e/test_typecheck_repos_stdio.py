@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from storyfence.commands import demo_script as s
-from tests.e2e.harness import call, connect
 from tests.support.paths import EXAMPLES
 from tests.support.repos import story_inputs, write_tree
+from tests.support.server import call, connect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
