@@ -11,6 +11,7 @@ import pytest
 from storyfence.commands import demo_script as s
 from storyfence.core import logbook
 from storyfence.core.journal import decode
+from tests.support.demo_story import CANCEL_ORDER_WRONG_FIXES
 from tests.support.server import call, connect, refused
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -100,11 +101,11 @@ async def test_a_chunk_that_keeps_failing_ends_blocked_after_two_failed_fix_atte
         assert (first["outcome"], first["failed_fix_attempts"], first["signal"]) == ("failed", 0, "")
         assert "nothing changed" in await refused(client, "run_typecheck", story=s.STORY)
 
-        await call(client, "edit_file", story=s.STORY, path=CORE_FILE, edits=[s.CANCEL_ORDER_WRONG_FIXES[0]])
+        await call(client, "edit_file", story=s.STORY, path=CORE_FILE, edits=[CANCEL_ORDER_WRONG_FIXES[0]])
         second = await call(client, "run_typecheck", story=s.STORY)
         assert (second["outcome"], second["failed_fix_attempts"], second["signal"]) == ("failed", 1, "")
 
-        await call(client, "edit_file", story=s.STORY, path=CORE_FILE, edits=[s.CANCEL_ORDER_WRONG_FIXES[1]])
+        await call(client, "edit_file", story=s.STORY, path=CORE_FILE, edits=[CANCEL_ORDER_WRONG_FIXES[1]])
         third = await call(client, "run_typecheck", story=s.STORY)
         assert third["outcome"] == "failed"
         assert third["failed_fix_attempts"] == 2

@@ -37,11 +37,6 @@ export async function cancelOrder(
 
 # the one-character fix the agent makes after reading the typecheck error
 CANCEL_ORDER_FIX = {"old_text": "status: 'canceled'", "new_text": "status: 'cancelled'"}
-# a wrong "fix" used by the tests to drive a chunk to BLOCKED
-CANCEL_ORDER_WRONG_FIXES = (
-    {"old_text": "status: 'canceled'", "new_text": "status: 'void'"},
-    {"old_text": "status: 'void'", "new_text": "status: 'annulled'"},
-)
 
 INDEX_EXPORT = {
     "old_text": "export { listOrders } from './orders/list-orders';\n",
