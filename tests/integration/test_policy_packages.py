@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from storyfence.adapters.packages import WorkspacePackages
 from storyfence.core.policy import PackageFacts, Policy, decide_write
-from storyfence.core.policy_load import parse_policy
+from tests.support.paths import EXAMPLES
+from tests.support.policies import backend_policy
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-REPO = Path(__file__).resolve().parents[2]
-SOURCE = "policies/backend.toml"
-
-with (REPO / SOURCE).open("rb") as _f:
-    POLICY: Policy = parse_policy(tomllib.load(_f), SOURCE)
+POLICY: Policy = backend_policy()
 
 
 def test_the_example_workspace_packages_refuse_the_frontend_and_allow_the_backend() -> None:
-    ws = WorkspacePackages(REPO / "examples")
+    ws = WorkspacePackages(EXAMPLES)
     facts = [PackageFacts(dir=p.dir, name=p.name, dependencies=p.dependencies) for p in ws.packages]
     assert {f.name for f in facts} >= {"@example/web", "@example/ui", "@example/backend", "@example/core"}
     assert decide_write(POLICY, "packages/backend/src/orders.ts", packages=facts).allowed is True

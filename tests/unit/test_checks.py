@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from storyfence.adapters.policy_file import load_builtin
 from storyfence.core.checks import NO_CHECK, Owner, coverage, is_check_script, outcome, pick_script
 from storyfence.core.models import CommandRun, UncheckedFile
 from storyfence.core.policy import TypecheckSettings, UncheckedAllowance
 from storyfence.core.policy_load import extend_policy
+from tests.support.policies import backend_policy
 
-SETTINGS = load_builtin().typecheck
+SETTINGS = backend_policy().typecheck
 TOOLS = SETTINGS.check_tools
 
 
@@ -110,7 +110,7 @@ def test_type_errors_come_first_then_tooling_then_unchecked_files() -> None:
 
 
 def test_a_repo_policy_adds_unchecked_entries_and_replaces_a_built_in_one_by_id() -> None:
-    base = load_builtin()
+    base = backend_policy()
     added = extend_policy(
         base, {"typecheck": {"unchecked": [{"paths": ["apps/api/**"], "reason": "Django"}]}}, "repo.toml"
     )

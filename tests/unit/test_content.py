@@ -3,9 +3,7 @@ the neighbouring legitimate writes alone."""
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -13,19 +11,12 @@ from hypothesis import strategies as st
 
 from storyfence.core.content import Import, check_content, find_imports, listed_module
 from storyfence.core.policy import Decision, Policy
-from storyfence.core.policy_load import extend_policy, parse_policy
+from storyfence.core.policy_load import extend_policy
+from tests.support.paths import EXAMPLES
+from tests.support.policies import backend_policy
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples"
 SOURCE = "policies/backend.toml"
-
-with (REPO / SOURCE).open("rb") as _f:
-    POLICY: Policy = parse_policy(tomllib.load(_f), SOURCE)
+POLICY: Policy = backend_policy()
 
 CORE_FILE = "packages/core/src/orders/cancel-order.ts"
 BACKEND_FILE = "packages/backend/src/orders.ts"

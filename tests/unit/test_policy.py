@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,23 +23,12 @@ from storyfence.core.policy import (
     protected_rules,
 )
 from storyfence.core.policy_load import extend_policy, parse_policy
+from tests.support.policies import backend_data, backend_policy
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-REPO = Path(__file__).resolve().parents[2]
 SOURCE = "policies/backend.toml"
 BUILT_IN = "storyfence (built in)"
 
-
-def backend_data() -> dict[str, Any]:
-    with (REPO / SOURCE).open("rb") as f:
-        return tomllib.load(f)
-
-
-POLICY: Policy = parse_policy(backend_data(), SOURCE)
+POLICY: Policy = backend_policy()
 
 
 # --- writes the default policy allows -----------------------------------------------------------------------
@@ -805,19 +792,13 @@ def test_match_name_never_raises_on_any_glob(name: str, glob: str) -> None:
     ],
 )
 def test_protections_and_deny_rules_hold_for_case_variants(path: str, rule: str) -> None:
-    decision = decide_write(_backend_policy_for_case_tests(), path)
+    decision = decide_write(POLICY, path)
     assert (decision.allowed, decision.rule) == (False, rule)
 
 
 def test_a_secret_read_is_refused_in_any_case() -> None:
-    decision = decide_read(_backend_policy_for_case_tests(), "apps/api/.ENV")
+    decision = decide_read(POLICY, "apps/api/.ENV")
     assert (decision.allowed, decision.rule) == (False, "no-secret-reads")
-
-
-def _backend_policy_for_case_tests() -> Policy:
-    from storyfence.adapters.policy_file import load_builtin
-
-    return load_builtin()
 
 
 # --- env and container files by other names (issue 11, hole 3) ----------------------------------------------

@@ -3,24 +3,16 @@ deny rule (never a hard one), and carry examples that must hold."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from storyfence.core.errors import PolicyError
 from storyfence.core.policy import PackageFacts, Policy, decide_write
-from storyfence.core.policy_load import check_examples, extend_policy, parse_policy
+from storyfence.core.policy_load import check_examples, extend_policy
+from tests.support.policies import backend_policy
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # pyright: ignore[reportMissingImports]
-
-SOURCE = "policies/backend.toml"
-with (Path(__file__).resolve().parents[2] / SOURCE).open("rb") as _f:
-    BASE: Policy = parse_policy(tomllib.load(_f), SOURCE)
+BASE: Policy = backend_policy()
 
 
 def test_add_patterns_extends_a_built_in_rule_without_restating_it() -> None:

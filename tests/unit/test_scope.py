@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from storyfence.core.policy import ScopeLists, decide_write
-from storyfence.core.policy_load import parse_policy
 from storyfence.core.scope import describe, parse_scope, read_scope
+from tests.support.paths import EXAMPLES
+from tests.support.policies import backend_policy
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "STORY-042" / "_implementation" / "SCOPE.md"
-
-with (REPO / "policies" / "backend.toml").open("rb") as _f:
-    POLICY = parse_policy(tomllib.load(_f), "policies/backend.toml")
+EXAMPLE = EXAMPLES / "STORY-042" / "_implementation" / "SCOPE.md"
+POLICY = backend_policy()
 
 
 def test_the_example_story_scope_gives_its_in_and_out_lists() -> None:
