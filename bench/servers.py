@@ -9,7 +9,8 @@ from typing import Any, TextIO
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult
-from tests.support.server import open_client, server_params, text_of
+from tests.support.client import text_of
+from tests.support.server import open_client, server_params
 
 from bench.env import FILESYSTEM_SERVER, server_env
 

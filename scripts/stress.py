@@ -37,10 +37,11 @@ from mcp.client.stdio import StdioServerParameters
 if __package__ in (None, ""):  # run as a script: make `tests.support` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.client import CALL_TIMEOUT
 from tests.support.paths import EXAMPLES
 from tests.support.procfs import server_pid
 from tests.support.repos import copy_example
-from tests.support.server import CALL_TIMEOUT, open_client, server_params
+from tests.support.server import open_client, server_params
 
 from storyfence.adapters.files import RepoFiles
 from storyfence.adapters.store import StoryStore

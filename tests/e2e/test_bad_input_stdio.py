@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.client import call, refused
 from tests.support.repos import story_inputs, write_tree
-from tests.support.server import call, connect, refused, run_cli
+from tests.support.server import connect, run_cli
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

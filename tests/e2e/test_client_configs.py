@@ -12,8 +12,9 @@ import pytest
 from mcp.client.stdio import StdioServerParameters
 
 from storyfence.commands import demo_script as s
+from tests.support.client import call
 from tests.support.paths import tool_path
-from tests.support.server import call, open_client, run_cli
+from tests.support.server import open_client, run_cli
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

@@ -19,7 +19,8 @@ from storyfence.commands import demo_script as s
 from storyfence.core import logbook
 from storyfence.core.events import FileChanged
 from storyfence.core.journal import Record, decode
-from tests.support.server import CALL_TIMEOUT, call, connect, text_of
+from tests.support.client import CALL_TIMEOUT, call, text_of
+from tests.support.server import connect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

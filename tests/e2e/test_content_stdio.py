@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from storyfence.commands import demo_script as s
-from tests.support.server import call, connect, refused
+from tests.support.client import call, refused
+from tests.support.server import connect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

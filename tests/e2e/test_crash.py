@@ -12,7 +12,8 @@ from scripts.stress import Summary, expected_log, stress
 from storyfence.commands import demo_script as s
 from storyfence.core import logbook
 from storyfence.core.journal import decode
-from tests.support.server import call, connect
+from tests.support.client import call
+from tests.support.server import connect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

@@ -18,10 +18,11 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from storyfence.commands import demo_script as s
 from storyfence.core.journal import decode
+from tests.support.client import call
 from tests.support.paths import tool_path
 from tests.support.procfs import peak_rss_kib, server_pid
 from tests.support.repos import story_inputs, write_tree
-from tests.support.server import call, connect, serve_args, storyfence_argv
+from tests.support.server import connect, serve_args, storyfence_argv
 
 STORY = "STORY-001"
 IMPL = f"{STORY}/_implementation"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.client import call, refused
 from tests.support.monorepos import SHAPES, build
 from tests.support.repos import story_inputs, write_tree
-from tests.support.server import call, connect, refused
+from tests.support.server import connect
 
 pytestmark = pytest.mark.anyio
 STORY = "STORY-001"

@@ -11,7 +11,8 @@ from mcp.client.context import ClientRequestContext
 from mcp_types import ListRootsResult, LoggingMessageNotificationParams, Root, TextResourceContents
 
 from storyfence.commands import demo_script as s
-from tests.support.server import call, open_client, refused, server_params
+from tests.support.client import call, refused
+from tests.support.server import open_client, server_params
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

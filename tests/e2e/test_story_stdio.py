@@ -11,8 +11,9 @@ import pytest
 from storyfence.commands import demo_script as s
 from storyfence.core import logbook
 from storyfence.core.journal import decode
+from tests.support.client import call, refused
 from tests.support.demo_story import CANCEL_ORDER_WRONG_FIXES
-from tests.support.server import call, connect, refused
+from tests.support.server import connect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

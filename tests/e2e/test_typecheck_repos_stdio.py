@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from storyfence.commands import demo_script as s
+from tests.support.client import call
 from tests.support.paths import EXAMPLES
 from tests.support.repos import story_inputs, write_tree
-from tests.support.server import call, connect
+from tests.support.server import connect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

@@ -1,7 +1,14 @@
-"""What the tests, scripts/ and bench/ share, one version of each: where things are in this checkout (paths),
-repos written from a dict of files or copied from examples/ (repos, monorepos), storyfence started as a process
-with the official MCP client connected over stdio (server) and what /proc says about it (procfs), the policies
-tests build on (policies), and the Claude Code hook's input (hook).
+"""What the tests, scripts/ and bench/ share, one version of each.
+
+    paths       where things are in this checkout; the PATH a storyfence process under test gets
+    repos       a repo written from a dict of files (a story's inputs included); a private copy of examples/
+    monorepos   fixture monorepos of the shapes seen in real repos
+    server      storyfence as a process: the CLI run to its end, `storyfence serve` with the official client
+    client      tool calls through the client however it is connected: one that must succeed, one refused
+    procfs      what /proc says about the server processes: which child is which, and its peak memory
+    policies    the backend policy as the core parses it; the built-in one with a typecheck allowance
+    hook        the Claude Code hook's test repo and the input Claude Code sends it
+    demo_story  test-only steps of the demo's STORY-042 session
 
 `pytest` imports it as `tests.support` from the repo root; `python scripts/x.py` and `python bench/run.py` put
 the repo root on sys.path first, as bench/run.py always did. Nothing here imports pytest.

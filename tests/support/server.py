@@ -3,22 +3,18 @@ connected to it."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
-import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp_types import CallToolResult, TextContent
 
+from tests.support.client import CALL_TIMEOUT
 from tests.support.paths import tool_path
-
-CALL_TIMEOUT = 120.0
 
 
 def console_script() -> Path | None:
@@ -71,30 +67,6 @@ async def connect(root: Path, *extra: str, env: Mapping[str, str] | None = None)
     """A real `storyfence serve --root ROOT` over stdio with the official client connected to it."""
     async with open_client(server_params(root, *extra, env=env)) as client:
         yield client
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    """Call a tool that must succeed; return its structured result."""
-    with anyio.fail_after(CALL_TIMEOUT):
-        result = await client.call_tool(tool, arguments)
-    assert not result.is_error, f"{tool} failed: {text_of(result)}"
-    data = result.structured_content
-    if data is None:
-        data = json.loads(text_of(result))
-    assert isinstance(data, dict)
-    return cast("dict[str, Any]", data)
-
-
-async def refused(client: Client, tool: str, **arguments: Any) -> str:
-    """Call a tool that must fail with a tool error; return the error text for the model."""
-    with anyio.fail_after(CALL_TIMEOUT):
-        result = await client.call_tool(tool, arguments)
-    assert result.is_error, f"{tool} unexpectedly succeeded: {text_of(result)}"
-    return text_of(result)
 
 
 def run_cli(
