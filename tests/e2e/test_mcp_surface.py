@@ -13,25 +13,9 @@ from mcp_types import ListRootsResult, LoggingMessageNotificationParams, Root, T
 from storyfence.commands import demo_script as s
 from tests.support.client import call, refused
 from tests.support.server import open_client, server_params
+from tests.support.surface import TOOLS
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
-
-TOOLS = {
-    "read_file": (True, False),
-    "list_files": (True, False),
-    "search_code": (True, False),
-    "check_path": (True, False),
-    "read_story": (True, False),
-    "story_status": (True, False),
-    "begin_chunk": (False, False),
-    "write_file": (False, True),
-    "edit_file": (False, True),
-    "delete_file": (False, True),
-    "run_typecheck": (False, False),
-    "append_chunk_log": (False, False),
-    "report_blocker": (False, False),
-    "complete_story": (False, False),
-}
 
 
 async def test_every_tool_has_a_schema_an_output_schema_and_annotations(example_repo: Path) -> None:
