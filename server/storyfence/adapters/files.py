@@ -14,6 +14,7 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Generator
 from pathlib import Path
 
 from storyfence.adapters.ports import Staged
@@ -128,34 +129,44 @@ class RepoFiles:
             finally:
                 os.close(dir_fd)
 
+    @contextlib.contextmanager
+    def _parent_if_there(self, rel: str) -> Generator[int | None, None, None]:
+        """The directory of `rel`, opened without following a link or creating anything; None when it cannot be
+        (repairs after a crash do nothing where the path no longer leads)."""
+        try:
+            dir_fd = self._open_dir(rel.split("/")[:-1], create=False)
+        except (InputError, Refused, OSError):
+            yield None
+            return
+        try:
+            yield dir_fd
+        finally:
+            os.close(dir_fd)
+
     def roll_forward(self, rel: str, tmp: str) -> bool:
         """Finish a staged write the journal recorded but a crash left unrenamed. Returns True if it did.
 
         Only when the temp file is still there and the target has not changed since it was staged (a
         newer target means someone edited it by hand afterwards: their edit wins, the temp file goes).
         """
-        parts = rel.split("/")
-        try:
-            dir_fd = self._open_dir(parts[:-1], create=False)
-        except (InputError, Refused, OSError):
-            return False
-        try:
+        name = rel.split("/")[-1]
+        with self._parent_if_there(rel) as dir_fd:
+            if dir_fd is None:
+                return False
             try:
                 staged_at = os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False).st_mtime_ns
             except FileNotFoundError:
                 return False  # renamed as planned (or cleaned up): nothing to finish
             try:
-                target_at = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False).st_mtime_ns
+                target_at = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mtime_ns
             except FileNotFoundError:
                 target_at = -1
             if target_at > staged_at:
                 os.unlink(tmp, dir_fd=dir_fd)
                 return False
-            os.replace(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             os.fsync(dir_fd)
             return True
-        finally:
-            os.close(dir_fd)
 
     def identity(self, rel: str) -> str:
         """What the file at `rel` is right now (device, inode, size, mtime), for a write-ahead delete: a file
@@ -176,35 +187,28 @@ class RepoFiles:
     def delete(self, rel: str, identity: str) -> bool:
         """Unlink `rel` (never following a link) if it is still the file `identity` names. Returns True if
         it did; False when it is gone or was replaced since (a newer file wins over a replayed delete)."""
-        parts = rel.split("/")
-        try:
-            dir_fd = self._open_dir(parts[:-1], create=False)
-        except (InputError, Refused, OSError):
-            return False
-        try:
+        name = rel.split("/")[-1]
+        with self._parent_if_there(rel) as dir_fd:
+            if dir_fd is None:
+                return False
             try:
-                st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
                 return False
             if _identity(st) != identity:
                 return False
-            os.unlink(parts[-1], dir_fd=dir_fd)
+            os.unlink(name, dir_fd=dir_fd)
             os.fsync(dir_fd)
             return True
-        finally:
-            os.close(dir_fd)
 
     def remove_stale(self, rel: str, tmp: str) -> bool:
         """Remove the temp file `tmp` staged beside `rel` that a kill left behind. Confined like every write
         (no symlink followed on the way, nothing created), and only a regular file with our temp prefix."""
         if not is_temp_name(tmp):
             return False
-        parts = rel.split("/")
-        try:
-            dir_fd = self._open_dir(parts[:-1], create=False)
-        except (InputError, Refused, OSError):
-            return False
-        try:
+        with self._parent_if_there(rel) as dir_fd:
+            if dir_fd is None:
+                return False
             try:
                 st = os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
@@ -214,8 +218,6 @@ class RepoFiles:
             os.unlink(tmp, dir_fd=dir_fd)
             os.fsync(dir_fd)
             return True
-        finally:
-            os.close(dir_fd)
 
     def read_bytes(self, rel: str, *, cap: int) -> bytes:
         """Read a regular file (no link followed on the way), refusing more than `cap` bytes."""
