@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from storyfence.adapters.packages import WorkspacePackages
-from storyfence.core.policy import PackageFacts, Policy, decide_write
+from storyfence.core.decisions import decide_write
+from storyfence.core.policy import PackageFacts, Policy
 from tests.support.paths import EXAMPLES
 from tests.support.policies import backend_policy
 

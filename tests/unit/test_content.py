@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from storyfence.core.content import Import, check_content, find_imports, listed_module
-from storyfence.core.policy import Decision, Policy
+from storyfence.core.decisions import Decision
+from storyfence.core.policy import Policy
 from storyfence.core.policy_load import extend_policy
 from tests.support.paths import EXAMPLES
 from tests.support.policies import backend_policy

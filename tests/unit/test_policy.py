@@ -10,18 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storyfence.core.errors import PolicyError
-from storyfence.core.policy import (
-    PackageFacts,
-    Policy,
+from storyfence.core.decisions import (
     ScopeLists,
     decide_read,
     decide_write,
     frontend_package_refusal,
-    match_name,
     owning_package,
     protected_rules,
 )
+from storyfence.core.errors import PolicyError
+from storyfence.core.patterns import match_name
+from storyfence.core.policy import PackageFacts, Policy
 from storyfence.core.policy_load import extend_policy, parse_policy
 from tests.support.policies import backend_data, backend_policy
 

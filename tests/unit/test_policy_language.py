@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from storyfence.core.decisions import decide_write
 from storyfence.core.errors import PolicyError
-from storyfence.core.policy import PackageFacts, Policy, decide_write
+from storyfence.core.policy import PackageFacts, Policy
 from storyfence.core.policy_load import check_examples, extend_policy
 from tests.support.policies import backend_policy
 

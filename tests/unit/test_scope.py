@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storyfence.core.policy import ScopeLists, decide_write
+from storyfence.core.decisions import ScopeLists, decide_write
 from storyfence.core.scope import describe, parse_scope, read_scope
 from tests.support.paths import EXAMPLES
 from tests.support.policies import backend_policy

@@ -13,9 +13,9 @@ from storyfence.adapters.search import Searcher
 from storyfence.app.repo import Repo
 from storyfence.app.results import FileContent, FileList, PathDecision, SearchMatch, SearchResult
 from storyfence.app.writes import Writes, sha256
+from storyfence.core.decisions import decide_read
 from storyfence.core.errors import InputError, Refused
 from storyfence.core.inputs import decode_text, utf8
-from storyfence.core.policy import decide_read
 from storyfence.core.story_paths import DOCUMENTS
 
 

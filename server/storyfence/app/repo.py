@@ -15,9 +15,10 @@ from pathlib import Path
 from storyfence.adapters.policy_file import package_facts
 from storyfence.adapters.store import StoryStore
 from storyfence.adapters.workspace import Workspace
+from storyfence.core.decisions import ScopeLists, protected_rules
 from storyfence.core.errors import InputError, Refused
 from storyfence.core.inputs import decode_text
-from storyfence.core.policy import PackageFacts, Policy, ScopeLists, protected_rules
+from storyfence.core.policy import PackageFacts, Policy
 from storyfence.core.scope import parse_scope, unreadable_scope
 from storyfence.core.story_paths import StoryPaths
 

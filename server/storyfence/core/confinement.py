@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from storyfence.core.decisions import BUILT_IN, Decision
 from storyfence.core.errors import Refused
-from storyfence.core.policy import BUILT_IN, Decision
 
 
 def confinement_refusal(path: str, reason: str, instead: str) -> Refused:

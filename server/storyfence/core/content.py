@@ -15,16 +15,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from storyfence.core.policy import (
-    ContentRule,
-    Decision,
-    DefinitionRule,
-    ImportRule,
-    MarkerRule,
-    Policy,
-    fill_template,
-    match_name,
-)
+from storyfence.core.content_rules import ContentRule, DefinitionRule, ImportRule, MarkerRule
+from storyfence.core.decisions import Decision, fill_template
+from storyfence.core.patterns import match_name
+from storyfence.core.policy import Policy
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from storyfence.core.policy import Decision
+    from storyfence.core.decisions import Decision
 
 
 class StoryfenceError(Exception):

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from storyfence.core import steps
 from storyfence.core.content import check_content
+from storyfence.core.decisions import Decision, ScopeLists, decide_write
 from storyfence.core.errors import Refused
 from storyfence.core.models import FileChange
-from storyfence.core.policy import Decision, PackageFacts, Policy, Rule, ScopeLists, decide_write
+from storyfence.core.policy import PackageFacts, Policy, Rule
 from storyfence.core.workflow import StoryState
 
 

@@ -9,8 +9,9 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
+from storyfence.core.decisions import decide_write, protected_rules
 from storyfence.core.errors import PolicyError
-from storyfence.core.policy import PackageFacts, Policy, decide_write, protected_rules
+from storyfence.core.policy import PackageFacts, Policy
 
 _CONTENT_KINDS = ("imports", "markers", "definitions")
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 import pathspec
 
-from storyfence.core.policy import ScopeLists
+from storyfence.core.decisions import ScopeLists
 
 Section = Literal["in_scope", "out_of_scope"]
 
