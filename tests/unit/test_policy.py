@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from storyfence.core.content import check_content
 from storyfence.core.decisions import (
     ScopeLists,
     decide_read,
@@ -663,9 +664,29 @@ def test_an_overlay_rule_with_the_same_id_and_another_kind_replaces_it_whole() -
     assert merged.content_rules[1].kind == "definitions"
 
 
+def test_a_regex_rule_dumps_under_the_key_of_its_kind_so_an_overlay_replaces_that_list() -> None:
+    markers, ports = POLICY.content_rules[1], POLICY.content_rules[2]
+    assert "markers" in markers.model_dump()
+    assert "regexes" not in markers.model_dump()
+    assert "definitions" in ports.model_dump()
+    overlay = {"content_rules": [{"id": "no-todo-markers", "markers": [r"\bDRAFT\b"]}]}
+    merged = extend_policy(POLICY, overlay, ".storyfence.toml")
+    assert merged.content_rules[1].model_dump()["markers"] == (r"\bDRAFT\b",)
+    assert merged.content_rules[1].reason == markers.reason
+    assert check_content(merged, "packages/core/src/a.ts", "", "// DRAFT\n") is not None
+    assert check_content(merged, "packages/core/src/a.ts", "", "// TODO\n") is None
+
+
 def _set_content(index: int, key: str, value: object) -> Callable[[dict[str, Any]], None]:
     def edit(data: dict[str, Any]) -> None:
         data["content_rules"][index][key] = value
+
+    return edit
+
+
+def _drop_content(index: int, key: str) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        del data["content_rules"][index][key]
 
     return edit
 
@@ -683,6 +704,36 @@ INVALID_CONTENT = [
         "content_rules.1.markers",
         "not a valid regular expression",
         id="regex",
+    ),
+    pytest.param(
+        _set_content(2, "definitions", ["port(\\d+"]),
+        "content_rules.2.definitions",
+        "not a valid regular expression",
+        id="definitions-regex",
+    ),
+    pytest.param(
+        _set_content(1, "markers", []),
+        "content_rules.1.markers",
+        "at least 1",
+        id="markers-empty",
+    ),
+    pytest.param(
+        _set_content(1, "definitions", ["PORT"]),
+        "content_rules.1",
+        "a `markers` rule lists its regexes under `markers`, not `definitions`",
+        id="markers-and-definitions",
+    ),
+    pytest.param(
+        _drop_content(2, "definitions"),
+        "content_rules.2",
+        "a `definitions` rule needs `definitions`",
+        id="definitions-missing",
+    ),
+    pytest.param(
+        _set_content(1, "regexes", ["TODO"]),
+        "content_rules.1.regexes",
+        "Extra inputs are not permitted",
+        id="regexes-key",
     ),
     pytest.param(
         _set_content(0, "kind", "maybe"),

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from storyfence.core.content_rules import ContentRule, DefinitionRule, ImportRule, MarkerRule
+from storyfence.core.content_rules import ContentRule, ImportRule, RegexRule
 from storyfence.core.decisions import Decision, fill_template
 from storyfence.core.patterns import match_name
 from storyfence.core.policy import Policy
@@ -64,7 +64,7 @@ def check_content(policy: Policy, path: str, old_text: str | None, new_text: str
 def _judge(rule: ContentRule, path: str, old_text: str | None, new_text: str | None) -> _Finding | None:
     if isinstance(rule, ImportRule):
         return None if new_text is None else _new_import(rule, old_text, new_text)
-    if isinstance(rule, MarkerRule):
+    if rule.kind == "markers":
         return None if new_text is None else _new_marker(rule, old_text or "", new_text)
     if is_script(path):
         # a port in a JS/TS comment documents the definition; it is not one
@@ -240,7 +240,7 @@ def _key(line: str) -> str:
     return " ".join(line.split())
 
 
-def _marker(rule: MarkerRule, line: str) -> str | None:
+def _marker(rule: RegexRule, line: str) -> str | None:
     for regex in rule.compiled:
         m = regex.search(line)
         if m is not None:
@@ -249,7 +249,7 @@ def _marker(rule: MarkerRule, line: str) -> str | None:
     return None
 
 
-def _new_marker(rule: MarkerRule, old_text: str, new_text: str) -> _Finding | None:
+def _new_marker(rule: RegexRule, old_text: str, new_text: str) -> _Finding | None:
     # A marker line is judged by its count: one the old text already had (moved, re-indented) passes; one
     # more than before is an added marker. difflib then points at the inserted copy.
     old_lines = old_text.splitlines()
@@ -308,7 +308,7 @@ class Definition:
     offset: int
 
 
-def find_definitions(rule: DefinitionRule, text: str) -> dict[tuple[int, str], list[Definition]]:
+def find_definitions(rule: RegexRule, text: str) -> dict[tuple[int, str], list[Definition]]:
     """Every occurrence of each definition in `text`, in order, keyed by (regex index, normalized text) so
     reformatting is no change.
 
@@ -330,7 +330,7 @@ def find_definitions(rule: DefinitionRule, text: str) -> dict[tuple[int, str], l
     return found
 
 
-def _lost_definition(rule: DefinitionRule, old_text: str | None, new_text: str | None) -> _Finding | None:
+def _lost_definition(rule: RegexRule, old_text: str | None, new_text: str | None) -> _Finding | None:
     if not old_text:
         return None  # a new file only adds definitions
     before = find_definitions(rule, old_text)

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import pathspec
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import (
+    AliasChoices,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from storyfence.core.models import Value
 from storyfence.core.patterns import check_globs, check_regexes
@@ -59,37 +67,54 @@ class ImportRule(ContentRuleBase):
     modules: tuple[str, ...] = Field(min_length=1)
 
 
-class MarkerRule(ContentRuleBase):
-    """Added lines may not introduce a marker: each entry is a regex (`(?i)` for case-insensitive);
-    a named group `marker` is what the refusal reports, else the whole match."""
+REGEX_KINDS = ("markers", "definitions")
+"""The content rules that judge a change by regexes; each lists them under the key named like its kind."""
 
-    kind: Literal["markers"]
-    markers: tuple[str, ...] = Field(min_length=1)
 
-    @field_validator("markers")
+class RegexRule(ContentRuleBase):
+    """A change judged by regexes, listed under the key named like the kind (`markers = [...]`,
+    `definitions = [...]`; `(?i)` makes one case-insensitive):
+
+      markers      an added line may not introduce a match; a named group `marker` is what the refusal
+                   reports, else the whole match
+      definitions  a match (a port, an env-var default) may be added, never changed or removed; a named
+                   group `definition` narrows what counts as the definition
+    """
+
+    kind: Literal["markers", "definitions"]
+    regexes: tuple[str, ...] = Field(min_length=1, validation_alias=AliasChoices(*REGEX_KINDS))
+
+    @model_validator(mode="before")
     @classmethod
-    def _markers_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _regexes_under_their_kind(cls, data: object) -> object:
+        # both keys are aliases of `regexes`: only the one named like the kind may be used
+        if not isinstance(data, dict):
+            return data  # validation names the bad entry
+        table = cast("dict[str, object]", data)
+        kind = table.get("kind")
+        if kind in REGEX_KINDS:
+            for other in REGEX_KINDS:
+                if other != kind and other in table:
+                    raise ValueError(f"a `{kind}` rule lists its regexes under `{kind}`, not `{other}`")
+            if kind not in table:
+                raise ValueError(f"a `{kind}` rule needs `{kind}`: the list of its regexes")
+        return table
+
+    @field_validator("regexes")
+    @classmethod
+    def _regexes_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return check_regexes(value)
+
+    @model_serializer(mode="wrap")
+    def _under_the_kind_key(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # dumped as it is written (`markers = [...]`), so a dump validates back and an overlay merges into it
+        table = cast("dict[str, Any]", handler(self))
+        table[self.kind] = table.pop("regexes")
+        return table
 
     @cached_property
     def compiled(self) -> tuple[re.Pattern[str], ...]:
-        return tuple(re.compile(m) for m in self.markers)
+        return tuple(re.compile(r) for r in self.regexes)
 
 
-class DefinitionRule(ContentRuleBase):
-    """Definitions (ports, env-var defaults) found by the regexes may be added, never changed or removed."""
-
-    kind: Literal["definitions"]
-    definitions: tuple[str, ...] = Field(min_length=1)
-
-    @field_validator("definitions")
-    @classmethod
-    def _definitions_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return check_regexes(value)
-
-    @cached_property
-    def compiled(self) -> tuple[re.Pattern[str], ...]:
-        return tuple(re.compile(d) for d in self.definitions)
-
-
-ContentRule = Annotated[ImportRule | MarkerRule | DefinitionRule, Field(discriminator="kind")]
+ContentRule = Annotated[ImportRule | RegexRule, Field(discriminator="kind")]
