@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from storyfence.adapters.layout_facts import module_facts, read_facts
-from storyfence.core.layout import FileFacts, PackageInfo, RepoFacts, learn
+from storyfence.core.layout import learn
 from storyfence.core.modules import Backends, classify_file
+from storyfence.core.repo_facts import FileFacts, PackageInfo, RepoFacts
 
 
 def test_dot_folder_workspace_packages_are_discovered(tmp_path: Path) -> None:

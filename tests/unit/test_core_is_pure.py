@@ -1,5 +1,6 @@
 """The core takes values and returns values: a module under storyfence/core imports only what this
-allow-list names (pure standard-library modules, pydantic and pathspec, and the core itself).
+allow-list names (pure standard-library modules, pydantic and pathspec, and the core itself), and no two
+core modules import each other, directly or in a loop (a layer, not a web).
 
 An allow-list, not a deny-list: `time`, `uuid`, `random` or `storyfence.commands.hook` are refused
 because nobody listed them, not because somebody remembered to forbid them.
@@ -8,6 +9,7 @@ because nobody listed them, not because somebody remembered to forbid them.
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,46 @@ def test_the_core_package_holds_the_modules_this_test_guards() -> None:
 @pytest.mark.parametrize("module", CORE_MODULES, ids=lambda p: p.name)
 def test_a_core_module_imports_only_what_the_allow_list_names(module: Path) -> None:
     assert impurities(module.read_text(encoding="utf-8")) == []
+
+
+def core_imports(source: str, package: str = CORE_PACKAGE) -> set[str]:
+    """The core modules `source` imports (by module name), those under `if TYPE_CHECKING:` included."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node.module, node.level, package)
+            names = [f"{base}.{a.name}" for a in node.names] if base == CORE_PACKAGE else [base]
+        else:
+            continue
+        found |= {n.split(".")[2] for n in names if n.startswith(CORE_PACKAGE + ".")}
+    return found
+
+
+def test_no_two_core_modules_import_each_other_directly_or_in_a_loop() -> None:
+    graph = {p.stem: core_imports(p.read_text(encoding="utf-8")) - {p.stem} for p in CORE_MODULES}
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        # graphlib lists each module before the one that imports it
+        pytest.fail(f"core modules import each other: {' imports '.join(reversed(exc.args[1]))}")
+    assert set(order) >= set(graph)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from storyfence.core.policy import Policy", {"policy"}),
+        ("from storyfence.core import logbook, scope", {"logbook", "scope"}),
+        ("from .decisions import Decision", {"decisions"}),
+        ("import storyfence.core.events", {"events"}),
+        ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from storyfence.core.errors import X", {"errors"}),
+        ("import re\nfrom storyfence.adapters.git import x", set()),
+    ],
+)
+def test_the_loop_check_sees_every_way_of_importing_a_core_module(source: str, expected: set[str]) -> None:
+    assert core_imports(source) == expected
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from storyfence.core.layout import PackageInfo, RepoFacts, learn
+from storyfence.core.layout import learn
+from storyfence.core.repo_facts import PackageInfo, RepoFacts
 
 
 def test_react_as_a_peer_or_dev_dependency_does_not_make_a_server_package_frontend() -> None:

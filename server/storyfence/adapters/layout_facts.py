@@ -14,12 +14,8 @@ from typing import Any, cast
 
 from storyfence.adapters.packages import NEVER_PACKAGES, WorkspacePackages
 from storyfence.core.evidence import CODE_EXTENSIONS, FRAMEWORK_CONFIGS
-from storyfence.core.layout import (
-    FileFacts,
-    PackageInfo,
-    RepoFacts,
-    framework_of,
-)
+from storyfence.core.layout import framework_of
+from storyfence.core.repo_facts import FileFacts, PackageInfo, RepoFacts
 
 if sys.version_info >= (3, 11):
     import tomllib

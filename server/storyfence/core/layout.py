@@ -1,6 +1,6 @@
 """What each package and folder of a repo is for (backend, frontend, an app with server parts), learned
-from evidence: facts go in, roles with their evidence come out. No I/O: the facts are read by
-adapters/layout_facts.py.
+from evidence: facts go in, roles with their evidence come out. No I/O: the facts (core/repo_facts.py)
+are read by adapters/layout_facts.py.
 
 Evidence, not folder names: a package is backend when it depends on a server framework, an RPC server,
 an ORM or database client, a job queue or `server-only` (or on a backend workspace package); frontend
@@ -24,46 +24,10 @@ from storyfence.core.evidence import (
     UI_LIBRARIES,
 )
 from storyfence.core.modules import WEAK, Backends, classify_file, imports_evidence, matches, package_of
+from storyfence.core.repo_facts import FileFacts, PackageInfo, RepoFacts
 from storyfence.core.server_parts import ServerPart, client_carve_out, server_parts
 
 Role = Literal["backend", "frontend", "app", "shared", "python-backend", "go-backend"]
-
-
-# --- facts -----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FileFacts:
-    """One JS/TS module: what it imports (value imports only), and what marks it server or client code."""
-
-    path: str  # repo-relative POSIX
-    imports: tuple[str, ...] = ()
-    jsx: bool = False
-    use_server: bool = False
-    use_client: bool = False
-    browser: bool = False  # reads `window`, `localStorage`, `sessionStorage` or `navigator`
-    local: tuple[str, ...] = ()  # the repo files its relative and alias imports name
-    http_handler: bool = False  # exports GET / POST / ... (a route handler, wherever the app keeps it)
-
-
-@dataclass(frozen=True)
-class PackageInfo:
-    """A workspace package (or a Python / Go project found beside them) as its manifest describes it."""
-
-    dir: str  # repo-relative POSIX; never "."
-    name: str
-    runtime: tuple[str, ...] = ()
-    dev: tuple[str, ...] = ()
-    peer: tuple[str, ...] = ()
-    configs: tuple[str, ...] = ()  # framework config files at the package root (file names)
-    language: Literal["js", "python", "go"] = "js"
-    has_tsconfig: bool = False
-
-
-@dataclass(frozen=True)
-class RepoFacts:
-    packages: tuple[PackageInfo, ...] = ()
-    files: tuple[FileFacts, ...] = ()  # code files of the apps (the server folders are learned from them)
 
 
 # --- roles -----------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from storyfence.core.evidence import (
     CLIENT_MODULES,
@@ -17,9 +17,7 @@ from storyfence.core.evidence import (
     SERVER_MODULES,
     SERVER_RENDERED_UI,
 )
-
-if TYPE_CHECKING:
-    from storyfence.core.layout import FileFacts
+from storyfence.core.repo_facts import FileFacts
 
 Kind = Literal["server", "client", "neutral"]
 

@@ -8,7 +8,7 @@ import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import pathspec
 
@@ -24,9 +24,7 @@ from storyfence.core.modules import (
     is_test,
     named_server,
 )
-
-if TYPE_CHECKING:
-    from storyfence.core.layout import FileFacts, PackageInfo
+from storyfence.core.repo_facts import FileFacts, PackageInfo
 
 
 @dataclass(frozen=True)
