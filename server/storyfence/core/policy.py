@@ -141,7 +141,6 @@ class Limits(Value):
     max_read_lines: int = Field(default=2000, gt=0)
     max_list_entries: int = Field(default=500, gt=0)
     max_search_matches: int = Field(default=200, gt=0)
-    max_search_files: int = Field(default=100_000, gt=0)
 
 
 class Stories(Value):
