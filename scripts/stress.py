@@ -45,7 +45,7 @@ from tests.support.server import open_client, server_params
 
 from storyfence.adapters.files import RepoFiles
 from storyfence.adapters.store import StoryStore
-from storyfence.core import logbook
+from storyfence.core import log_reader, logbook
 from storyfence.core.errors import StateError
 from storyfence.core.events import (
     ChunkClosed,
@@ -420,7 +420,7 @@ class Checker:
         if not any(decoded == expected_log(STORY, appends[:k]) for k in range(len(appends), -1, -1)):
             self.s.torn_logs += 1
             self.problem(f"{copy.root.name}: BACKEND-LOG.md is not the header plus whole appended blocks")
-        if any(not section.complete for section in logbook.parse_log(decoded)):
+        if any(not section.complete for section in log_reader.parse_log(decoded)):
             self.s.torn_logs += 1
             self.problem(f"{copy.root.name}: BACKEND-LOG.md has an incomplete chunk section")
 
@@ -451,7 +451,7 @@ class Checker:
             self.s.unreconciled += 1
             self.problem(f"{copy.root.name}: BACKEND-LOG.md misses journal blocks after a transaction")
         logged = [r.event.chunk for r in records if isinstance(r.event, ChunkLogged)]
-        sections = logbook.parse_log(text)
+        sections = log_reader.parse_log(text)
         if [s.number for s in sections] != logged or not all(s.complete for s in sections):
             self.s.unreconciled += 1
             self.problem(f"{copy.root.name}: parse_log gives {[s.number for s in sections]}, journal {logged}")

@@ -16,7 +16,7 @@ from mcp_types import CallToolResult
 from scripts.stress import expected_log
 
 from storyfence.commands import demo_script as s
-from storyfence.core import logbook
+from storyfence.core import log_reader
 from storyfence.core.events import FileChanged
 from storyfence.core.journal import Record, decode
 from tests.support.client import CALL_TIMEOUT, call, text_of
@@ -116,7 +116,7 @@ async def test_two_servers_racing_through_chunks_each_step_has_one_winner_and_a_
     records = journal(root)
     per_chunk = ["chunk_opened", "file_changed", "file_changed", "chunk_logged", "typecheck_ran", "chunk_closed"]
     assert [r.event.type for r in records] == per_chunk * rounds
-    sections = logbook.parse_log(log_text(root))
+    sections = log_reader.parse_log(log_text(root))
     assert [(sec.number, sec.name) for sec in sections] == [(n, f"race {n}") for n in range(1, rounds + 1)]
     assert all(sec.complete for sec in sections)
     for sec in sections:
@@ -163,7 +163,7 @@ async def test_two_servers_writing_many_files_at_once_lose_no_recorded_write(exa
         last[change.path] = change.sha256
     for path, digest in last.items():  # the disk holds what the journal recorded last, for every path
         assert sha((root / path).read_text(encoding="utf-8")) == digest
-    [section] = logbook.parse_log(log_text(root))
+    [section] = log_reader.parse_log(log_text(root))
     assert section.complete
     assert sorted(section.files) == sorted(last)
     assert_log_is_the_journal(root, records)
@@ -200,6 +200,6 @@ async def test_concurrent_edits_of_one_file_from_one_client_are_all_applied_and_
     assert len(changes) == lines + 1
     assert len({c.sha256 for c in changes}) == lines + 1
     assert changes[-1].sha256 == sha(final)
-    [section] = logbook.parse_log(log_text(root))
+    [section] = log_reader.parse_log(log_text(root))
     assert section.files == (path,)
     assert_log_is_the_journal(root, records)

@@ -10,7 +10,7 @@ import pytest
 from scripts.stress import Summary, expected_log, stress
 
 from storyfence.commands import demo_script as s
-from storyfence.core import logbook
+from storyfence.core import log_reader
 from storyfence.core.journal import decode
 from tests.support.client import call
 from tests.support.server import connect
@@ -110,7 +110,7 @@ async def test_a_record_whose_log_write_was_lost_is_written_by_the_next_transact
     appends = [a for r in records if (a := getattr(r.event, "log_append", ""))]
     text = (root / LOG).read_text(encoding="utf-8")
     assert text == expected_log(s.STORY, appends)
-    [section] = logbook.parse_log(text)
+    [section] = log_reader.parse_log(text)
     assert section.complete
     assert section.files == (CORE_FILE,)
 
@@ -131,5 +131,5 @@ async def test_the_same_type_error_failing_again_after_a_pass_is_logged_again(ex
     assert [r.event.type for r in records if getattr(r.event, "log_append", "")] == ["typecheck_ran"] * 2
     text = (root / LOG).read_text(encoding="utf-8")
     # the second block may repeat the first word for word; the log must still carry both
-    assert len(logbook.parse_failures(text)) == 2
+    assert len(log_reader.parse_failures(text)) == 2
     assert text == expected_log(s.STORY, appends)

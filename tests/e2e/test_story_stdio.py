@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from storyfence.commands import demo_script as s
-from storyfence.core import logbook
+from storyfence.core import log_reader
 from storyfence.core.journal import decode
 from tests.support.client import call, refused
 from tests.support.demo_story import CANCEL_ORDER_WRONG_FIXES
@@ -77,7 +77,7 @@ async def test_a_whole_story_runs_from_read_story_to_backend_complete(example_re
         assert "COMPLETE" in await refused(client, "write_file", story=s.STORY, path=CORE_FILE, content="x")
 
     text = log_text(root)
-    sections = logbook.parse_log(text)
+    sections = log_reader.parse_log(text)
     assert [(sec.number, sec.name) for sec in sections] == [(1, "cancelOrder use case"), (2, "cancel endpoint")]
     assert all(sec.complete for sec in sections)
     assert sections[0].files == (CORE_FILE, "packages/core/src/index.ts")
@@ -124,7 +124,7 @@ async def test_a_chunk_that_keeps_failing_ends_blocked_after_two_failed_fix_atte
     assert blockers.rstrip().endswith(third["signal"])
     assert blockers.count("pnpm exec turbo run check-types --filter @example/core") >= 3
     assert "TS2322" in blockers  # 'annulled' is not an OrderStatus
-    assert logbook.parse_failures(log_text(root)) == [(1, 1), (1, 2), (1, 3)]
+    assert log_reader.parse_failures(log_text(root)) == [(1, 1), (1, 2), (1, 3)]
     assert "**BLOCKED: typecheck still failing" in log_text(root)
     assert "status: 'annulled'" in (root / CORE_FILE).read_text(encoding="utf-8")
 
@@ -146,7 +146,7 @@ async def test_a_restart_in_the_middle_of_a_chunk_keeps_its_state_and_its_writes
         passed = await call(client, "run_typecheck", story=s.STORY)
         assert passed["outcome"] == "passed"
         assert passed["chunk_closed"] is True
-    [section] = logbook.parse_log(log_text(root))
+    [section] = log_reader.parse_log(log_text(root))
     assert section.files == (CORE_FILE,)
     assert journal_events(root) == [
         "chunk_opened",

@@ -1,23 +1,24 @@
-"""Tests for core.logbook: the seed's log format rendered from records, hostile model text, parsing back."""
+"""Tests for core.logbook and core.log_reader: the seed's log format rendered from records, hostile model
+text, parsing back."""
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storyfence.core import logbook
+from storyfence.core import log_reader, logbook
+from storyfence.core.log_reader import is_complete, parse_failures, parse_log
 from storyfence.core.logbook import (
     FIELD_KEYS,
     clean_line,
     clean_text,
     collapse_changes,
-    is_complete,
-    parse_failures,
-    parse_log,
     render_blockers,
     render_chunk_addendum,
     render_chunk_section,
@@ -429,13 +430,14 @@ def test_backslashes_before_a_hash_survive_the_round_trip() -> None:
     assert parse_log(chunk(summary=text))[0].fields["Summary of changes"] == text
 
 
-def test_the_module_imports_no_io() -> None:
-    tree = ast.parse(Path(logbook.__file__).read_text(encoding="utf-8"))
+@pytest.mark.parametrize("module", [logbook, log_reader], ids=lambda m: m.__name__)
+def test_the_writer_and_the_reader_import_no_io(module: ModuleType) -> None:
+    tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
     imported = {
         alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
     } | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     allowed = {"__future__", "re", "collections", "collections.abc", "dataclasses", "typing"}
-    assert imported <= allowed | {"storyfence.core.models", "storyfence.core.diagnostics"}
+    assert imported <= allowed | {"storyfence.core.models", "storyfence.core.diagnostics", "storyfence.core.logbook"}
 
 
 # --- properties ------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from storyfence.core import logbook
+from storyfence.core import log_reader, logbook
 from storyfence.core.errors import StateError
 from storyfence.core.events import (
     ChunkClosed,
@@ -124,7 +124,7 @@ def check_log(events: list[Event], *, log: Path, log_rel: str, blockers: Path, b
     except UnicodeDecodeError:
         return [Finding("log-mismatch", log_rel, "BACKEND-LOG.md is not UTF-8 text: it was not written by the server")]
     findings: list[Finding] = []
-    sections = logbook.parse_log(text)
+    sections = log_reader.parse_log(text)
     counts = Counter(s.number for s in sections)
     logged = {c.number: c for c in state.chunks if c.logged}
     reported: set[int] = set()

@@ -1,8 +1,9 @@
-"""BACKEND-LOG.md and BLOCKERS.md rendered from the server's records in the seed's format, and parsed back.
+"""BACKEND-LOG.md and BLOCKERS.md rendered from the server's records in the seed's format (core.log_reader
+parses the log back).
 
 Model text (summaries, reasons, names) never shapes the document: it is cleaned (`clean_text`), every
 `#` in it is backslash-escaped (so no heading, and no "## Chunk", can be forged anywhere) and its
-continuation lines are indented under their list item. Parsing reverses exactly that, so
+continuation lines are indented under their list item. The reader reverses exactly that, so
 `parse_log(render_chunk_section(...))` gives back the cleaned text.
 
 Every block ends with a blank line so blocks can be appended as they are; the completion block, which
@@ -12,56 +13,57 @@ ends the log, ends with a single newline.
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from storyfence.core.diagnostics import strip_ansi
-from storyfence.core.models import CommandRun, Diagnostic, FileChange, PortsAdapters, Reuse, UncheckedFile, Value
+from storyfence.core.models import CommandRun, Diagnostic, FileChange, PortsAdapters, Reuse, UncheckedFile
 
 DASH = "—"
 NONE = "(none)"
 MAX_LISTED_DIAGNOSTICS = 20
 
-_INDENT = "  "
+INDENT = "  "
 _NESTED_INDENT = "    "
 
 
 @dataclass(frozen=True)
-class _Field:
-    key: str  # the key in LogSection.fields; for a group, its label
+class LogField:
+    """One field of a chunk section, as the seed spells it; core.log_reader finds fields by the same table."""
+
+    key: str  # the key in log_reader.LogSection.fields; for a group, its label
     label: str  # as the seed spells it
     kind: Literal["text", "list", "group"]
     group: str | None = None  # the group a nested field sits under
 
     @property
     def head(self) -> str:
-        return f"{_INDENT if self.group else ''}- {self.label}:"
+        return f"{INDENT if self.group else ''}- {self.label}:"
 
     @property
     def indent(self) -> str:
-        return _NESTED_INDENT if self.group else _INDENT
+        return _NESTED_INDENT if self.group else INDENT
 
 
 _REUSE = "Reuse compliance"
 _PORTS = "Ports & adapters note"
-_FIELDS = (
-    _Field("Objective", "Objective (maps to story requirement/AC)", "text"),
-    _Field("Files changed", "Files changed", "list"),
-    _Field("Summary of changes", "Summary of changes", "text"),
-    _Field(_REUSE, _REUSE, "group"),
-    _Field("Reused", "Reused", "text", _REUSE),
-    _Field("New", "New", "text", _REUSE),
-    _Field("Why new was necessary", "Why new was necessary", "text", _REUSE),
-    _Field(_PORTS, _PORTS, "group"),
-    _Field("What stayed in core", "What stayed in core", "text", _PORTS),
-    _Field("What stayed in adapters", "What stayed in adapters", "text", _PORTS),
-    _Field("Commands run", "Commands run (if any)", "list"),
-    _Field("Notes / Risks", "Notes / Risks", "text"),
+FIELDS = (
+    LogField("Objective", "Objective (maps to story requirement/AC)", "text"),
+    LogField("Files changed", "Files changed", "list"),
+    LogField("Summary of changes", "Summary of changes", "text"),
+    LogField(_REUSE, _REUSE, "group"),
+    LogField("Reused", "Reused", "text", _REUSE),
+    LogField("New", "New", "text", _REUSE),
+    LogField("Why new was necessary", "Why new was necessary", "text", _REUSE),
+    LogField(_PORTS, _PORTS, "group"),
+    LogField("What stayed in core", "What stayed in core", "text", _PORTS),
+    LogField("What stayed in adapters", "What stayed in adapters", "text", _PORTS),
+    LogField("Commands run", "Commands run (if any)", "list"),
+    LogField("Notes / Risks", "Notes / Risks", "text"),
 )
-FIELD_KEYS: tuple[str, ...] = tuple(f.key for f in _FIELDS if f.kind != "group")
-"""The keys of `LogSection.fields`, in the seed's order."""
+FIELD_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.kind != "group")
+"""The keys of `log_reader.LogSection.fields`, in the seed's order."""
 
 
 # --- cleaning and escaping model text ----------------------------------------------------------------------
@@ -96,10 +98,6 @@ def _escape(text: str) -> str:
     # Every "#" gets an odd run of backslashes (the ones before it doubled): markdown shows the text
     # as written, and the raw file has no "#" from the model, so no heading can be forged.
     return re.sub(r"(\\*)#", lambda m: "\\" * (2 * len(m[1]) + 1) + "#", text)
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"(\\+)#", lambda m: "\\" * ((len(m[1]) - 1) // 2) + "#", text)
 
 
 def _text_item(head: str, text: str, indent: str) -> list[str]:
@@ -159,7 +157,7 @@ def _outcome_words(run: CommandRun, *, with_note: bool = True) -> str:
 def _diagnostic_item(diagnostic: Diagnostic) -> list[str]:
     where = f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}" if diagnostic.file else ""
     code = diagnostic.code + (" (warning)" if diagnostic.severity == "warning" else "")
-    head = f"{_INDENT}- {_code(where)} {code}:" if where else f"{_INDENT}- {code}:"
+    head = f"{INDENT}- {_code(where)} {code}:" if where else f"{INDENT}- {code}:"
     return _text_item(head, diagnostic.message, _NESTED_INDENT)
 
 
@@ -167,21 +165,21 @@ def _run_evidence(run: CommandRun) -> list[str]:
     """The errors of a run (at most 20 listed), else the tail of its output."""
     lines: list[str] = []
     if run.note:
-        lines += _text_item("- Note:", run.note, _INDENT)
+        lines += _text_item("- Note:", run.note, INDENT)
     if run.diagnostics:
         lines.append("- Errors:")
         for diagnostic in run.diagnostics[:MAX_LISTED_DIAGNOSTICS]:
             lines += _diagnostic_item(diagnostic)
         hidden = len(run.diagnostics) - MAX_LISTED_DIAGNOSTICS
         if hidden > 0:
-            lines.append(f"{_INDENT}- … and {hidden} more")
+            lines.append(f"{INDENT}- … and {hidden} more")
         return lines
     output = clean_text(strip_ansi(run.output_tail))
     if output == NONE:
         lines.append("- Output: (none)")
     else:
         lines.append("- Output (last lines):")
-        lines += _fenced(output, _INDENT)
+        lines += _fenced(output, INDENT)
     return lines
 
 
@@ -250,13 +248,13 @@ def render_chunk_section(
         "Commands run": _command_items(commands, unchecked),
     }
     lines = [f"## Chunk {number} {DASH} {_escape(clean_line(name))}"]
-    for spec in _FIELDS:
+    for spec in FIELDS:
         if spec.kind == "text":
             lines += _text_item(spec.head, texts[spec.key], spec.indent)
         else:
             lines.append(spec.head)
         if spec.kind == "list":
-            lines += [f"{_INDENT}- {item}" for item in lists[spec.key] or [NONE]]
+            lines += [f"{INDENT}- {item}" for item in lists[spec.key] or [NONE]]
     return "\n".join(lines) + "\n\n"
 
 
@@ -271,9 +269,9 @@ def render_chunk_addendum(
     """What changed in a chunk after its section was written (fixes, the verifying typecheck), appended
     when the chunk closes, so the log never rewrites a section and never omits a write."""
     lines = [f"### Chunk {number} {DASH} after the log: {_escape(clean_line(name))}", "- Files changed:"]
-    lines += [f"{_INDENT}- {_code(path)} ({kind})" for path, kind in collapse_changes(files)] or [f"{_INDENT}- {NONE}"]
+    lines += [f"{INDENT}- {_code(path)} ({kind})" for path, kind in collapse_changes(files)] or [f"{INDENT}- {NONE}"]
     lines.append("- Commands run (if any):")
-    lines += [f"{_INDENT}- {item}" for item in _command_items(commands, unchecked)] or [f"{_INDENT}- {NONE}"]
+    lines += [f"{INDENT}- {item}" for item in _command_items(commands, unchecked)] or [f"{INDENT}- {NONE}"]
     return "\n".join(lines) + "\n\n"
 
 
@@ -367,7 +365,7 @@ def render_blockers(
         f"- Story: {_escape(clean_line(story_id))}",
         f"- Chunk: {where}",
         f"- Blocked at: {_escape(clean_line(at))}",
-        *_text_item("- Details:", details, _INDENT),
+        *_text_item("- Details:", details, INDENT),
         "",
         "## Commands run",
         "",
@@ -381,142 +379,3 @@ def render_blockers(
         lines += [*_run_evidence(run), ""]
     lines.append(signal)
     return "\n".join(lines) + "\n"
-
-
-# --- parsing the log back ------------------------------------------------------------------------------
-
-
-class LogSection(Value):
-    """One `## Chunk N — name` section of BACKEND-LOG.md as parsed back (keys of `fields`: FIELD_KEYS)."""
-
-    number: int
-    name: str
-    fields: dict[str, str]
-    files: tuple[str, ...] = ()
-    failures: int = 0  # typecheck-failed blocks for this chunk number, anywhere in the log
-
-    @property
-    def complete(self) -> bool:
-        """Every field of the seed's structure is present."""
-        return all(key in self.fields for key in FIELD_KEYS)
-
-
-_CHUNK_HEADING = re.compile(rf"## Chunk (\d{{1,9}}) {DASH} (.*)")
-_FAILURE_HEADING = re.compile(rf"### Chunk (\d{{1,9}}) {DASH} typecheck failed \(run (\d{{1,9}})[;)]")
-_ANY_HEADING = re.compile(r"#{1,6}(?: |$)")
-_FILE_ITEM = re.compile(r"- (?P<fence>`+)(?P<path>.+?)(?<!`)(?P=fence)(?!`) \((?:created|modified|deleted)\)")
-
-
-def _lines(text: str) -> list[str]:
-    return [line.removesuffix("\r") for line in text.split("\n")]
-
-
-def parse_failures(text: str) -> list[tuple[int, int]]:
-    """(chunk number, run) of every typecheck-failed block in the log, in order."""
-    found: list[tuple[int, int]] = []
-    for line in _lines(text):
-        match = _FAILURE_HEADING.match(line)
-        if match is not None:
-            found.append((int(match[1]), int(match[2])))
-    return found
-
-
-def is_complete(text: str) -> bool:
-    """Whether the log carries the completion block."""
-    return "## BACKEND COMPLETE" in _lines(text)
-
-
-class _SectionReader:
-    """Reads the body of one chunk section line by line; tolerant of anything it does not expect."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, list[str]] = {}
-        self.kinds: dict[str, str] = {}
-        self.field: _Field | None = None
-        self.sink: list[str] = []
-        self.group: str | None = None
-        self.blanks = 0
-
-    def feed(self, line: str) -> None:
-        if self.field is not None and not line:
-            self.blanks += 1  # part of the text only if an indented line follows
-            return
-        if self.field is not None and line.startswith(self.field.indent):
-            self.sink += [""] * self.blanks + [line[len(self.field.indent) :]]
-            self.blanks = 0
-            return
-        self.field, self.blanks = None, 0
-        if line.startswith("- "):
-            self.group = None
-            self._start(line, (f for f in _FIELDS if f.group is None))
-        elif self.group is not None and line.startswith(_INDENT + "- "):
-            self._start(line, (f for f in _FIELDS if f.group == self.group))
-
-    def _start(self, line: str, candidates: Iterable[_Field]) -> None:
-        for spec in candidates:
-            if line != spec.head and not line.startswith(spec.head + " "):
-                continue
-            if spec.kind == "group":
-                self.group = spec.key
-                return
-            self.field = spec
-            self.sink = [] if spec.key in self.values else self.values.setdefault(spec.key, [])
-            self.kinds[spec.key] = spec.kind
-            rest = line[len(spec.head) + 1 :]
-            if rest or spec.kind == "text":
-                self.sink.append(rest)
-            return
-
-    def result(self) -> dict[str, str]:
-        """Each field's text; model text unescaped, list fields (server-written) as they are."""
-        unescape = {key: kind == "text" for key, kind in self.kinds.items()}
-        return {
-            key: "\n".join(_unescape(line) if unescape[key] else line for line in lines)
-            for key, lines in self.values.items()
-        }
-
-
-def _files(listing: str) -> tuple[str, ...]:
-    paths: list[str] = []
-    for line in listing.split("\n"):
-        match = _FILE_ITEM.fullmatch(line)
-        if match is not None:
-            path = match["path"]
-            # A code span padded with one space each side (because of a backtick at an end) loses them.
-            if path.startswith(" ") and path.endswith(" ") and path.strip(" "):
-                path = path[1:-1]
-            paths.append(path)
-    return tuple(paths)
-
-
-def parse_log(text: str) -> list[LogSection]:
-    """Every `## Chunk N — name` section of BACKEND-LOG.md, in order; never raises on malformed text.
-
-    A section runs to the next heading. Typecheck-failed blocks are counted per chunk number wherever they
-    are (the failure may be logged before the chunk's section is).
-    """
-    failures = Counter(chunk for chunk, _ in parse_failures(text))
-    lines = _lines(text)
-    sections: list[LogSection] = []
-    index = 0
-    while index < len(lines):
-        heading = _CHUNK_HEADING.fullmatch(lines[index])
-        index += 1
-        if heading is None:
-            continue
-        reader = _SectionReader()
-        while index < len(lines) and _ANY_HEADING.match(lines[index]) is None:
-            reader.feed(lines[index])
-            index += 1
-        fields = reader.result()
-        number = int(heading[1])
-        sections.append(
-            LogSection(
-                number=number,
-                name=_unescape(heading[2]),
-                fields=fields,
-                files=_files(fields.get("Files changed", "")),
-                failures=failures[number],
-            )
-        )
-    return sections
