@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import pathspec
 
+from storyfence.core.advice import default_deny_advice
 from storyfence.core.models import Value
 from storyfence.core.patterns import match_name
 from storyfence.core.policy import PackageFacts, Policy, Rule, RuleKind, Stories
@@ -200,7 +201,7 @@ def decide_write(
             rule="default-deny",
             kind="deny",
             reason="no allow rule matches this path: only backend scope may be written.",
-            instead=_default_deny_advice(policy),
+            instead=default_deny_advice(policy),
             policy_file=policy.source_label,
         )
     if scope is not None:
@@ -209,15 +210,6 @@ def decide_write(
             return narrowed
     decision = _decision(path, True, chosen[0], chosen[1], policy)
     return decision.model_copy(update={"exceptions": tuple(exceptions)}) if exceptions else decision
-
-
-def _default_deny_advice(policy: Policy) -> str:
-    """Where writes are allowed, from the active policy's own allow rules (not a fixed list)."""
-    patterns = [p for r in policy.rules if r.kind == "allow" for p in r.patterns if not p.startswith("!")]
-    shown = ", ".join(f"`{p}`" for p in patterns[:12]) + (
-        f" and {len(patterns) - 12} more" if len(patterns) > 12 else ""
-    )
-    return f"backend scope is {shown or 'nothing (no allow rule)'}; call check_path to test a path before writing."
 
 
 def owning_package(path: str, packages: Sequence[PackageFacts]) -> PackageFacts | None:

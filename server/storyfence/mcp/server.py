@@ -46,46 +46,12 @@ from storyfence.app.service import StoryfenceService
 from storyfence.app.writes import Edit
 from storyfence.core.errors import StoryfenceError
 from storyfence.core.models import PortsAdapters, Reuse
+from storyfence.mcp import prompts
 from storyfence.mcp.roots import Binding
 
 log = logging.getLogger("storyfence")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., object])
-
-INSTRUCTIONS = """\
-storyfence guards backend work on a story in this monorepo. The rules are enforced by the server:
-- Only backend scope may be written (API endpoints, migrations/schema, packages/backend/**,
-  transport-agnostic packages/core/**, __http__/*.http), and only what the story's SCOPE.md allows.
-  A refused write names the rule and what to do instead; call check_path before writing if unsure.
-- Work in chunks: begin_chunk -> write_file/edit_file/delete_file -> append_chunk_log and
-  run_typecheck (either order). The next chunk cannot begin until the last one is logged and passed.
-- A failed typecheck is logged for you; fix it. After the allowed fix attempts the story is BLOCKED.
-- BACKEND-LOG.md and BLOCKERS.md are written by the server; you cannot write them.
-- Finish with complete_story ("BACKEND COMPLETE") or report_blocker ("BLOCKED: <reason>").
-Reuse first: search_code and read_file before writing new code.
-"""
-
-IMPLEMENT_BACKEND = """\
-Implement ONLY the backend portions of {story}, in small auditable chunks, with storyfence's tools.
-The server enforces the rules; a refusal names the rule and what to do instead: follow it.
-
-1. Call read_story("{story}"). The story, IMPLEMENTATION-PLAN.md and SCOPE.md are authoritative and
-   read-only. Implement what they ask, nothing more (no scope expansion, no unrelated refactors).
-2. Reuse first: search_code and read_file for existing packages, ports and adapters before writing new code.
-3. For each chunk (one coherent set of edits):
-   a. begin_chunk("{story}", name, objective) with the requirement / acceptance criterion it maps to.
-   b. write_file / edit_file / delete_file. Only backend scope: API endpoints (Vercel Functions),
-      migrations and schema, packages/backend/**, transport-agnostic packages/core/**, and .http files
-      under __http__/. Core stays free of transport and framework imports; adapters hold them.
-      No TODO as a substitute for a requirement. Never change ports or env vars.
-   c. append_chunk_log("{story}", summary, reuse, ports_adapters, notes_risks). The server fills Files
-      changed and Commands run itself.
-   d. run_typecheck("{story}"). On failure, read the diagnostics, fix them, and run it again. After the
-      allowed fix attempts the server blocks the story: then stop.
-   The next chunk cannot begin until the last one is logged and its typecheck passed.
-4. When all backend work is done, call complete_story("{story}") and end with "BACKEND COMPLETE".
-   If you cannot go on, call report_blocker("{story}", reason, details) and end with "BLOCKED: <reason>".
-"""
 
 Story = Annotated[str, Field(description="the story id, e.g. STORY-042")]
 RepoPath = Annotated[str, Field(description="a path relative to the repo root, POSIX slashes")]
@@ -151,7 +117,10 @@ class SpecErrorsServer(MCPServer[Any]):
 
 def build_server(binding: Binding) -> MCPServer:
     """A configured MCPServer serving `binding`'s repo; no module-level state."""
-    server: MCPServer = SpecErrorsServer(name="storyfence", version=__version__, instructions=INSTRUCTIONS)
+    bound = binding.current()  # with --root the policy is known now; else the instructions point at check_path
+    server: MCPServer = SpecErrorsServer(
+        name="storyfence", version=__version__, instructions=prompts.instructions(bound.policy if bound else None)
+    )
 
     def tool(annotations: ToolAnnotations) -> Callable[[F], F]:
         """Register a tool whose description is its docstring, dedented for the model that reads it."""
@@ -370,7 +339,13 @@ def build_server(binding: Binding) -> MCPServer:
         title="Implement the backend of a story",
         description="The backend-coder workflow for one story, using storyfence's guarded tools.",
     )
-    def implement_backend(story: Annotated[str, Field(description="the story id, e.g. STORY-042")]) -> str:
-        return IMPLEMENT_BACKEND.format(story=story)
+    async def implement_backend(
+        ctx: Context, story: Annotated[str, Field(description="the story id, e.g. STORY-042")]
+    ) -> str:
+        try:
+            service = await binding.service(ctx.session, _supports_roots(ctx))
+        except StoryfenceError:
+            service = None  # no repo (or no valid policy) yet: the prompt points at check_path instead
+        return prompts.implement_backend(story, service.policy if service else None)
 
     return server
