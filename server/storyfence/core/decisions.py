@@ -1,6 +1,6 @@
 """The decision on one path, and the rule that makes it: confinement is done before, content after.
 
-Order of a write decision (DESIGN.md, "Policy"): protected paths (built in), deny rules (deny wins), the
+Order of a write decision (README, "The policy"): protected paths (built in), deny rules (deny wins), the
 frontend-package rule (by manifest), allow rules (else default deny), then the story's SCOPE.md narrowing.
 A read is refused only by a read_deny rule. Every decision names the rule that made it.
 """
