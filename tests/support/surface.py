@@ -15,6 +15,7 @@ TOOLS = {
     "write_file": (False, True),
     "edit_file": (False, True),
     "delete_file": (False, True),
+    "restore_file": (False, True),
     "run_typecheck": (False, False),
     "append_chunk_log": (False, False),
     "report_blocker": (False, False),

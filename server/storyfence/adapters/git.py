@@ -30,6 +30,35 @@ def _git(root: Path, *args: str) -> str | None:
     return proc.stdout.decode("utf-8", errors="replace")
 
 
+def exists_at(root: Path, commit: str, rel: str) -> bool:
+    """Whether `commit` has a file at `rel` (relative to `root`)."""
+    if commit.startswith("-"):
+        return False
+    return _git(root, "cat-file", "-e", f"{commit}:./{rel}") is not None
+
+
+def show_file(root: Path, commit: str, rel: str, *, cap: int) -> bytes | None:
+    """The content of `rel` (relative to `root`) at `commit`; None when it did not exist there, is over `cap`
+    bytes, or git fails."""
+    if commit.startswith("-"):
+        return None
+    spec = f"{commit}:./{rel}"
+    size = _git(root, "cat-file", "-s", spec)
+    if size is None or not size.strip().isdigit() or int(size) > cap:
+        return None
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "cat-file", "blob", spec],
+            capture_output=True,
+            timeout=GIT_TIMEOUT_SECONDS,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout[: cap + 1] if proc.returncode == 0 else None
+
+
 def head_commit(root: Path) -> str | None:
     """The commit HEAD points at, or None (not a repo, or no commit yet)."""
     out = _git(root, "rev-parse", "--verify", "--quiet", "HEAD")

@@ -30,7 +30,7 @@ from typing import cast
 from storyfence.adapters.ports import StoryFiles
 from storyfence.core import logbook
 from storyfence.core.errors import StateError, WorkflowError
-from storyfence.core.events import Event, FileChanged, StoryBlocked
+from storyfence.core.events import Event, FileChanged, StoryBlocked, StrayCleared
 from storyfence.core.journal import Record, chain, decode, encode
 from storyfence.core.steps import Step
 from storyfence.core.story_paths import StoryPaths, temp_name
@@ -113,6 +113,16 @@ class Transaction:
         leaves a record the next transaction finishes, never an unrecorded delete."""
         self.record(step)
         self.store.files.delete(rel, identity)
+
+
+def _write_ahead(event: Event) -> tuple[str, str | None, str | None] | None:
+    """The path, temp file and unlinked identity of an event that writes or deletes a repo file right after
+    it is recorded (a write, a delete, a restore); None for any other event."""
+    if isinstance(event, FileChanged):
+        return event.change.path, event.staged, event.unlinks
+    if isinstance(event, StrayCleared):
+        return event.path, event.staged, event.unlinks
+    return None
 
 
 def _writes_text(event: Event) -> bool:
@@ -227,11 +237,7 @@ class StoryStore:
             return
         if not raw:
             return
-        referenced = {
-            (r.event.change.path, r.event.staged)
-            for r in records
-            if isinstance(r.event, FileChanged) and r.event.staged
-        }
+        referenced = {(t[0], t[1]) for r in records if (t := _write_ahead(r.event)) is not None and t[1]}
         for line in raw.decode("utf-8", errors="replace").splitlines():
             try:
                 entry: object = json.loads(line)
@@ -254,13 +260,14 @@ class StoryStore:
     def _roll_forward(self, records: list[Record]) -> None:
         """Finish the staged writes and the deletes that records read from disk name and a crash left undone."""
         for rec in records:
-            event = rec.event
-            if not isinstance(event, FileChanged):
+            target = _write_ahead(rec.event)
+            if target is None:
                 continue
-            if event.staged and self.files.roll_forward(event.change.path, event.staged):
-                log.warning("finished a write a crash interrupted: %s", event.change.path)
-            if event.unlinks and self.files.delete(event.change.path, event.unlinks):
-                log.warning("finished a delete a crash interrupted: %s", event.change.path)
+            path, staged, unlinks = target
+            if staged and self.files.roll_forward(path, staged):
+                log.warning("finished a write a crash interrupted: %s", path)
+            if unlinks and self.files.delete(path, unlinks):
+                log.warning("finished a delete a crash interrupted: %s", path)
 
     def _write_text(self, rel: str, text: str) -> None:
         """Write a server-owned file atomically, its temp file announced like every staged write."""

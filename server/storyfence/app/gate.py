@@ -11,6 +11,7 @@ import anyio
 
 from storyfence.adapters.ports import Progress, RunCommand
 from storyfence.adapters.store import now_iso
+from storyfence.app.observe import Observer
 from storyfence.app.repo import Repo, Story
 from storyfence.app.results import TypecheckResult
 from storyfence.core import checks as checks_core
@@ -37,6 +38,7 @@ class Plan:
 class Gate:
     def __init__(self, repo: Repo, run_command: RunCommand | None = None) -> None:
         self.repo = repo
+        self.observer = Observer(repo)
         self._run_command = run_command
 
     def runner(self) -> RunCommand:
@@ -74,6 +76,8 @@ class Gate:
         st = self.repo.story(story)
         settings = self.repo.policy.typecheck
         with st.store.transaction() as tx:
+            steps.typecheck_snapshot(tx.state)  # the workflow allows a typecheck before git is asked anything
+            self.observer.record(st, tx, self.repo.bounds(st))  # outside changes are checked with the chunk's
             snapshot = steps.typecheck_snapshot(tx.state)
             chunk = tx.state.current
             assert chunk is not None
@@ -113,6 +117,9 @@ class Gate:
             chunk = next(c for c in tx.state.chunks if c.number == ran.chunk)
             blocked = step.blocked
             signal = f"BLOCKED: {blocked.reason}" if blocked is not None else ""
+            message = signal or typecheck_message(ran.outcome, runs, unchecked, chunk, max_fix)
+            if tx.state.strays and not signal:
+                message += f" The chunk cannot close: {tx.state.stray_advice()}."
             return TypecheckResult(
                 story=st.id,
                 chunk=chunk.number,
@@ -124,6 +131,6 @@ class Gate:
                 max_fix_attempts=max_fix,
                 chunk_closed=step.chunk_closed,
                 signal=signal,
-                message=signal or typecheck_message(ran.outcome, runs, unchecked, chunk, max_fix),
+                message=message,
                 next_step=next_step(tx.state),
             )

@@ -12,7 +12,7 @@ import pathspec
 from storyfence.adapters.search import Searcher
 from storyfence.app.repo import Repo
 from storyfence.app.results import FileContent, FileList, PathDecision, SearchMatch, SearchResult
-from storyfence.app.writes import Writes, sha256
+from storyfence.app.writes import sha256
 from storyfence.core.decisions import decide_read
 from storyfence.core.errors import InputError, Refused
 from storyfence.core.inputs import decode_text, utf8
@@ -20,9 +20,8 @@ from storyfence.core.story_paths import DOCUMENTS
 
 
 class Reads:
-    def __init__(self, repo: Repo, writes: Writes, *, use_ripgrep: bool = True) -> None:
+    def __init__(self, repo: Repo, *, use_ripgrep: bool = True) -> None:
         self.repo = repo
-        self.writes = writes  # check_path answers what a write would get
         self.searcher = Searcher(repo.root, use_ripgrep=use_ripgrep)
 
     def read_file(self, path: str, offset: int = 1, limit: int | None = None) -> FileContent:
@@ -107,7 +106,7 @@ class Reads:
     def check_path(self, path: str, story: str | None = None, content: str | None = None) -> PathDecision:
         """The decision a write of `path` (with `content`, if given, for the content rules) would get."""
         st = self.repo.story(story) if story else None
-        bounds = self.writes.bounds(st)
+        bounds = self.repo.bounds(st)
         try:
             target = self.repo.ws.target(path, cap=self.repo.cap)
             decision = bounds.decide(target.rel)

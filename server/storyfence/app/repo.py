@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from storyfence.adapters import git
 from storyfence.adapters.policy_file import package_facts
 from storyfence.adapters.store import StoryStore
 from storyfence.adapters.workspace import Workspace
 from storyfence.core.decisions import ScopeLists, protected_rules
 from storyfence.core.errors import InputError, Refused
+from storyfence.core.fence import Bounds
 from storyfence.core.inputs import decode_text
 from storyfence.core.policy import PackageFacts, Policy
 from storyfence.core.scope import parse_scope, unreadable_scope
@@ -89,6 +91,23 @@ class Repo:
                     store = self._stores[paths.impl] = StoryStore(self.root, paths, self.files)
                 return Story(paths=paths, store=store)
         raise InputError(f"unknown story {sid}: expected its folder at one of " + ", ".join(tried))
+
+    def base_content(self, commit: str, rel: str) -> bytes | None:
+        """`rel` as the story's base commit had it; None when it did not have it. An InputError when git has it
+        but cannot give it (over the size cap, git failing): restoring must never guess."""
+        if not git.exists_at(self.root, commit, rel):
+            return None
+        data = git.show_file(self.root, commit, rel, cap=self.cap)
+        if data is None or len(data) > self.cap:
+            raise InputError(
+                f"git could not give {rel} as the base commit {commit[:12]} had it (or it is over the cap)"
+            )
+        return data
+
+    def bounds(self, story: Story | None) -> Bounds:
+        """What a write decision reads besides the path: the policy, and this repo's facts (cached)."""
+        scope = self.scope(story) if story is not None else None
+        return Bounds(policy=self.policy, protected=self.protected, scope=scope, packages=self.packages())
 
     def scope(self, story: Story) -> ScopeLists:
         """The story's SCOPE.md lists, parsed again only when the file changed (every write asks)."""

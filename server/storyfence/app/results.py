@@ -66,6 +66,13 @@ class WriteResult(Result):
     next_step: str
 
 
+class RestoreResult(Result):
+    story: str
+    path: str
+    restored: str = Field(description="what the file is now: as at the base commit, or deleted")
+    next_step: str
+
+
 class EditResult(Result):
     story: str
     path: str
@@ -89,6 +96,17 @@ class ChunkView(Result):
     unchecked: list[UncheckedFile] = Field(
         default_factory=list[UncheckedFile], description="changed files the latest typecheck did not cover"
     )
+    refused: dict[str, int] = Field(
+        default_factory=dict[str, int], description="writes refused while this chunk was open, by rule"
+    )
+
+
+class Stray(Result):
+    path: str
+    kind: str
+    rule: str = Field(description="the rule that refuses this change made outside storyfence")
+    reason: str
+    instead: str
 
 
 class IgnoredScopeEntry(Result):
@@ -116,6 +134,14 @@ class StatusView(Result):
     status: Literal["idle", "open", "blocked", "complete"]
     signal: str = Field(description="'BACKEND COMPLETE', 'BLOCKED: <reason>' or '' while work goes on")
     chunks: list[ChunkView]
+    strays: list[Stray] = Field(
+        default_factory=list[Stray],
+        description="changes made outside storyfence that the rules refuse: no chunk closes until each is undone "
+        "(restore_file)",
+    )
+    refused: dict[str, int] = Field(
+        default_factory=dict[str, int], description="writes refused while no chunk was open, by rule"
+    )
     next_step: str
 
 

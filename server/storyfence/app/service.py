@@ -19,6 +19,7 @@ from storyfence.app.results import (
     FileList,
     LogResult,
     PathDecision,
+    RestoreResult,
     SearchResult,
     SignalResult,
     StatusView,
@@ -49,7 +50,7 @@ class StoryfenceService:
         self.policy = policy
         self.stories = Stories(self.repo)
         self.writes = Writes(self.repo)
-        self.reads = Reads(self.repo, self.writes, use_ripgrep=use_ripgrep)
+        self.reads = Reads(self.repo, use_ripgrep=use_ripgrep)
         self.gate = Gate(self.repo, run_command)
         self.searcher = self.reads.searcher
 
@@ -113,6 +114,9 @@ class StoryfenceService:
 
     def delete_file(self, story: str, path: str) -> WriteResult:
         return self.writes.delete_file(story, path)
+
+    def restore_file(self, story: str, path: str) -> RestoreResult:
+        return self.writes.restore_file(story, path)
 
     async def run_typecheck(self, story: str, progress: Progress | None = None) -> TypecheckResult:
         return await self.gate.run_typecheck(story, progress)

@@ -6,8 +6,11 @@ the core renders every line of BACKEND-LOG.md and BLOCKERS.md, the store writes 
 
 from __future__ import annotations
 
+from collections import Counter
+
 from storyfence.adapters.git import dirty_files, head_commit
 from storyfence.adapters.store import now_iso
+from storyfence.app.observe import Observer
 from storyfence.app.repo import Repo, Story
 from storyfence.app.results import (
     ChunkView,
@@ -17,10 +20,11 @@ from storyfence.app.results import (
     SignalResult,
     StatusView,
     StoryView,
+    Stray,
 )
 from storyfence.core import steps
-from storyfence.core.errors import InputError
-from storyfence.core.events import ChunkLogged
+from storyfence.core.errors import InputError, WorkflowError
+from storyfence.core.events import ChunkLogged, FileObserved
 from storyfence.core.inputs import one_line, required
 from storyfence.core.learned import LEARNED_SOURCE
 from storyfence.core.models import PortsAdapters, Reuse
@@ -41,6 +45,7 @@ def chunk_view(chunk: Chunk) -> ChunkView:
         failed_fix_attempts=chunk.failed_fix_attempts,
         closed=chunk.closed,
         unchecked=list(chunk.unchecked),
+        refused=dict(Counter(chunk.refused)),
     )
 
 
@@ -50,6 +55,11 @@ def status_view(story: Story, state: StoryState) -> StatusView:
         status=state.status,
         signal=signal(state),
         chunks=[chunk_view(c) for c in state.chunks],
+        strays=[
+            Stray(path=s.change.path, kind=s.change.kind, rule=s.rule, reason=s.reason, instead=s.instead)
+            for s in state.strays
+        ],
+        refused=dict(Counter(state.refused)),
         next_step=next_step(state),
     )
 
@@ -57,6 +67,7 @@ def status_view(story: Story, state: StoryState) -> StatusView:
 class Stories:
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
+        self.observer = Observer(repo)
 
     def story_status(self, story: str) -> StatusView:
         st = self.repo.story(story)
@@ -120,6 +131,7 @@ class Stories:
                 tx.state, name=name, objective=objective, base_commit=head_commit(self.repo.root), baseline=baseline
             )
             tx.record(step)
+            self.observer.record(st, tx, self.repo.bounds(st))  # what changed outside since the last chunk
             return status_view(st, tx.state)
 
     def append_chunk_log(
@@ -131,6 +143,8 @@ class Stories:
         for what, value in (*reuse.model_dump().items(), *ports_adapters.model_dump().items()):
             required(value, what)
         with st.store.transaction() as tx:
+            ensure(tx.state, "append_chunk_log")
+            self.observer.record(st, tx, self.repo.bounds(st))  # the section lists every file, whoever wrote it
             step = steps.log_chunk(
                 tx.state, summary=summary, reuse=reuse, ports_adapters=ports_adapters, notes_risks=notes
             )
@@ -156,5 +170,17 @@ class Stories:
     def complete_story(self, story: str) -> SignalResult:
         st = self.repo.story(story)
         with st.store.transaction() as tx:
+            ensure(tx.state, "complete_story")
+            found = self.observer.scan(st, tx, self.repo.bounds(st))
+            pending = [f.change.path for f in found if isinstance(f, FileObserved) and f.allowed]
+            kept = [f for f in found if not (isinstance(f, FileObserved) and f.allowed)]
+            if kept:
+                tx.record(steps.observed(tx.state, kept))
+            if pending:
+                raise WorkflowError(
+                    f"complete_story refused: files changed outside storyfence since the last chunk closed: "
+                    f"{', '.join(pending)}. Begin a chunk to take them in (they are type-checked and logged), "
+                    "or undo them."
+                )
             tx.record(steps.complete(tx.state, story_id=st.id, at=now_iso()))
             return SignalResult(story=st.id, signal="BACKEND COMPLETE", path=st.paths.log)

@@ -7,17 +7,20 @@ from __future__ import annotations
 import difflib
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from contextlib import contextmanager
 
 from pydantic import BaseModel, Field
 
+from storyfence.adapters.store import Transaction
 from storyfence.adapters.workspace import Workspace
-from storyfence.app.repo import Repo, Story
-from storyfence.app.results import EditResult, WriteResult
-from storyfence.core import steps
-from storyfence.core.errors import InputError
+from storyfence.app.observe import story_start
+from storyfence.app.repo import Repo
+from storyfence.app.results import EditResult, RestoreResult, WriteResult
+from storyfence.core import outside, steps
+from storyfence.core.errors import InputError, Refused
 from storyfence.core.events import FileChanged
-from storyfence.core.fence import Bounds, admit, allowed_change, allowed_path
+from storyfence.core.fence import admit, allowed_change, allowed_path
 from storyfence.core.inputs import decode_text, utf8
 from storyfence.core.models import FileChange
 from storyfence.core.status import next_step
@@ -61,10 +64,49 @@ class Writes:
         self.repo = repo
         self.ws: Workspace = repo.ws
 
-    def bounds(self, story: Story | None) -> Bounds:
-        repo = self.repo
-        scope = repo.scope(story) if story is not None else None
-        return Bounds(policy=repo.policy, protected=repo.protected, scope=scope, packages=repo.packages())
+    @staticmethod
+    @contextmanager
+    def _evidence(tx: Transaction, tool: str) -> Generator[None, None, None]:
+        """Record a refusal in the journal before it reaches the model: what the agent tried is evidence."""
+        try:
+            yield
+        except Refused as exc:
+            tx.record(steps.refused(tx.state, tool=tool, path=exc.decision.path, rule=exc.decision.rule))
+            raise
+
+    def restore_file(self, story: str, path: str) -> RestoreResult:
+        """Put a refused outside change back as the story's base commit had it (delete a file it did not have)."""
+        st = self.repo.story(story)
+        with st.store.transaction() as tx:
+            target = self.ws.target(path, cap=self.repo.cap)
+            stray = next((s for s in tx.state.strays if s.change.path == target.rel), None)
+            if stray is None:
+                listed = ", ".join(s.change.path for s in tx.state.strays) or "none"
+                raise InputError(
+                    f"{target.rel} is not a refused change made outside storyfence (those are: {listed}): "
+                    "nothing to restore"
+                )
+            base, baseline = story_start([r.event for r in tx.records])
+            if target.rel in outside.recorded(tx.state) or target.rel in baseline or base is None:
+                raise InputError(
+                    f"{target.rel} cannot be restored by the server: its content before the outside change is not "
+                    "in git (the story wrote it, or it was uncommitted when the story began). Rewrite it with "
+                    "write_file or edit_file within the rules, or undo the change by hand."
+                )
+            content = self.repo.base_content(base, target.rel)
+            if content is not None:
+                tmp = temp_name(target.rel, uuid.uuid4().hex[:12])
+                tx.write(steps.restore(tx.state, stray, staged=tmp, unlinks=None), target.rel, content, tmp)
+                restored = "as at the base commit"
+            elif target.exists:
+                identity = self.repo.files.identity(target.rel)
+                tx.delete(steps.restore(tx.state, stray, staged=None, unlinks=identity), target.rel, identity)
+                restored = "deleted (the base commit did not have it)"
+            else:
+                tx.record(steps.restore(tx.state, stray, staged=None, unlinks=None))
+                restored = "already gone"
+            self.repo.forget_packages(target.rel)
+            return RestoreResult(story=st.id, path=target.rel, restored=restored, next_step=next_step(tx.state))
 
     def _check_size(self, data: bytes) -> None:
         if len(data) > self.repo.cap:
@@ -74,8 +116,8 @@ class Writes:
         data = utf8(content, "content")
         self._check_size(data)
         st = self.repo.story(story)
-        bounds = self.bounds(st)
-        with st.store.transaction() as tx:
+        bounds = self.repo.bounds(st)
+        with st.store.transaction() as tx, self._evidence(tx, "write_file"):
             target = self.ws.target(path, cap=self.repo.cap)
             tmp = temp_name(target.rel, uuid.uuid4().hex[:12])
             change = FileChange(path=target.rel, kind="modified" if target.exists else "created", sha256=sha256(data))
@@ -95,8 +137,8 @@ class Writes:
         if not edits:
             raise InputError("edits must contain at least one {old_text, new_text} pair")
         st = self.repo.story(story)
-        bounds = self.bounds(st)
-        with st.store.transaction() as tx:
+        bounds = self.repo.bounds(st)
+        with st.store.transaction() as tx, self._evidence(tx, "edit_file"):
             target = self.ws.target(path, cap=self.repo.cap)
             allowed_path(bounds, target.rel)
             if not dry_run:
@@ -138,8 +180,8 @@ class Writes:
 
     def delete_file(self, story: str, path: str) -> WriteResult:
         st = self.repo.story(story)
-        bounds = self.bounds(st)
-        with st.store.transaction() as tx:
+        bounds = self.repo.bounds(st)
+        with st.store.transaction() as tx, self._evidence(tx, "delete_file"):
             target = self.ws.target(path, cap=self.repo.cap)
             decision = allowed_path(bounds, target.rel)
             change = FileChange(path=target.rel, kind="deleted")

@@ -29,8 +29,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pathspec
-
 from storyfence.adapters import git
 from storyfence.adapters.policy_file import load_policy
 from storyfence.app.repo import Story
@@ -39,11 +37,10 @@ from storyfence.commands.audit_journal import Finding, base_commit, baseline, ch
 from storyfence.core.errors import StoryfenceError
 from storyfence.core.events import DirtyFile
 from storyfence.core.models import FileChange
-from storyfence.core.story_paths import protected_globs
+from storyfence.core.story_paths import is_server_owned
 
 # Any story's server-owned files: each story's own audit checks its log and journal; another story's
 # files changing in the same range is not this story's finding.
-_SERVER_OWNED = pathspec.PathSpec.from_lines("gitignore", protected_globs("*")[1])
 
 
 @dataclass(frozen=True)
@@ -195,7 +192,7 @@ def run_audit(root: Path, story_id: str, *, policy_path: Path | None) -> Report:
     changed = git.changed_since(service.root, base)
     if changed is None:
         raise UsageError(f"git could not list the changes in {service.root}")
-    changed = {p: k for p, k in changed.items() if not _SERVER_OWNED.match_file(p)}
+    changed = {p: k for p, k in changed.items() if not is_server_owned(p)}
     last = last_writes(events)
     judged, preexisting, again = split_preexisting(service.root, changed, last, baseline(events))
     findings += check_git(service, story, judged, last)

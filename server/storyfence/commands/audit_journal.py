@@ -16,6 +16,7 @@ from storyfence.core.events import (
     DirtyFile,
     Event,
     FileChanged,
+    FileObserved,
     StoryBlocked,
     StoryCompleted,
     TypecheckRan,
@@ -68,10 +69,13 @@ def read_journal(path: Path, label: str) -> tuple[list[Record], Finding | None]:
 
 
 def last_writes(events: list[Event]) -> dict[str, tuple[int, FileChange]]:
-    """Per path, the chunk and the last change the server recorded (in order of first write)."""
+    """Per path, the chunk and the last change the journal accounts for (in order of first write): the server's
+    writes, and the changes made outside it that a chunk boundary took in."""
     last: dict[str, tuple[int, FileChange]] = {}
     for event in events:
-        if isinstance(event, FileChanged):
+        if not isinstance(event, FileChanged | FileObserved) or event.chunk is None:
+            continue
+        if isinstance(event, FileChanged) or event.allowed:
             last[event.change.path] = (event.chunk, event.change)
     return last
 

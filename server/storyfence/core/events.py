@@ -81,7 +81,52 @@ class StoryCompleted(Value):
     log_append: str
 
 
+class FileObserved(Value):
+    """A change on disk the server did not make, seen at a chunk boundary, and judged like a write.
+
+    Allowed: the change joins the open chunk (its typecheck and its log, marked as made outside storyfence).
+    Refused: it is a stray that keeps every chunk from closing until it is undone.
+    """
+
+    type: Literal["file_observed"] = "file_observed"
+    chunk: int | None
+    change: FileChange  # outside=True; sha256 None when the file is gone
+    allowed: bool
+    rule: str
+    reason: str = ""
+    instead: str = ""
+
+
+class StrayCleared(Value):
+    """A refused outside change is undone: by restore_file (staged or unlinked like a write), or found undone."""
+
+    type: Literal["stray_cleared"] = "stray_cleared"
+    path: str
+    by: Literal["restore_file", "undone"]
+    staged: str | None = None  # restore_file: the base content, renamed onto the path right after this record
+    unlinks: str | None = None  # restore_file: the file the base did not have, unlinked right after
+
+
+class WriteRefused(Value):
+    """A write a rule refused: evidence of what the agent tried."""
+
+    type: Literal["write_refused"] = "write_refused"
+    chunk: int | None
+    tool: str
+    path: str
+    rule: str
+
+
 Event = Annotated[
-    ChunkOpened | FileChanged | TypecheckRan | ChunkLogged | ChunkClosed | StoryBlocked | StoryCompleted,
+    ChunkOpened
+    | FileChanged
+    | TypecheckRan
+    | ChunkLogged
+    | ChunkClosed
+    | StoryBlocked
+    | StoryCompleted
+    | FileObserved
+    | StrayCleared
+    | WriteRefused,
     Field(discriminator="type"),
 ]

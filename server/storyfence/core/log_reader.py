@@ -35,7 +35,9 @@ class LogSection(Value):
 _CHUNK_HEADING = re.compile(rf"## Chunk (\d{{1,9}}) {DASH} (.*)")
 _FAILURE_HEADING = re.compile(rf"### Chunk (\d{{1,9}}) {DASH} typecheck failed \(run (\d{{1,9}})[;)]")
 _ANY_HEADING = re.compile(r"#{1,6}(?: |$)")
-_FILE_ITEM = re.compile(r"- (?P<fence>`+)(?P<path>.+?)(?<!`)(?P=fence)(?!`) \((?:created|modified|deleted)\)")
+_FILE_ITEM = re.compile(
+    r"- (?P<fence>`+)(?P<path>.+?)(?<!`)(?P=fence)(?!`) \((?:created|modified|deleted)(?:, made outside storyfence)?\)"
+)
 
 
 def _lines(text: str) -> list[str]:

@@ -13,6 +13,7 @@ ends the log, ends with a single newline.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -214,6 +215,21 @@ def collapse_changes(files: Sequence[FileChange]) -> list[tuple[str, str]]:
     return net
 
 
+OUTSIDE = "made outside storyfence"
+
+
+def file_items(files: Sequence[FileChange]) -> list[str]:
+    """One item per path with its net change; a change the server saw on disk but did not make says so."""
+    outside = {_inline(c.path) for c in files if c.outside}
+    return [f"{_code(p)} ({k}{', ' + OUTSIDE if p in outside else ''})" for p, k in collapse_changes(files)]
+
+
+def refusal_items(rules: Sequence[str]) -> list[str]:
+    """The writes the server refused while the chunk was open, counted by rule: what the agent tried."""
+    by_rule = ", ".join(f"{_code(r)} ×{n}" for r, n in sorted(Counter(rules).items(), key=lambda kv: (-kv[1], kv[0])))
+    return [f"refused by storyfence: {_plural(len(rules), 'write')} ({by_rule})"] if rules else []
+
+
 def render_chunk_section(
     *,
     number: int,
@@ -226,6 +242,7 @@ def render_chunk_section(
     commands: Sequence[CommandRun],
     notes_risks: str,
     unchecked: Sequence[UncheckedFile] = (),
+    refused: Sequence[str] = (),
 ) -> str:
     """One `## Chunk N — name` section in exactly the seed's structure.
 
@@ -244,8 +261,8 @@ def render_chunk_section(
         "Notes / Risks": notes_risks,
     }
     lists = {
-        "Files changed": [f"{_code(path)} ({kind})" for path, kind in collapse_changes(files)],
-        "Commands run": _command_items(commands, unchecked),
+        "Files changed": file_items(files),
+        "Commands run": [*_command_items(commands, unchecked), *refusal_items(refused)],
     }
     lines = [f"## Chunk {number} {DASH} {_escape(clean_line(name))}"]
     for spec in FIELDS:
@@ -269,7 +286,7 @@ def render_chunk_addendum(
     """What changed in a chunk after its section was written (fixes, the verifying typecheck), appended
     when the chunk closes, so the log never rewrites a section and never omits a write."""
     lines = [f"### Chunk {number} {DASH} after the log: {_escape(clean_line(name))}", "- Files changed:"]
-    lines += [f"{INDENT}- {_code(path)} ({kind})" for path, kind in collapse_changes(files)] or [f"{INDENT}- {NONE}"]
+    lines += [f"{INDENT}- {item}" for item in file_items(files)] or [f"{INDENT}- {NONE}"]
     lines.append("- Commands run (if any):")
     lines += [f"{INDENT}- {item}" for item in _command_items(commands, unchecked)] or [f"{INDENT}- {NONE}"]
     return "\n".join(lines) + "\n\n"

@@ -23,6 +23,7 @@ class FileChange(Value):
     path: str
     kind: ChangeKind
     sha256: str | None = None  # None for a deletion
+    outside: bool = False  # made outside storyfence (seen on disk at a chunk boundary), not written by it
 
 
 class Diagnostic(Value):

@@ -25,6 +25,8 @@ def next_step(state: StoryState) -> str:
     if state.status == "blocked":
         return "the story is blocked: stop and report the blocker to the user."
     chunk = state.current
+    if state.strays:
+        return state.stray_advice() + (f" (chunk {chunk.number} cannot close until then)" if chunk else "")
     if chunk is not None:
         return chunk.next_step()
     if state.closed_chunks:

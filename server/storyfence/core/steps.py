@@ -22,9 +22,12 @@ from storyfence.core.events import (
     DirtyFile,
     Event,
     FileChanged,
+    FileObserved,
     StoryBlocked,
     StoryCompleted,
+    StrayCleared,
     TypecheckRan,
+    WriteRefused,
 )
 from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, UncheckedFile
 from storyfence.core.workflow import StoryState, apply, ensure, should_block
@@ -57,7 +60,7 @@ def _step(state: StoryState, *events: Event) -> Step:
 def _then_close(step: Step) -> Step:
     """Add ChunkClosed when the step left the chunk ready to close, with an addendum for what came late."""
     chunk = step.state.current
-    if chunk is None or not chunk.ready_to_close:
+    if chunk is None or not chunk.ready_to_close or step.state.strays:
         return step
     late_files = chunk.changes[chunk.changes_at_log :]
     late_runs = chunk.runs[chunk.runs_at_log :]
@@ -192,6 +195,7 @@ def log_chunk(
         commands=chunk.runs,
         notes_risks=notes_risks,
         unchecked=chunk.unchecked,
+        refused=chunk.refused,
     )
     logged = ChunkLogged(
         chunk=chunk.number,
@@ -232,3 +236,23 @@ def complete(state: StoryState, *, story_id: str, at: str) -> Step:
     ensure(state, "complete_story")
     text = logbook.render_completion(story_id=story_id, chunks=state.closed_chunks, at=at)
     return _step(state, StoryCompleted(chunks=state.closed_chunks, log_append=text))
+
+
+def observed(state: StoryState, observations: Sequence[FileObserved | StrayCleared]) -> Step:
+    """Outside changes seen at a chunk boundary: allowed ones join the open chunk, refused ones are strays,
+    strays found undone are cleared (which may let a ready chunk close). Judged by core.outside."""
+    return _then_close(_step(state, *observations))
+
+
+def refused(state: StoryState, *, tool: str, path: str, rule: str) -> Step:
+    """A write a rule refused, kept as evidence (counted by rule in the status and the chunk's log)."""
+    chunk = state.current
+    return _step(state, WriteRefused(chunk=chunk.number if chunk else None, tool=tool, path=path, rule=rule))
+
+
+def restore(state: StoryState, stray: FileObserved, *, staged: str | None, unlinks: str | None) -> Step:
+    """restore_file puts a refused outside change back as it was at the story's base commit."""
+    if stray not in state.strays:
+        raise WorkflowError(f"{stray.change.path} is not a refused outside change")
+    cleared = StrayCleared(path=stray.change.path, by="restore_file", staged=staged, unlinks=unlinks)
+    return _then_close(_step(state, cleared))

@@ -13,6 +13,10 @@ All paths are repo-relative POSIX strings; `folder` is where the story was found
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pathspec
 
 IMPLEMENTATION = "_implementation"
 PLAN = "IMPLEMENTATION-PLAN.md"
@@ -117,3 +121,14 @@ def protected_globs(id_glob: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def journal_glob(id_glob: str) -> str:
     """Every story journal under a stories folder, as a glob relative to that folder."""
     return f"{id_glob}/{IMPLEMENTATION}/{SERVER_DIR}/{JOURNAL}"
+
+
+@cache
+def _server_owned() -> pathspec.PathSpec[Any]:
+    return pathspec.PathSpec.from_lines("gitignore", protected_globs("*")[1])
+
+
+def is_server_owned(rel: str) -> bool:
+    """Whether `rel` is a file the server writes for any story (a log, blockers, a journal), or a temp file it
+    stages: never a change of the story's own, never an outside change."""
+    return is_temp_name(rel.rsplit("/", 1)[-1]) or _server_owned().match_file(rel)

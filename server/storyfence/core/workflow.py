@@ -23,9 +23,12 @@ from storyfence.core.events import (
     ChunkOpened,
     Event,
     FileChanged,
+    FileObserved,
     StoryBlocked,
     StoryCompleted,
+    StrayCleared,
     TypecheckRan,
+    WriteRefused,
 )
 from storyfence.core.models import CommandRun, FileChange, UncheckedFile
 
@@ -50,6 +53,7 @@ class Chunk:
     closed: bool = False
     unchecked: tuple[UncheckedFile, ...] = ()  # from the latest typecheck: changed files no check covered
     unchecked_at_log: tuple[UncheckedFile, ...] = ()  # those listed in the section when it was written
+    refused: tuple[str, ...] = ()  # the rule of each write refused while this chunk was open
 
     @property
     def failed_fix_attempts(self) -> int:
@@ -83,6 +87,8 @@ class StoryState:
     chunks: tuple[Chunk, ...] = ()
     blocked_reason: str = ""
     log_appends: tuple[str, ...] = field(default=(), repr=False)
+    strays: tuple[FileObserved, ...] = ()  # refused outside changes not undone yet: no chunk closes meanwhile
+    refused: tuple[str, ...] = ()  # the rule of each write refused while no chunk was open
 
     @property
     def current(self) -> Chunk | None:
@@ -93,6 +99,14 @@ class StoryState:
     @property
     def closed_chunks(self) -> int:
         return sum(1 for c in self.chunks if c.closed)
+
+    def stray_advice(self) -> str:
+        """What keeps the chunk open while outside changes were refused, and how to undo each."""
+        items = "; ".join(f"{s.change.path} (rule {s.rule})" for s in self.strays)
+        return (
+            f"files changed outside storyfence were refused: {items}: undo each with restore_file(story, path), "
+            "or rewrite it within the rules, then go on"
+        )
 
 
 def _replace_current(state: StoryState, chunk: Chunk) -> StoryState:
@@ -108,13 +122,24 @@ def apply(state: StoryState, event: Event) -> StoryState:
         chunk = Chunk(number=event.number, name=event.name, objective=event.objective)
         return replace(state, status="open", chunks=(*state.chunks, chunk))
     current = state.current
+    if isinstance(event, FileObserved):
+        kept = tuple(s for s in state.strays if s.change.path != event.change.path)
+        state = replace(state, strays=kept if event.allowed else (*kept, event))
+        if not event.allowed:
+            return state
+    if isinstance(event, StrayCleared):
+        return replace(state, strays=tuple(s for s in state.strays if s.change.path != event.path))
+    if isinstance(event, WriteRefused):
+        if current is None:
+            return replace(state, refused=(*state.refused, event.rule))
+        return _replace_current(state, replace(current, refused=(*current.refused, event.rule)))
     if isinstance(event, StoryBlocked):
         return replace(state, status="blocked", blocked_reason=event.reason)
     if isinstance(event, StoryCompleted):
         return replace(state, status="complete")
     if current is None:
         return state
-    if isinstance(event, FileChanged):
+    if isinstance(event, FileChanged | FileObserved):
         return _replace_current(
             state, replace(current, changes=(*current.changes, event.change), writes_since_check=True)
         )
@@ -174,7 +199,8 @@ def _no_chunk(action: str) -> Guard:
 def _chunk_open(state: StoryState) -> str | None:
     chunk = state.current
     assert chunk is not None
-    return f"chunk {chunk.number} ({chunk.name}) is still open: {chunk.next_step()}."
+    step = state.stray_advice() if state.strays and chunk.ready_to_close else chunk.next_step()
+    return f"chunk {chunk.number} ({chunk.name}) is still open: {step}."
 
 
 def _can_log(state: StoryState) -> str | None:
@@ -201,6 +227,8 @@ def _can_typecheck(state: StoryState) -> str | None:
 def _can_complete(state: StoryState) -> str | None:
     if state.closed_chunks == 0:
         return "no chunk has been closed yet: implement at least one chunk (begin_chunk ...) before complete_story."
+    if state.strays:
+        return state.stray_advice() + "."
     return None
 
 

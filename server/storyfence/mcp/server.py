@@ -35,6 +35,7 @@ from storyfence.app.results import (
     FileList,
     LogResult,
     PathDecision,
+    RestoreResult,
     SearchResult,
     SignalResult,
     StatusView,
@@ -252,6 +253,13 @@ def build_server(binding: Binding) -> MCPServer:
     async def delete_file(ctx: Context, story: Story, path: RepoPath) -> WriteResult:
         """Delete a file inside backend scope, in the open chunk (recorded in the chunk's Files changed)."""
         return await run(ctx, lambda s: s.delete_file(story, path))
+
+    @tool(DESTRUCTIVE)
+    async def restore_file(ctx: Context, story: Story, path: RepoPath) -> RestoreResult:
+        """Undo a change made outside storyfence that the rules refused (a file written with another tool
+        that this server saw at a chunk boundary): the file goes back to the story's base commit, or is
+        deleted if the base commit did not have it. Confined and recorded like every write."""
+        return await run(ctx, lambda s: s.restore_file(story, path))
 
     @tool(APPEND)
     async def run_typecheck(ctx: Context, story: Story) -> TypecheckResult:
