@@ -76,8 +76,8 @@ class Gate:
         st = self.repo.story(story)
         settings = self.repo.policy.typecheck
         with st.store.transaction() as tx:
-            steps.typecheck_snapshot(tx.state)  # the workflow allows a typecheck before git is asked anything
-            self.observer.record(st, tx, self.repo.bounds(st))  # outside changes are checked with the chunk's
+            # outside changes first: a file fixed with another tool is a change the typecheck must see
+            self.observer.record(st, tx, self.repo.bounds(st))
             snapshot = steps.typecheck_snapshot(tx.state)
             chunk = tx.state.current
             assert chunk is not None

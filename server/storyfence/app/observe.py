@@ -67,7 +67,10 @@ class Observer:
         return judged
 
     def record(self, story: Story, tx: Transaction, bounds: Bounds) -> list[FileObserved | StrayCleared]:
-        """Scan and record what was found (allowed changes join the open chunk, refused ones become strays)."""
+        """Scan and record what was found (allowed changes join the open chunk, refused ones become strays);
+        nothing without an open chunk to take the changes in."""
+        if tx.state.current is None or tx.state.status != "open":
+            return []
         found = self.scan(story, tx, bounds)
         if found:
             tx.record(steps.observed(tx.state, found))
