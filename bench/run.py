@@ -22,7 +22,7 @@ from bench.stats import Comparison, render_details, render_table
 
 FULL = {"search_reps": 15, "write_calls": 200, "start_reps": 20, "typecheck_reps": 21, "memory_reps": 5}
 QUICK = {"search_reps": 5, "write_calls": 40, "start_reps": 6, "typecheck_reps": 3, "memory_reps": 3}
-MEASURES = ("1", "2", "3", "4", "5")
+MEASURES = ("1", "2", "3", "4", "5", "6")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -71,13 +71,14 @@ async def run_all(
     explain: dict[str, list[str]] = {}
     with errlog_path.open("w") as errlog:
         s = measures.Settings(work=work, errlog=errlog, **reps)
-        if "1" in args.only:
+        if "1" in args.only or "6" in args.only:
             started = time.perf_counter()
             repo = generate_monorepo(work, tracked=args.files)
             say(
                 f"generated {repo.tracked_files:,} tracked + {repo.ignored_files:,} ignored files in "
                 f"{time.perf_counter() - started:.0f} s"
             )
+        if "1" in args.only:
             await _guard("1", "search_code vs rg", 1.5, results, lambda: measures.measure_search(s, repo))
         if "2" in args.only:
             await _guard("2", "write_file round trip", 1.5, results, lambda: measures.measure_write(s))
@@ -98,6 +99,10 @@ async def run_all(
             await _guard("4", "run_typecheck vs pnpm", 1.05, results, lambda: measures.measure_typecheck(s))
         if "5" in args.only:
             await _guard("5", "peak memory", 1.3, results, lambda: measures.measure_memory(s))
+        if "6" in args.only:
+            from bench.scan import measure_scan
+
+            await _guard("6", "boundary scan vs git status", 2.0, results, lambda: measure_scan(s.search_reps, repo))
     return results, explain
 
 
