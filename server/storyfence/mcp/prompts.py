@@ -20,6 +20,8 @@ storyfence guards backend work on a story in this monorepo. The rules are enforc
   run_typecheck (either order). The next chunk cannot begin until the last one is logged and passed.
 - A failed typecheck is logged for you; fix it. After the allowed fix attempts the story is BLOCKED.
 - BACKEND-LOG.md and BLOCKERS.md are written by the server; you cannot write them.
+- Files changed with other tools are seen at each chunk boundary and judged like writes; one the rules
+  refuse keeps the chunk open until undone (restore_file).
 - Finish with complete_story ("BACKEND COMPLETE") or report_blocker ("BLOCKED: <reason>").
 Reuse first: search_code and read_file before writing new code.
 """
