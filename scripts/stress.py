@@ -59,6 +59,7 @@ from storyfence.core.events import (
 )
 from storyfence.core.journal import Record, decode
 from storyfence.core.story_paths import TMP_PREFIX, StoryPaths
+from storyfence.core.workflow import derive
 
 STORY = "STORY-042"
 PATHS = StoryPaths(STORY, STORY)
@@ -420,7 +421,8 @@ class Checker:
         if not any(decoded == expected_log(STORY, appends[:k]) for k in range(len(appends), -1, -1)):
             self.s.torn_logs += 1
             self.problem(f"{copy.root.name}: BACKEND-LOG.md is not the header plus whole appended blocks")
-        if any(not section.complete for section in log_reader.parse_log(decoded)):
+        # a section is its heading and Objective while its chunk is open, then every field: never a part of them
+        if any(not s.complete and set(s.fields) != {"Objective"} for s in log_reader.parse_log(decoded)):
             self.s.torn_logs += 1
             self.problem(f"{copy.root.name}: BACKEND-LOG.md has an incomplete chunk section")
 
@@ -450,9 +452,15 @@ class Checker:
         if appends and text != expected_log(STORY, appends):
             self.s.unreconciled += 1
             self.problem(f"{copy.root.name}: BACKEND-LOG.md misses journal blocks after a transaction")
-        logged = [r.event.chunk for r in records if isinstance(r.event, ChunkLogged)]
+        state = derive(r.event for r in records)
+        # a chunk has its section from when it began (or, in older journals, from its log); the section is
+        # complete once the chunk ended: closed, or open when the story blocked
+        logged = [c.number for c in state.chunks if c.opened_in_log or c.logged]
+        ended = {c.number for c in state.chunks if c.closed or (c.logged and not c.opened_in_log)}
+        if state.status == "blocked" and state.current is not None:
+            ended.add(state.current.number)
         sections = log_reader.parse_log(text)
-        if [s.number for s in sections] != logged or not all(s.complete for s in sections):
+        if [s.number for s in sections] != logged or any(s.complete != (s.number in ended) for s in sections):
             self.s.unreconciled += 1
             self.problem(f"{copy.root.name}: parse_log gives {[s.number for s in sections]}, journal {logged}")
         blocked = [r.event.blockers for r in records if isinstance(r.event, StoryBlocked)]

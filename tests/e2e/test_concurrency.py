@@ -153,6 +153,7 @@ async def test_two_servers_writing_many_files_at_once_lose_no_recorded_write(exa
             if r.structured_content is not None
         )
         await call(b, "append_chunk_log", **story, **s.CHUNK_1_LOG)
+        assert (await call(a, "run_typecheck", **story))["chunk_closed"] is True  # the section's rest lands
 
     records = journal(root)
     changes = [r.event.change for r in records if isinstance(r.event, FileChanged)]
@@ -192,6 +193,7 @@ async def test_concurrent_edits_of_one_file_from_one_client_are_all_applied_and_
         logged = await race([(client, "append_chunk_log", {**story, **s.CHUNK_1_LOG})] * 2)
         _, refusal = winner_and_loser(logged)
         assert "already has its log section" in refusal
+        assert (await call(client, "run_typecheck", **story))["chunk_closed"] is True
 
     final = (root / path).read_text(encoding="utf-8")
     assert final == "".join(f"export const c{i} = {i + 1};\n" for i in range(lines))  # no edit lost another

@@ -94,8 +94,11 @@ async def test_a_record_whose_log_write_was_lost_is_written_by_the_next_transact
     async with connect(root) as client:
         await call(client, "begin_chunk", story=s.STORY, name="cancelOrder use case", objective="AC1")
         await call(client, "write_file", story=s.STORY, path=CORE_FILE, content=s.CANCEL_ORDER_BROKEN)
+        await call(client, "edit_file", story=s.STORY, path=CORE_FILE, edits=[s.CANCEL_ORDER_FIX])
+        assert (await call(client, "run_typecheck", story=s.STORY))["outcome"] == "passed"
         before_section = (root / LOG).read_bytes() if (root / LOG).exists() else None
-        await call(client, "append_chunk_log", story=s.STORY, **s.CHUNK_1_LOG)
+        closed = await call(client, "append_chunk_log", story=s.STORY, **s.CHUNK_1_LOG)  # closes: the rest lands
+        assert closed["chunk_closed"] is True
     # a kill between the journal's fsync and the log's rename leaves the log as it was before
     if before_section is None:
         (root / LOG).unlink()
@@ -105,14 +108,14 @@ async def test_a_record_whose_log_write_was_lost_is_written_by_the_next_transact
         status = await call(client, "story_status", story=s.STORY)  # a read does not write
         assert status["chunks"][0]["logged"] is True
         assert not (root / LOG).exists() or (root / LOG).read_bytes() == before_section
-        await call(client, "edit_file", story=s.STORY, path=CORE_FILE, edits=[s.CANCEL_ORDER_FIX])
+        await call(client, "begin_chunk", story=s.STORY, name="next", objective="AC2")  # any transaction repairs
     records, _ = decode(journal_bytes(root).decode("utf-8"))
     appends = [a for r in records if (a := getattr(r.event, "log_append", ""))]
     text = (root / LOG).read_text(encoding="utf-8")
     assert text == expected_log(s.STORY, appends)
-    [section] = log_reader.parse_log(text)
-    assert section.complete
-    assert section.files == (CORE_FILE,)
+    first, _second = log_reader.parse_log(text)
+    assert first.complete
+    assert first.files == (CORE_FILE,)
 
 
 async def test_the_same_type_error_failing_again_after_a_pass_is_logged_again(example_repo: Path) -> None:
@@ -128,7 +131,11 @@ async def test_the_same_type_error_failing_again_after_a_pass_is_logged_again(ex
         assert (await call(client, "run_typecheck", story=s.STORY))["outcome"] == "failed"
     records, _ = decode(journal_bytes(root).decode("utf-8"))
     appends = [a for r in records if (a := getattr(r.event, "log_append", ""))]
-    assert [r.event.type for r in records if getattr(r.event, "log_append", "")] == ["typecheck_ran"] * 2
+    assert [r.event.type for r in records if getattr(r.event, "log_append", "")] == [
+        "chunk_opened",
+        "typecheck_ran",
+        "typecheck_ran",
+    ]
     text = (root / LOG).read_text(encoding="utf-8")
     # the second block may repeat the first word for word; the log must still carry both
     assert len(log_reader.parse_failures(text)) == 2

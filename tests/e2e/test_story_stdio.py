@@ -226,5 +226,6 @@ async def test_bad_story_input_gets_a_clear_error_and_changes_nothing(example_re
         status = await call(client, "story_status", story=s.STORY)
         assert status["chunks"][0]["logged"] is False
     assert journal_events(root) == ["chunk_opened"]
-    assert not (root / IMPL / "BACKEND-LOG.md").exists()
+    [section] = log_reader.parse_log(log_text(root))  # the chunk's heading and Objective, nothing else
+    assert (section.number, section.fields) == (1, {"Objective": "o"})
     assert not (root / CORE_FILE).exists()

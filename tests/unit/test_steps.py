@@ -62,7 +62,7 @@ def test_a_log_after_a_passing_typecheck_closes_the_chunk_in_the_same_step() -> 
     assert step.state.status == "idle"
 
 
-def test_a_passing_typecheck_after_the_log_closes_the_chunk_with_an_addendum_for_late_files() -> None:
+def test_a_passing_typecheck_after_the_log_closes_the_chunk_with_the_rest_of_its_one_section() -> None:
     state = steps.log_chunk(opened(), summary="s", reuse=REUSE, ports_adapters=PORTS, notes_risks="n").state
     state = steps.write(state, FileChange(path="late.ts", kind="created", sha256="2" * 64)).state
     step = check(state, "passed")
@@ -70,6 +70,8 @@ def test_a_passing_typecheck_after_the_log_closes_the_chunk_with_an_addendum_for
     closed = step.events[1]
     assert isinstance(closed, ChunkClosed)
     assert "late.ts" in closed.log_append
+    assert closed.log_append.startswith("- Files changed:")  # no heading: the chunk's heading came first
+    assert "### " not in closed.log_append
 
 
 def test_the_failure_that_uses_up_the_fix_attempts_blocks_the_story_in_the_same_step() -> None:
@@ -111,3 +113,31 @@ def test_completing_needs_a_closed_chunk_and_appends_the_completion() -> None:
     step = steps.complete(state, story_id="S-1", at=AT)
     assert step.state.status == "complete"
     assert step.events[0].log_append.rstrip().endswith("BACKEND COMPLETE")  # type: ignore[union-attr]
+
+
+def test_the_log_reads_the_same_whichever_came_first_the_log_or_the_typecheck() -> None:
+    def story(log_first: bool) -> str:
+        state = opened()
+        if log_first:
+            state = steps.log_chunk(state, summary="s", reuse=REUSE, ports_adapters=PORTS, notes_risks="n").state
+            state = check(state, "passed").state
+        else:
+            state = check(state, "passed").state
+            state = steps.log_chunk(state, summary="s", reuse=REUSE, ports_adapters=PORTS, notes_risks="n").state
+        return "".join(state.log_appends)
+
+    assert story(log_first=True) == story(log_first=False)
+    text = story(log_first=True)
+    assert text.startswith("## Chunk 1 — n\n- Objective (maps to story requirement/AC): o\n")
+    assert text.count("## Chunk 1") == 1
+
+
+def test_a_failure_is_logged_under_its_chunk_heading_and_a_block_ends_the_section() -> None:
+    state = check(opened(), "failed").state
+    state = steps.write(state, FileChange(path="a.ts", kind="modified", sha256="5" * 64)).state
+    state = check(state, "failed").state
+    state = steps.write(state, FileChange(path="a.ts", kind="modified", sha256="6" * 64)).state
+    text = "".join(check(state, "failed").state.log_appends)
+    assert text.index("## Chunk 1 —") < text.index("### Chunk 1 — typecheck failed (run 1")
+    assert text.index("typecheck failed (run 3") < text.index("- Files changed:") < text.index("**BLOCKED:")
+    assert "- Summary of changes: (not logged" in text

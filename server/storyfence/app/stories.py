@@ -151,10 +151,11 @@ class Stories:
             tx.record(step)
             logged = step.events[0]
             assert isinstance(logged, ChunkLogged)
+            chunk = next(c for c in tx.state.chunks if c.number == logged.chunk)
             return LogResult(
                 story=st.id,
                 chunk=logged.chunk,
-                section=logged.log_append,
+                section=logged.log_append or steps.chunk_section(chunk),
                 chunk_closed=step.chunk_closed,
                 next_step=next_step(tx.state),
             )

@@ -23,7 +23,7 @@ from storyfence.core.events import (
 )
 from storyfence.core.journal import Record, decode
 from storyfence.core.models import FileChange
-from storyfence.core.workflow import derive
+from storyfence.core.workflow import Chunk, StoryState, derive
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,26 @@ def _block_name(event: Event) -> str:
         return f"the chunk {event.chunk} section"
     if isinstance(event, TypecheckRan):
         return f"the chunk {event.chunk} typecheck failure block"
+    if isinstance(event, ChunkOpened):
+        return f"the chunk {event.number} section"
     if isinstance(event, ChunkClosed):
-        return f"the chunk {event.chunk} after-the-log addendum"
+        if event.log_append.startswith("### "):  # journals from before chunks opened in the log
+            return f"the chunk {event.chunk} after-the-log addendum"
+        return f"the chunk {event.chunk} section"
     if isinstance(event, StoryBlocked):
         return "the BLOCKED note"
     if isinstance(event, StoryCompleted):
         return "the BACKEND COMPLETE block"
     return "a block"
+
+
+def _listed(chunk: Chunk, state: StoryState) -> tuple[FileChange, ...]:
+    """The changes the chunk's section lists: all of them once it ended (closed, or open when the story was
+    blocked), none while its section holds only its heading; up to its log in journals from before that."""
+    if not chunk.opened_in_log:
+        return chunk.changes[: chunk.changes_at_log]
+    ended = chunk.closed or (state.status == "blocked" and chunk is state.current)
+    return chunk.changes if ended else ()
 
 
 def check_log(events: list[Event], *, log: Path, log_rel: str, blockers: Path, blockers_rel: str) -> list[Finding]:
@@ -130,7 +143,8 @@ def check_log(events: list[Event], *, log: Path, log_rel: str, blockers: Path, b
     findings: list[Finding] = []
     sections = log_reader.parse_log(text)
     counts = Counter(s.number for s in sections)
-    logged = {c.number: c for c in state.chunks if c.logged}
+    # a chunk has a section once it was logged (journals before chunks opened in the log) or once it began
+    logged = {c.number: c for c in state.chunks if c.logged or c.opened_in_log}
     reported: set[int] = set()
     for number, count in sorted(counts.items()):
         if count > 1:
@@ -152,7 +166,7 @@ def check_log(events: list[Event], *, log: Path, log_rel: str, blockers: Path, b
             )
             reported.add(number)
             continue
-        expected = [path for path, _ in logbook.collapse_changes(chunk.changes[: chunk.changes_at_log])]
+        expected = [path for path, _ in logbook.collapse_changes(_listed(chunk, state))]
         if list(section.files) != expected:
             missing = [p for p in expected if p not in section.files]
             extra = [p for p in section.files if p not in expected]
@@ -171,7 +185,7 @@ def check_log(events: list[Event], *, log: Path, log_rel: str, blockers: Path, b
         block: str = getattr(event, "log_append", "")
         if block.lstrip("\n") in text:
             continue
-        if isinstance(event, ChunkLogged) and event.chunk in reported:
+        if isinstance(event, ChunkLogged | ChunkClosed) and event.chunk in reported:
             continue  # already reported, more precisely
         findings.append(
             Finding(

@@ -26,6 +26,7 @@ class ChunkOpened(Value):
     # the first chunk only: what was already uncommitted when the story began (audit does not blame the
     # story for it); None in later chunks, in journals written before it existed, and outside git
     baseline: tuple[DirtyFile, ...] | None = None
+    log_append: str = ""  # the chunk's heading and Objective (journals before it have none)
 
 
 class FileChanged(Value):

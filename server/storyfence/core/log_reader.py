@@ -34,7 +34,7 @@ class LogSection(Value):
 
 _CHUNK_HEADING = re.compile(rf"## Chunk (\d{{1,9}}) {DASH} (.*)")
 _FAILURE_HEADING = re.compile(rf"### Chunk (\d{{1,9}}) {DASH} typecheck failed \(run (\d{{1,9}})[;)]")
-_ANY_HEADING = re.compile(r"#{1,6}(?: |$)")
+_SECTION_END = re.compile(r"#{1,2}(?: |$)")  # a chunk's failure blocks (###) sit inside its section
 _FILE_ITEM = re.compile(
     r"- (?P<fence>`+)(?P<path>.+?)(?<!`)(?P=fence)(?!`) \((?:created|modified|deleted)(?:, made outside storyfence)?\)"
 )
@@ -125,8 +125,9 @@ def _files(listing: str) -> tuple[str, ...]:
 def parse_log(text: str) -> list[LogSection]:
     """Every `## Chunk N — name` section of BACKEND-LOG.md, in order; never raises on malformed text.
 
-    A section runs to the next heading. Typecheck-failed blocks are counted per chunk number wherever they
-    are (the failure may be logged before the chunk's section is).
+    A section runs to the next heading of level 1 or 2: the typecheck-failed blocks (###) logged under a chunk
+    as they happen sit inside it. They are counted per chunk number wherever they are (in journals from
+    before chunks opened in the log, a failure could come before its chunk's section).
     """
     failures = Counter(chunk for chunk, _ in parse_failures(text))
     lines = _lines(text)
@@ -138,7 +139,7 @@ def parse_log(text: str) -> list[LogSection]:
         if heading is None:
             continue
         reader = _SectionReader()
-        while index < len(lines) and _ANY_HEADING.match(lines[index]) is None:
+        while index < len(lines) and _SECTION_END.match(lines[index]) is None:
             reader.feed(lines[index])
             index += 1
         fields = reader.result()

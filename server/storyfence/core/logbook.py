@@ -243,13 +243,11 @@ def render_chunk_section(
     notes_risks: str,
     unchecked: Sequence[UncheckedFile] = (),
     refused: Sequence[str] = (),
+    part: Literal["whole", "opening", "rest"] = "whole",
 ) -> str:
-    """One `## Chunk N — name` section in exactly the seed's structure.
-
-    `files` is the raw sequence of changes in order; each path appears once with its net change
-    (see `collapse_changes`). `commands` are listed one per line with their outcome, then each file no
-    check covered (`unchecked`) as "not type-checked", with why.
-    """
+    """One `## Chunk N — name` section in the seed's structure: `part` "opening" is its heading and Objective
+    (appended when the chunk begins), "rest" the fields after them (appended when it ends). Each path once
+    with its net change (`collapse_changes`); each command with its outcome, then each unchecked file."""
     texts = {
         "Objective": objective,
         "Summary of changes": summary,
@@ -264,15 +262,18 @@ def render_chunk_section(
         "Files changed": file_items(files),
         "Commands run": [*_command_items(commands, unchecked), *refusal_items(refused)],
     }
-    lines = [f"## Chunk {number} {DASH} {_escape(clean_line(name))}"]
+    opening = [f"## Chunk {number} {DASH} {_escape(clean_line(name))}"]
+    rest: list[str] = []
     for spec in FIELDS:
+        lines = opening if spec.key == "Objective" else rest
         if spec.kind == "text":
             lines += _text_item(spec.head, texts[spec.key], spec.indent)
         else:
             lines.append(spec.head)
         if spec.kind == "list":
             lines += [f"{INDENT}- {item}" for item in lists[spec.key] or [NONE]]
-    return "\n".join(lines) + "\n\n"
+    chosen = {"whole": opening + rest, "opening": opening, "rest": rest}[part]
+    return "\n".join(chosen) + "\n\n"
 
 
 def render_chunk_addendum(

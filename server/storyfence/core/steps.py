@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from storyfence.core import logbook
 from storyfence.core.checks import outcome as check_outcome
@@ -30,7 +31,7 @@ from storyfence.core.events import (
     WriteRefused,
 )
 from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, UncheckedFile
-from storyfence.core.workflow import StoryState, apply, ensure, should_block
+from storyfence.core.workflow import Chunk, StoryState, apply, ensure, should_block
 
 
 @dataclass(frozen=True)
@@ -57,20 +58,71 @@ def _step(state: StoryState, *events: Event) -> Step:
     return Step(before=state, events=events, state=after)
 
 
-def _then_close(step: Step) -> Step:
-    """Add ChunkClosed when the step left the chunk ready to close, with an addendum for what came late."""
-    chunk = step.state.current
-    if chunk is None or not chunk.ready_to_close or step.state.strays:
-        return step
+NOT_LOGGED = "(not logged: the chunk ended before append_chunk_log)"
+
+
+def chunk_rest(chunk: Chunk) -> str:
+    """Every field of the chunk's section after its Objective, from everything the chunk recorded: its files
+    (its own writes and the outside changes it took in), its commands, what was refused, the model's words."""
+    return _render(chunk, "rest")
+
+
+def _render(chunk: Chunk, part: Literal["whole", "rest"]) -> str:
+    entry = chunk.entry
+    if entry is None:
+        reuse = Reuse(reused=NOT_LOGGED, new=NOT_LOGGED, why_new=NOT_LOGGED)
+        ports = PortsAdapters(core=NOT_LOGGED, adapters=NOT_LOGGED)
+        summary = notes = NOT_LOGGED
+    else:
+        reuse, ports, summary, notes = entry.reuse, entry.ports_adapters, entry.summary, entry.notes_risks
+    return logbook.render_chunk_section(
+        number=chunk.number,
+        name=chunk.name,
+        objective=chunk.objective,
+        files=chunk.changes,
+        summary=summary,
+        reuse=reuse,
+        ports=ports,
+        commands=chunk.runs,
+        notes_risks=notes,
+        unchecked=chunk.unchecked,
+        refused=chunk.refused,
+        part=part,
+    )
+
+
+def chunk_section(chunk: Chunk) -> str:
+    """The chunk's whole section as it reads (or will read) in the log: what append_chunk_log answers."""
+    return _render(chunk, "whole")
+
+
+def _closing_text(chunk: Chunk) -> str:
+    """What the log gains when the chunk closes: the rest of its section (a chunk whose heading went in when
+    it began), or, in a journal from before that, an addendum for what changed after its section."""
+    if chunk.opened_in_log:
+        return chunk_rest(chunk)
     late_files = chunk.changes[chunk.changes_at_log :]
     late_runs = chunk.runs[chunk.runs_at_log :]
     late_unchecked = [u for u in chunk.unchecked if u not in chunk.unchecked_at_log]
-    addendum = ""
     if late_files or late_runs or late_unchecked:
-        addendum = logbook.render_chunk_addendum(
+        return logbook.render_chunk_addendum(
             number=chunk.number, name=chunk.name, files=late_files, commands=late_runs, unchecked=late_unchecked
         )
-    return _step(step.before, *step.events, ChunkClosed(chunk=chunk.number, log_append=addendum))
+    return ""
+
+
+def _blocked_text(chunk: Chunk | None, reason: str) -> str:
+    """The BLOCKED note, after the rest of the open chunk's section (its heading is already in the log)."""
+    rest = chunk_rest(chunk) if chunk is not None and chunk.opened_in_log and not chunk.closed else ""
+    return rest + logbook.render_blocked_note(reason)
+
+
+def _then_close(step: Step) -> Step:
+    """Add ChunkClosed when the step left the chunk ready to close, with the rest of its section."""
+    chunk = step.state.current
+    if chunk is None or not chunk.ready_to_close or step.state.strays:
+        return step
+    return _step(step.before, *step.events, ChunkClosed(chunk=chunk.number, log_append=_closing_text(chunk)))
 
 
 def begin_chunk(
@@ -79,12 +131,26 @@ def begin_chunk(
     """Open the next chunk. `baseline` (what was uncommitted) is kept for the story's first chunk only."""
     ensure(state, "begin_chunk")
     first = not state.chunks
+    number = len(state.chunks) + 1
+    opening = logbook.render_chunk_section(
+        number=number,
+        name=name,
+        objective=objective,
+        files=(),
+        summary=NOT_LOGGED,
+        reuse=Reuse(reused=NOT_LOGGED, new=NOT_LOGGED, why_new=NOT_LOGGED),
+        ports=PortsAdapters(core=NOT_LOGGED, adapters=NOT_LOGGED),
+        commands=(),
+        notes_risks=NOT_LOGGED,
+        part="opening",
+    )
     opened = ChunkOpened(
-        number=len(state.chunks) + 1,
+        number=number,
         name=name,
         objective=objective,
         base_commit=base_commit,
         baseline=baseline if first else None,
+        log_append=opening,
     )
     return _step(state, opened)
 
@@ -169,7 +235,7 @@ def typecheck(
             details="fast-fail: max_fix_attempts reached",
             by="fast-fail",
             blockers=blockers,
-            log_append=logbook.render_blocked_note(reason),
+            log_append=_blocked_text(chunk, reason),
         )
         return _step(state, ran, blocked)
     if result in ("passed", "not_needed"):
@@ -203,7 +269,8 @@ def log_chunk(
         reuse=reuse,
         ports_adapters=ports_adapters,
         notes_risks=notes_risks,
-        log_append=section,
+        # a chunk whose heading is in the log gets the rest of its section when it ends, whatever came first
+        log_append="" if chunk.opened_in_log else section,
     )
     return _then_close(_step(state, logged))
 
@@ -227,7 +294,7 @@ def report_blocker(state: StoryState, *, story_id: str, reason: str, details: st
         details=details,
         by="model",
         blockers=blockers,
-        log_append=logbook.render_blocked_note(reason),
+        log_append=_blocked_text(state.current, reason),
     )
     return _step(state, blocked)
 

@@ -54,6 +54,8 @@ class Chunk:
     unchecked: tuple[UncheckedFile, ...] = ()  # from the latest typecheck: changed files no check covered
     unchecked_at_log: tuple[UncheckedFile, ...] = ()  # those listed in the section when it was written
     refused: tuple[str, ...] = ()  # the rule of each write refused while this chunk was open
+    opened_in_log: bool = False  # its heading went into the log when it began: the rest goes in when it ends
+    entry: ChunkLogged | None = None  # what the model logged (summary, reuse, ports, notes)
 
     @property
     def failed_fix_attempts(self) -> int:
@@ -119,7 +121,9 @@ def apply(state: StoryState, event: Event) -> StoryState:
     if appended:
         state = replace(state, log_appends=(*state.log_appends, appended))
     if isinstance(event, ChunkOpened):
-        chunk = Chunk(number=event.number, name=event.name, objective=event.objective)
+        chunk = Chunk(
+            number=event.number, name=event.name, objective=event.objective, opened_in_log=bool(event.log_append)
+        )
         return replace(state, status="open", chunks=(*state.chunks, chunk))
     current = state.current
     if isinstance(event, FileObserved):
@@ -166,6 +170,7 @@ def apply(state: StoryState, event: Event) -> StoryState:
             changes_at_log=len(current.changes),
             runs_at_log=len(current.runs),
             unchecked_at_log=current.unchecked,
+            entry=event,
         )
         return _replace_current(state, chunk)
     # the last kind left: ChunkClosed
