@@ -173,7 +173,16 @@ def cmd_hook(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from storyfence.commands.audit import audit
 
-    return audit(_root(args.root), args.story, policy_path=_policy_path(args.policy), as_json=args.json)
+    if (args.story is None) == (args.changed_since is None):
+        raise StoryfenceError("audit: name a STORY or --changed-since REF (one of them)")
+    return audit(
+        _root(args.root),
+        args.story,
+        policy_path=_policy_path(args.policy),
+        as_json=args.json,
+        fmt=args.format,
+        changed_since=args.changed_since,
+    )
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -245,10 +254,17 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("--story", help="the story whose scope and workflow apply (default: $STORYFENCE_STORY)")
     hook.set_defaults(func=cmd_hook)
 
-    audit = sub.add_parser("audit", help="verify a story's journal and compare its writes with git; exit 1 on findings")
-    audit.add_argument("story", metavar="STORY")
+    audit = sub.add_parser(
+        "audit",
+        help="verify a story's journal and compare its writes with git (exit 0 clean, 1 findings, 2 cannot run)",
+    )
+    audit.add_argument("story", metavar="STORY", nargs="?")
     common(audit)
-    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.add_argument(
+        "--changed-since", metavar="REF", help="audit every story whose folder changed since REF (e.g. origin/main)"
+    )
+    audit.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text", help="output format")
+    audit.add_argument("--json", action="store_true", help="the same as --format json")
     audit.set_defaults(func=cmd_audit)
 
     init = sub.add_parser("init", help="write a starter .storyfence.toml and client configs (never overwrites)")
