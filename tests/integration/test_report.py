@@ -4,7 +4,6 @@ verdict, every chunk and changed file as text, the Markdown summary is escaped f
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from pathlib import Path
 
 import anyio
@@ -13,6 +12,7 @@ import pytest
 from storyfence.cli import main
 from storyfence.commands.report import StoryReport, build_report, render
 from storyfence.commands.report_render import md_code, md_escape
+from tests.support.browser import Page
 from tests.support.git import commit_all, git
 from tests.support.stories import (
     CANCEL_ORDER,
@@ -32,27 +32,6 @@ DEMO_FILES = [
     "packages/core/src/index.ts",
     CANCEL_ORDER,
 ]
-
-
-class Page(HTMLParser):
-    """What a browser would build from the page: its elements, their attributes, its text."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.chunks: list[str] = []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.chunks.append(data)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.chunks)
 
 
 def demo_report(tmp_path: Path, *, hostile: bool = False) -> StoryReport:
