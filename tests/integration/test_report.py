@@ -200,3 +200,20 @@ def test_changes_made_around_the_server_show_as_taken_in_or_refused_then_undone(
     page = Page(render(report, "html"))
     assert "changed outside storyfence, taken in" in page.text
     assert "changed outside storyfence, refused" in page.text
+
+
+def test_a_file_already_uncommitted_when_the_story_began_says_its_diff_includes_that(tmp_path: Path) -> None:
+    root = git_example(tmp_path / "repo", node_modules=False)
+    index = root / "packages/core/src/index.ts"
+    index.write_text(index.read_text(encoding="utf-8") + "// work in progress\n", encoding="utf-8")
+    readme = root / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8") + "\nmore\n", encoding="utf-8")
+    demo_story(example_service(root, ScriptedRunner(["failed", "passed", "passed"])))
+    report = build_report(root, STORY, policy_path=None)
+    files = {f.path: f for f in report.files}
+    assert files["README.md"].by == "before the story"
+    assert files["README.md"].note == ""
+    assert files["packages/core/src/index.ts"].by == "storyfence"
+    assert files["packages/core/src/index.ts"].note.startswith("already modified (uncommitted) when the story began")
+    assert "// work in progress" in [line.text for line in files["packages/core/src/index.ts"].diff.lines]
+    assert "includes that earlier change" in Page(render(report, "html")).text

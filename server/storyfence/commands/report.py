@@ -23,7 +23,7 @@ from storyfence.adapters.policy_file import load_policy
 from storyfence.app.service import StoryfenceService
 from storyfence.commands import report_render
 from storyfence.commands.audit import Report, UsageError, changed_stories, run_audit
-from storyfence.commands.audit_journal import Finding, last_writes, read_journal
+from storyfence.commands.audit_journal import Finding, baseline, last_writes, read_journal
 from storyfence.commands.file_changes import FileChanges
 from storyfence.core.errors import StoryfenceError
 from storyfence.core.events import (
@@ -59,6 +59,7 @@ class ChangedFile:
     chunks: tuple[int, ...]  # the chunks that wrote it
     findings: tuple[Finding, ...]  # the audit's findings about it
     diff: FileDiff
+    note: str = ""  # what the reader must know about the diff
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ def _files(root: Path, audit: Report, events: Sequence[Event]) -> tuple[ChangedF
             if event.chunk not in chunks_of[event.change.path]:
                 chunks_of[event.change.path].append(event.chunk)
     before = {d.path for d in audit.preexisting}
+    dirty = baseline(list(events))  # uncommitted when the story began: the base commit does not have that state
     differs = {f.path for f in audit.findings if f.kind == "content-differs"}
     changes = FileChanges(root, audit.base_commit)
     found: list[ChangedFile] = []
@@ -176,6 +178,12 @@ def _files(root: Path, audit: Report, events: Sequence[Event]) -> tuple[ChangedF
                 chunks=tuple(chunks_of.get(path, ())),
                 findings=tuple(f for f in audit.findings if f.path == path),
                 diff=changes.diff(path) if kind != "unchanged" else FileDiff(note="no change in git"),
+                note=(
+                    f"already {dirty[path].kind} (uncommitted) when the story began: the diff against the base "
+                    "commit includes that earlier change"
+                    if path in dirty and by != "before the story"
+                    else ""
+                ),
             )
         )
     return tuple(found)
