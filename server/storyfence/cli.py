@@ -1,4 +1,4 @@
-"""The `storyfence` command: serve, check, layout, hook, audit, init, demo."""
+"""The `storyfence` command: serve, check, layout, hook, audit, report, init, demo."""
 
 from __future__ import annotations
 
@@ -173,7 +173,31 @@ def cmd_hook(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from storyfence.commands.audit import audit
 
-    return audit(_root(args.root), args.story, policy_path=_policy_path(args.policy), as_json=args.json)
+    if (args.story is None) == (args.changed_since is None):
+        raise StoryfenceError("audit: name a STORY or --changed-since REF (one of them)")
+    return audit(
+        _root(args.root),
+        args.story,
+        policy_path=_policy_path(args.policy),
+        as_json=args.json,
+        fmt=args.format,
+        changed_since=args.changed_since,
+    )
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from storyfence.commands.report import report
+
+    if (args.story is None) == (args.changed_since is None):
+        raise StoryfenceError("report: name a STORY or --changed-since REF (one of them)")
+    return report(
+        _root(args.root),
+        args.story,
+        policy_path=_policy_path(args.policy),
+        fmt=args.format,
+        output=Path(args.output) if args.output else None,
+        changed_since=args.changed_since,
+    )
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -245,11 +269,31 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("--story", help="the story whose scope and workflow apply (default: $STORYFENCE_STORY)")
     hook.set_defaults(func=cmd_hook)
 
-    audit = sub.add_parser("audit", help="verify a story's journal and compare its writes with git; exit 1 on findings")
-    audit.add_argument("story", metavar="STORY")
+    audit = sub.add_parser(
+        "audit",
+        help="verify a story's journal and compare its writes with git (exit 0 clean, 1 findings, 2 cannot run)",
+    )
+    audit.add_argument("story", metavar="STORY", nargs="?")
     common(audit)
-    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.add_argument(
+        "--changed-since", metavar="REF", help="audit every story whose folder changed since REF (e.g. origin/main)"
+    )
+    audit.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text", help="output format")
+    audit.add_argument("--json", action="store_true", help="the same as --format json")
     audit.set_defaults(func=cmd_audit)
+
+    report = sub.add_parser("report", help="a reviewer's page for a story: self-contained HTML, or Markdown for a PR")
+    report.add_argument("story", metavar="STORY", nargs="?")
+    common(report)
+    report.add_argument("--format", choices=["html", "markdown"], default="html", help="output format (default: html)")
+    report.add_argument(
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="write here instead of stdout (with --changed-since: a folder, one file per story)",
+    )
+    report.add_argument("--changed-since", metavar="REF", help="a report per story whose folder changed since REF")
+    report.set_defaults(func=cmd_report)
 
     init = sub.add_parser("init", help="write a starter .storyfence.toml and client configs (never overwrites)")
     init.add_argument("--root", help="the monorepo root (default: the current directory)")

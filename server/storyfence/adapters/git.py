@@ -139,3 +139,28 @@ def dirty_files(root: Path, skip: tuple[str, ...] = ()) -> tuple[DirtyFile, ...]
         sha = None if kind == "deleted" else file_sha256(root / path)
         found.append(DirtyFile(path=path, kind=cast("Literal['created', 'modified', 'deleted']", kind), sha256=sha))
     return tuple(found)
+
+
+def commit_of(root: Path, ref: str) -> str | None:
+    """The commit `ref` (a branch, a tag, a sha, `origin/main`, `HEAD~1`) names, or None."""
+    if not ref or ref.startswith("-"):
+        return None
+    out = _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+    return out.strip() if out else None
+
+
+def merge_base(root: Path, ref: str) -> str | None:
+    """Where HEAD's branch left `ref` (what a pull request is compared with), or None (no common history, a
+    shallow clone that does not reach it)."""
+    commit = commit_of(root, ref)
+    if commit is None:
+        return None
+    out = _git(root, "merge-base", commit, "HEAD")
+    return out.strip() if out else None
+
+
+def show_prefix(root: Path) -> str:
+    """Where `root` is inside its repo, as a POSIX prefix ending in "/" ("" at the top): paths relative to
+    `root` become relative to the repo with it (what code scanning and workflow annotations expect)."""
+    out = _git(root, "rev-parse", "--show-prefix")
+    return out.strip() if out else ""

@@ -16,8 +16,12 @@ content hash, as the story's baseline: what `init` just wrote, a story folder no
 story's doing: it is listed apart as pre-existing, not as a finding, as long as its content is still what it
 was then. Changed again since, it is a finding like any other.
 
-Exit 0 when clean (pre-existing files included), 1 on any finding, 2 on a usage error (unknown story, not a
-git repo, bad policy).
+With `--changed-since REF` it audits every story whose folder changed between where HEAD left REF (their
+merge base: what a pull request changes) and the working tree; a story not started yet (no journal) is skipped.
+The findings print as text, JSON, SARIF 2.1.0 or GitHub workflow annotations (audit_formats.py).
+
+Exit 0 when clean (pre-existing files included), 1 on any finding, 2 when an audit cannot run (unknown story,
+not a git repo, bad policy, an unknown REF); with several stories, 2 wins over 1.
 """
 
 from __future__ import annotations
@@ -28,16 +32,18 @@ import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from storyfence.adapters import git
 from storyfence.adapters.policy_file import load_policy
 from storyfence.app.repo import Story
 from storyfence.app.service import StoryfenceService
+from storyfence.commands import audit_formats
 from storyfence.commands.audit_journal import Finding, base_commit, baseline, check_log, last_writes, read_journal
 from storyfence.core.errors import StoryfenceError
 from storyfence.core.events import DirtyFile
 from storyfence.core.models import FileChange
-from storyfence.core.story_paths import is_server_owned
+from storyfence.core.story_paths import is_server_owned, story_of
 
 # Any story's server-owned files: each story's own audit checks its log and journal; another story's
 # files changing in the same range is not this story's finding.
@@ -51,6 +57,7 @@ class Report:
     changed: int  # paths git says changed (server-owned files excluded)
     findings: list[Finding]
     preexisting: list[DirtyFile] = field(default_factory=lambda: list[DirtyFile]())  # not findings
+    files: dict[str, str] = field(default_factory=lambda: dict[str, str]())  # what git says changed, and how
 
     @property
     def ok(self) -> bool:
@@ -63,7 +70,7 @@ class Report:
             "base_commit": self.base_commit,
             "recorded_paths": self.recorded,
             "changed_paths": self.changed,
-            "findings": [asdict(f) for f in self.findings],
+            "findings": [{k: v for k, v in asdict(f).items() if k != "line" or v is not None} for f in self.findings],
             "preexisting": [p.model_dump(mode="json") for p in self.preexisting],
         }
 
@@ -212,6 +219,7 @@ def run_audit(root: Path, story_id: str, *, policy_path: Path | None) -> Report:
         changed=len(changed),
         findings=findings,
         preexisting=sorted(preexisting, key=lambda d: d.path),
+        files=dict(sorted(changed.items())),
     )
 
 
@@ -236,12 +244,111 @@ def render(report: Report) -> str:
     return "\n".join(lines)
 
 
-def audit(root: Path, story: str, *, policy_path: Path | None, as_json: bool) -> int:
-    """Print the audit of `story`; exit 0 when clean, 1 on any finding, 2 when the audit cannot run."""
+Format = Literal["text", "json", "sarif", "github"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The stories `--changed-since REF` picked: compared from `base` (REF's merge base with HEAD)."""
+
+    ref: str
+    base: str
+    stories: list[str]
+    skipped: list[str]  # a story folder that changed but has nothing to audit, and why
+
+
+def changed_stories(root: Path, ref: str, *, policy_path: Path | None) -> Selection:
+    """Every story whose folder (its inputs, log or journal) changed since `ref`; raises UsageError."""
+    if not git.is_work_tree(root):
+        raise UsageError(f"{root} is not inside a git working tree: --changed-since compares with git")
+    base = git.merge_base(root, ref)
+    if base is None:
+        raise UsageError(
+            f"--changed-since {ref}: no such commit, or none shared with HEAD (in CI, check out the full "
+            "history: fetch-depth: 0)"
+        )
+    changed = git.changed_since(root, base)
+    if changed is None:
+        raise UsageError(f"git could not list the changes in {root} since {ref}")
+    policy, sources = load_policy(root.resolve(), policy_path)
+    found = {story_of(path, policy.stories.folders, policy.stories.id_pattern) for path in changed}
+    service = StoryfenceService(root, policy, policy_paths=sources)
+    stories: list[str] = []
+    skipped: list[str] = []
+    for story_id in sorted(s for s in found if s is not None):
+        try:
+            story = service.story(story_id)
+        except StoryfenceError:
+            skipped.append(f"{story_id}: its folder is gone")
+            continue
+        if story.store.journal.exists():
+            stories.append(story.id)
+        else:
+            skipped.append(f"{story_id}: not started (no journal)")
+    return Selection(ref=ref, base=base, stories=stories, skipped=skipped)
+
+
+def _output(root: Path, fmt: Format, reports: list[Report], selection: Selection | None, errors: list[str]) -> str:
+    if fmt == "sarif":
+        return json.dumps(audit_formats.sarif(root, reports, errors), indent=2)
+    if fmt == "github":
+        return "\n".join(audit_formats.github(root, reports, errors))
+    if fmt == "json":
+        if selection is None:
+            return json.dumps(reports[0].as_dict(), indent=2)
+        document = {
+            "changed_since": selection.ref,
+            "base": selection.base,
+            "ok": not errors and all(r.ok for r in reports),
+            "stories": [r.as_dict() for r in reports],
+            "skipped": selection.skipped,
+            "errors": errors,
+        }
+        return json.dumps(document, indent=2)
+    parts: list[str] = []
+    if selection is not None:
+        named = ", ".join(selection.stories) or "none to audit"
+        parts.append(f"stories changed since {selection.ref} (merge base {selection.base[:12]}): {named}")
+        parts += [f"  skipped {note}" for note in selection.skipped]
+    parts += [render(report) for report in reports]
+    return "\n\n".join(parts)
+
+
+def audit(
+    root: Path,
+    story: str | None,
+    *,
+    policy_path: Path | None,
+    as_json: bool = False,
+    fmt: Format = "text",
+    changed_since: str | None = None,
+) -> int:
+    """Print the audit of `story`, or of every story changed since `changed_since`, in `fmt` (`as_json`: the
+    JSON format); exit 0 when clean, 1 on any finding, 2 when an audit cannot run."""
+    fmt = "json" if as_json else fmt
+    selection: Selection | None = None
     try:
-        report = run_audit(root, story, policy_path=policy_path)
+        if changed_since is not None:
+            selection = changed_stories(root, changed_since, policy_path=policy_path)
+            story_ids = selection.stories
+        elif story is not None:
+            story_ids = [story]
+        else:
+            raise UsageError("name a STORY, or --changed-since REF")
     except StoryfenceError as exc:
         print(f"storyfence audit: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(report.as_dict(), indent=2) if as_json else render(report))
-    return 0 if report.ok else 1
+    reports: list[Report] = []
+    errors: list[str] = []
+    for story_id in story_ids:
+        try:
+            reports.append(run_audit(root, story_id, policy_path=policy_path))
+        except StoryfenceError as exc:
+            errors.append(f"{story_id}: {exc}")
+    if selection is None and errors:  # one story that cannot be audited: nothing to print but why
+        print(f"storyfence audit: {errors[0].split(': ', 1)[1]}", file=sys.stderr)
+        return 2
+    print(_output(root, fmt, reports, selection, errors))
+    for error in errors:
+        print(f"storyfence audit: {error}", file=sys.stderr)
+    return 2 if errors else 0 if all(r.ok for r in reports) else 1

@@ -28,11 +28,13 @@ from storyfence.core.workflow import Chunk, StoryState, derive
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing the audit found: its kind (listed in audit.py), the path it is about, and what is wrong."""
+    """One thing the audit found: its kind (listed in audit.py), the path it is about, and what is wrong; the
+    line of that file it is about, when the audit knows it."""
 
     kind: str
     path: str
     detail: str
+    line: int | None = None
 
 
 # --- the journal ---------------------------------------------------------------------------------------------
@@ -65,7 +67,7 @@ def read_journal(path: Path, label: str) -> tuple[list[Record], Finding | None]:
             bad = middle
     records, _ = decode("".join(line + "\n" for line in lines[:good]), label)
     detail = f"{error}; only the {len(records)} record(s) before it were compared with git"
-    return records, Finding("journal-broken", label, detail)
+    return records, Finding("journal-broken", label, detail, line=good + 1)
 
 
 def last_writes(events: list[Event]) -> dict[str, tuple[int, FileChange]]:

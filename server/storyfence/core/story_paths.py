@@ -12,6 +12,7 @@ All paths are repo-relative POSIX strings; `folder` is where the story was found
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -132,3 +133,16 @@ def is_server_owned(rel: str) -> bool:
     """Whether `rel` is a file the server writes for any story (a log, blockers, a journal), or a temp file it
     stages: never a change of the story's own, never an outside change."""
     return is_temp_name(rel.rsplit("/", 1)[-1]) or _server_owned().match_file(rel)
+
+
+def story_of(path: str, folders: tuple[str, ...], id_pattern: str) -> str | None:
+    """The id of the story whose folder holds `path` (repo-relative), given the policy's story folders and
+    id pattern; None for a path in no story's folder."""
+    parts = path.split("/")
+    for folder in folders:
+        prefix = [p for p in folder.strip("/").split("/") if p not in ("", ".")]
+        if len(parts) > len(prefix) + 1 and parts[: len(prefix)] == prefix:
+            candidate = parts[len(prefix)]
+            if re.fullmatch(id_pattern, candidate):
+                return candidate
+    return None
