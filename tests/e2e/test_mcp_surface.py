@@ -45,7 +45,10 @@ async def test_every_tool_has_a_schema_an_output_schema_and_annotations(example_
 async def test_resources_serve_the_policy_and_the_story_files(example_repo: Path) -> None:
     async with open_client(server_params(example_repo)) as client:
         templates = await client.list_resource_templates()
-        assert [t.uri_template for t in templates.resource_templates] == ["storyfence://stories/{story}/{document}"]
+        assert sorted(t.uri_template for t in templates.resource_templates) == [
+            "storyfence://files/{+path}",
+            "storyfence://stories/{story}/{document}",
+        ]
         policy = await client.read_resource("storyfence://policy")
         [content] = policy.contents
         assert isinstance(content, TextResourceContents)

@@ -4,6 +4,7 @@ no stdio, the repo's own policy (a .storyfence.toml, else the built-in one with 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mcp import Client
 
@@ -12,8 +13,8 @@ from storyfence.mcp.roots import Binding
 from storyfence.mcp.server import build_server
 
 
-def in_memory(root: Path, mode: str = "legacy") -> Client:
+def in_memory(root: Path, mode: str = "legacy", **options: Any) -> Client:
     """`mode="legacy"` speaks JSON-RPC with the initialize handshake over memory streams; `"auto"` dispatches
-    each request directly (the 2026-07-28 per-request protocol)."""
+    each request directly (the 2026-07-28 per-request protocol). `options` are the Client's own (callbacks)."""
     service = make_service(root, None)
-    return Client(build_server(Binding(root, lambda r: make_service(r, None), service)), mode=mode)
+    return Client(build_server(Binding(root, lambda r: make_service(r, None), service)), mode=mode, **options)

@@ -5,7 +5,9 @@ Reads are confined like writes and pass the read rules (secrets are never shown,
 
 from __future__ import annotations
 
+import os
 import posixpath
+import re
 
 import pathspec
 
@@ -69,6 +71,38 @@ class Reads:
         chosen = files[offset : offset + page]
         nxt = offset + page if offset + page < len(files) else None
         return FileList(path=loc.rel, files=chosen, total=len(files), next_offset=nxt)
+
+    def path_segments(self, typed: str) -> list[str]:
+        """The next path segment under the folder `typed` ends in (folders end with `/`), from the files
+        list_files would list there: confined, gitignore-aware. A folder that is not there has none."""
+        folder, _, _ = typed.rpartition("/")
+        loc = self.repo.ws.locate(folder or ".")
+        if not self.repo.ws.is_dir(loc.real):
+            return []
+        base = f"{loc.rel}/" if loc.rel != "." else ""
+        start = f"{loc.real}/" if loc.real != "." else ""
+        segments = {
+            base + head + sep
+            for head, sep, _ in (f[len(start) :].partition("/") for f in self.searcher.files(loc.real))
+        }
+        return sorted(segments)
+
+    def story_ids(self) -> list[str]:
+        """The ids of the stories found in the policy's story folders (real folders, not links), sorted."""
+        stories = self.repo.policy.stories
+        pattern = re.compile(stories.id_pattern)
+        found: set[str] = set()
+        for folder in stories.folders:
+            try:
+                loc = self.repo.ws.locate("." if folder in (".", "") else folder.strip("/"))
+            except Refused:
+                continue  # a story folder the policy names but the repo does not confine
+            if loc.symlink is not None or not self.repo.ws.is_dir(loc.rel):
+                continue
+            for entry in os.scandir(self.repo.ws.absolute(loc.rel)):
+                if pattern.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+                    found.add(entry.name)
+        return sorted(found)
 
     def search_code(
         self,

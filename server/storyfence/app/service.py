@@ -73,6 +73,12 @@ class StoryfenceService:
     def check_path(self, path: str, story: str | None = None, content: str | None = None) -> PathDecision:
         return self.reads.check_path(path, story, content)
 
+    def path_segments(self, typed: str) -> list[str]:
+        return self.reads.path_segments(typed)
+
+    def story_ids(self) -> list[str]:
+        return self.reads.story_ids()
+
     def policy_document(self) -> str:
         return self.reads.policy_document()
 

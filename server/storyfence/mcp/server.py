@@ -3,11 +3,9 @@ and the SDK's answers to an unknown tool or prompt become the protocol errors th
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import logging
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -15,6 +13,7 @@ import anyio
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.session import ServerSession
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     INVALID_PARAMS,
@@ -47,12 +46,17 @@ from storyfence.app.service import StoryfenceService
 from storyfence.app.writes import Edit
 from storyfence.core.errors import StoryfenceError
 from storyfence.core.models import PortsAdapters, Reuse
-from storyfence.mcp import prompts
+from storyfence.mcp import completions, prompts
+from storyfence.mcp.client_log import ClientLog
 from storyfence.mcp.roots import Binding
 
 log = logging.getLogger("storyfence")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., object])
+
+STORY_DOCUMENT = "storyfence://stories/{story}/{document}"
+REPO_FILE = "storyfence://files/{+path}"
+IMPLEMENT_BACKEND = "implement-backend"
 
 Story = Annotated[str, Field(description="the story id, e.g. STORY-042")]
 RepoPath = Annotated[str, Field(description="a path relative to the repo root, POSIX slashes")]
@@ -63,16 +67,9 @@ APPEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempoten
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 
 
-def _supports_roots(ctx: Context) -> bool:
-    caps = ctx.client_capabilities
+def _supports_roots(session: ServerSession) -> bool:
+    caps = session.client_capabilities
     return caps is not None and caps.roots is not None
-
-
-async def _tell(ctx: Context, level: str, message: str) -> None:
-    """Mirror a refusal into the client's log; a client that does not take logs is not an error."""
-    with contextlib.suppress(Exception), warnings.catch_warnings():  # logging to the client is best effort
-        warnings.simplefilter("ignore")  # deprecated in the newest protocol; older clients still show it
-        await ctx.log(level, message, logger_name="storyfence")  # type: ignore[arg-type]
 
 
 class SpecErrorsServer(MCPServer[Any]):
@@ -122,6 +119,18 @@ def build_server(binding: Binding) -> MCPServer:
     server: MCPServer = SpecErrorsServer(
         name="storyfence", version=__version__, instructions=prompts.instructions(bound.policy if bound else None)
     )
+    client_log = ClientLog()
+    client_log.register(server)
+
+    async def service_for(ctx: ServerRequestContext[Any]) -> StoryfenceService:
+        return await binding.service(ctx.session, _supports_roots(ctx.session))
+
+    completions.register(
+        server,
+        service_for,
+        templates={STORY_DOCUMENT: ("story", "document"), REPO_FILE: ("path",)},
+        prompts={IMPLEMENT_BACKEND: ("story",)},
+    )
 
     def tool(annotations: ToolAnnotations) -> Callable[[F], F]:
         """Register a tool whose description is its docstring, dedented for the model that reads it."""
@@ -140,10 +149,10 @@ def build_server(binding: Binding) -> MCPServer:
         """Call the service of the session's repo. Domain errors become tool errors (resource errors for a
         resource) here, once, mirrored into the client's log; SpecErrorsServer then strips the SDK's prefix."""
         try:
-            service = await binding.service(ctx.session, _supports_roots(ctx))
+            service = await service_for(ctx.request_context)
             return await call(service)
         except StoryfenceError as exc:
-            await _tell(ctx, "warning", str(exc))
+            await client_log.tell(ctx, "warning", str(exc))
             raise error(str(exc)) from exc
 
     async def run(
@@ -278,7 +287,7 @@ def build_server(binding: Binding) -> MCPServer:
             await ctx.report_progress(step, None, message)
 
         result = await call_service(ctx, lambda s: s.run_typecheck(story, progress))
-        await _tell(ctx, "info" if result.outcome in ("passed", "not_needed") else "warning", result.message)
+        await client_log.tell(ctx, "info" if result.outcome in ("passed", "not_needed") else "warning", result.message)
         return result
 
     @tool(APPEND)
@@ -332,7 +341,7 @@ def build_server(binding: Binding) -> MCPServer:
         return service.policy_document()
 
     @server.resource(
-        "storyfence://stories/{story}/{document}",
+        STORY_DOCUMENT,
         name="story-document",
         title="A story's file",
         description="document is one of: story, plan, scope (the read-only inputs), log (BACKEND-LOG.md), "
@@ -342,8 +351,18 @@ def build_server(binding: Binding) -> MCPServer:
     async def story_resource(ctx: Context, story: str, document: str) -> str:
         return await read_resource(ctx, lambda s: s.story_document(story, document))
 
+    @server.resource(
+        REPO_FILE,
+        name="repo-file",
+        title="A file of the repo",
+        description="A UTF-8 text file of the served repo, read like read_file (confined; secrets refused).",
+        mime_type="text/plain",
+    )
+    async def file_resource(ctx: Context, path: str) -> str:
+        return await read_resource(ctx, lambda s: s.read_file(path, 1, None).content)
+
     @server.prompt(
-        name="implement-backend",
+        name=IMPLEMENT_BACKEND,
         title="Implement the backend of a story",
         description="The backend-coder workflow for one story, using storyfence's guarded tools.",
     )
@@ -351,7 +370,7 @@ def build_server(binding: Binding) -> MCPServer:
         ctx: Context, story: Annotated[str, Field(description="the story id, e.g. STORY-042")]
     ) -> str:
         try:
-            service = await binding.service(ctx.session, _supports_roots(ctx))
+            service = await service_for(ctx.request_context)
         except StoryfenceError:
             service = None  # no repo (or no valid policy) yet: the prompt points at check_path instead
         return prompts.implement_backend(story, service.policy if service else None)
