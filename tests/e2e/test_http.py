@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +13,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from storyfence.commands import demo_script as s
+from tests.support.http import TOKEN
+from tests.support.http import http_server as serving
 from tests.support.paths import tool_path
 from tests.support.server import storyfence_argv
 
-TOKEN = "test-token-0123456789abcdef"
 INIT = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -28,48 +27,10 @@ INIT = {
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, proc: subprocess.Popen[bytes], limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)  # bounded by the deadline: the server is still binding
-    raise AssertionError("server did not listen in time")
-
-
 @pytest.fixture
 def http_server(example_repo: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*storyfence_argv(), "serve", "--http", "--port", str(port), "--root", str(example_repo)],
-        env={"PATH": tool_path(), "STORYFENCE_TOKEN": TOKEN},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_listening(port, proc)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        assert proc.stdout is not None
-        proc.stdout.close()
-        if proc.stderr is not None:
-            proc.stderr.close()
+    with serving(example_repo) as url:
+        yield url
 
 
 def test_a_missing_or_wrong_token_is_refused(http_server: str) -> None:
