@@ -15,6 +15,7 @@ import anyio
 import pytest
 
 from storyfence.adapters.policy_file import load_builtin
+from storyfence.app.gate import CANCELLED_NOTE
 from storyfence.app.service import StoryfenceService
 from storyfence.core.errors import WorkflowError
 from storyfence.core.models import CommandRun, Diagnostic, Outcome, PortsAdapters, Reuse
@@ -154,3 +155,41 @@ def test_a_chunk_whose_files_changed_while_its_typecheck_ran_is_not_recorded_as_
     with pytest.raises(WorkflowError, match="changed while the typecheck ran"):
         service.gate.record(plan, [passed])
     assert service.story_status(STORY).chunks[0].typecheck == "none"
+
+
+@dataclass
+class HangingRunner:
+    """A typecheck command that runs until it is cancelled; `started` is set once it runs."""
+
+    started: anyio.Event = field(default_factory=anyio.Event)
+
+    async def __call__(self, argv: tuple[str, ...], **_options: object) -> CommandRun:
+        self.started.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+def test_a_cancelled_typecheck_is_recorded_as_cancelled_tooling_never_as_a_fix_attempt(repo: Path) -> None:
+    runner = FakeRunner(["failed"])
+    service = service_with(repo, runner)
+    service.begin_chunk(STORY, "cancelOrder use case", "cancel an order in core")
+    service.write_file(STORY, CORE_FILE, "export const a: number = 'x';\n")
+    assert typecheck(service) == "failed"  # a fix is due: the next failing run would be fix attempt 1
+    service.write_file(STORY, CORE_FILE, "export const a: number = 'y';\n")
+    hanging = HangingRunner()
+    service.gate = type(service.gate)(service.repo, hanging)
+
+    async def cancel_it() -> None:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(service.run_typecheck, STORY)
+                await hanging.started.wait()
+                tg.cancel_scope.cancel()
+
+    anyio.run(cancel_it)
+    [chunk] = service.story_status(STORY).chunks
+    assert chunk.failed_fix_attempts == 0
+    assert chunk.closed is False
+    last = chunk.commands[-1]
+    assert (last.outcome, last.exit_code, last.note) == ("tooling_error", None, CANCELLED_NOTE)
+    assert text(repo, "BACKEND-LOG.md").count("typecheck failed (run") == 1  # the cancelled run is no failure

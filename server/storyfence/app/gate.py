@@ -4,6 +4,8 @@ were planned for. The core decides what the outcome causes: a closed chunk, a BL
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,12 +18,31 @@ from storyfence.app.repo import Repo, Story
 from storyfence.app.results import TypecheckResult
 from storyfence.core import checks as checks_core
 from storyfence.core import steps
+from storyfence.core.errors import StoryfenceError
 from storyfence.core.events import TypecheckRan
 from storyfence.core.models import CommandRun, UncheckedFile
 from storyfence.core.status import next_step, typecheck_message
 
 if TYPE_CHECKING:
     from storyfence.adapters.checks import CheckCommand
+
+
+CANCELLED_NOTE = (
+    "cancelled before it finished (the whole process group was killed): a tooling outcome, not a type error; "
+    "it does not count as a fix attempt. Run run_typecheck again."
+)
+
+
+def cancelled(command: CheckCommand, duration: float) -> CommandRun:
+    """The record of a command whose call was cancelled while it ran."""
+    return CommandRun(
+        argv=command.argv,
+        package=command.package,
+        exit_code=None,
+        outcome="tooling_error",
+        duration_seconds=duration,
+        note=CANCELLED_NOTE,
+    )
 
 
 @dataclass(frozen=True)
@@ -57,18 +78,27 @@ class Gate:
         run = self.runner()
         runs: list[CommandRun] = []
         for command in plan.commands:
-            runs.append(
-                await run(
-                    command.argv,
-                    package=command.package,
-                    package_dir=command.diagnostics_dir,
-                    package_dirs=plan.package_dirs,
-                    cwd=self.repo.root,
-                    timeout=settings.timeout_seconds,
-                    output_cap=settings.output_cap_bytes,
-                    progress=progress,
+            started = time.monotonic()
+            try:
+                runs.append(
+                    await run(
+                        command.argv,
+                        package=command.package,
+                        package_dir=command.diagnostics_dir,
+                        package_dirs=plan.package_dirs,
+                        cwd=self.repo.root,
+                        timeout=settings.timeout_seconds,
+                        output_cap=settings.output_cap_bytes,
+                        progress=progress,
+                    )
                 )
-            )
+            except anyio.get_cancelled_exc_class():
+                # the client cancelled the call (or the server is stopping): the runner has killed the command's
+                # process group; what ran is recorded, this one as a tooling outcome, never as a fix attempt
+                runs.append(cancelled(command, time.monotonic() - started))
+                with anyio.CancelScope(shield=True), contextlib.suppress(StoryfenceError):  # the chunk moved on
+                    await anyio.to_thread.run_sync(self.record, plan, runs)
+                raise
         return await anyio.to_thread.run_sync(self.record, plan, runs)
 
     def plan(self, story: str) -> Plan:
