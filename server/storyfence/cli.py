@@ -47,9 +47,18 @@ def _service(args: argparse.Namespace) -> StoryfenceService:
     return make_service(_root(args.root), args.policy)
 
 
+WAITING = (
+    "storyfence: serving MCP over stdio: waiting for an MCP client on stdin (JSON-RPC, one message a line).\n"
+    "  An MCP client starts this command itself: `storyfence init --claude-code` (or --client cursor, vscode)\n"
+    "  writes its config; `storyfence demo` shows a session; Ctrl-C stops."
+)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    # stdio carries JSON-RPC: every diagnostic goes to stderr, nothing else ever touches stdout
-    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="storyfence %(levelname)s %(message)s")
+    # stdio carries JSON-RPC: every diagnostic goes to stderr, nothing else ever touches stdout. Clients show a
+    # stdio server's stderr as errors (Claude Code: `[ERROR] Server stderr`), so stdio logs warnings and up
+    level = args.log_level or ("INFO" if args.http else "WARNING")
+    logging.basicConfig(level=level, stream=sys.stderr, format="storyfence %(levelname)s %(message)s")
     from storyfence.mcp.roots import Binding
     from storyfence.mcp.server import build_server
 
@@ -69,6 +78,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         from storyfence.mcp.stdio import serve_stdio
 
+        if sys.stdin.isatty():  # typed into a terminal: say what it waits for instead of printing nothing
+            print(WAITING, file=sys.stderr, flush=True)
         anyio.run(serve_stdio, server)
     return 0
 
@@ -222,18 +233,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(Path(args.examples) if args.examples else None, keep=args.keep)
 
 
+ROOT_HELP = "the monorepo root (default: $STORYFENCE_ROOT or the current directory)"
+SERVE_ROOT_HELP = (
+    "the monorepo root to serve (default: $STORYFENCE_ROOT). Pass it: without it the server serves the first root "
+    "the client announces (MCP roots, deprecated in protocol 2026-07-28, which many clients never send), and with "
+    "neither every tool call fails. A client root inside --root narrows it; one outside is ignored"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storyfence", description=__doc__)
     parser.add_argument("--version", action="version", version=f"storyfence {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--root", help="the monorepo root (default: $STORYFENCE_ROOT or the current directory)")
+    def common(p: argparse.ArgumentParser, root_help: str = ROOT_HELP) -> None:
+        p.add_argument("--root", help=root_help)
         p.add_argument("--policy", help="a policy TOML file (default: ROOT/.storyfence.toml over the built-in)")
 
-    serve = sub.add_parser("serve", help="run the MCP server (stdio; --http for streamable HTTP)")
-    common(serve)
-    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve = sub.add_parser(
+        "serve",
+        help="run the MCP server (stdio; --http for streamable HTTP)",
+        description="Run the MCP server. Over stdio (the default) an MCP client starts it and speaks JSON-RPC on "
+        "its stdin and stdout; --http serves streamable HTTP on loopback with a bearer token.",
+    )
+    common(serve, SERVE_ROOT_HELP)
+    serve.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="stderr logging (default: WARNING over stdio, where clients show stderr as errors; INFO with --http)",
+    )
     serve.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default: loopback)")
     serve.add_argument("--port", type=int, default=8765, help="HTTP port (default: 8765)")

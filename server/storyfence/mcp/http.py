@@ -3,12 +3,14 @@ rebinding and a bearer token on every request."""
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import json
 import logging
 import os
 import secrets
+import socket
 import sys
 
 from mcp.server.mcpserver import MCPServer
@@ -90,14 +92,31 @@ def resolve_token(host: str) -> tuple[str, bool]:
     return secrets.token_urlsafe(32), True
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port and listening, or an InputError that says why not (a port in use)."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        hint = ": another server is using it; pick another --port" if exc.errno == errno.EADDRINUSE else ""
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve_http(server: MCPServer, host: str, port: int) -> None:
     import uvicorn
 
     token, generated = resolve_token(host)
     app = server.streamable_http_app(transport_security=security_settings(host, port), host=host)
+    sock = listen(host, port)  # bound before anything is announced: a port in use is a clear error, not a traceback
     if generated:
         # shown once, on stderr; never logged elsewhere
         print(f"storyfence: bearer token for this run: {token}", file=sys.stderr, flush=True)
     print(f"storyfence: listening on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
     config = uvicorn.Config(BearerToken(app, token), host=host, port=port, log_level="warning", lifespan="on")
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])

@@ -1,0 +1,91 @@
+"""`storyfence serve` as a person first meets it: the help tells the truth about the root, a terminal is told
+what the command waits for, a port in use is a clear error before anything is announced, and a stdio session
+with default settings writes nothing to stderr for a client to show as an error."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from mcp.client.stdio import StdioServerParameters
+
+from tests.support.client import refused
+from tests.support.paths import tool_path
+from tests.support.repos import write_tree
+from tests.support.server import open_client, run_cli, storyfence_argv
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return write_tree(tmp_path / "repo", {"packages/core/src/a.ts": "export {};\n"})
+
+
+def test_serve_help_says_where_the_root_comes_from_and_what_happens_without_one() -> None:
+    result = run_cli("serve", "--help", env={"COLUMNS": "400"})
+    assert result.returncode == 0
+    assert "$STORYFENCE_ROOT" in result.stdout
+    assert "the first root the client announces" in result.stdout
+    assert "with neither every tool call fails" in result.stdout
+    assert "current directory" not in result.stdout
+
+
+def test_serve_in_a_terminal_says_on_stderr_that_it_waits_for_a_client_on_stdin(root: Path) -> None:
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [*storyfence_argv(), "serve", "--root", str(root)],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": tool_path()},
+    )
+    try:
+        assert proc.stderr is not None
+        readable, _, _ = select.select([proc.stderr], [], [], 60)
+        assert readable, "nothing on stderr"
+        said = os.read(proc.stderr.fileno(), 4096).decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        os.close(controller)
+        os.close(terminal)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    assert said.startswith("storyfence: serving MCP over stdio: waiting for an MCP client on stdin"), said
+    assert "storyfence init" in said
+
+
+def test_serve_http_on_a_port_in_use_is_a_clear_error_and_announces_nothing(root: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_cli(
+            "serve", "--http", "--port", str(port), "--root", str(root), env={"STORYFENCE_TOKEN": "t" * 32}
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "another server is using it; pick another --port" in result.stderr
+    assert "listening on" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.anyio
+async def test_a_stdio_session_with_default_logging_writes_nothing_to_stderr(root: Path, tmp_path: Path) -> None:
+    command, *args = storyfence_argv()
+    params = StdioServerParameters(
+        command=command, args=[*args, "serve", "--root", str(root)], env={"PATH": tool_path()}
+    )
+    errlog = tmp_path / "stderr.txt"
+    with errlog.open("w", encoding="utf-8") as sink:
+        async with open_client(params, errlog=sink) as client:
+            await refused(client, "write_file", story="STORY-001", path=".env", content="x\n")
+            await refused(client, "read_file", path="../etc/passwd")
+    assert errlog.read_text(encoding="utf-8") == ""
