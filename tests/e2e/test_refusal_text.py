@@ -44,6 +44,7 @@ REFUSALS: dict[str, tuple[dict[str, Any], str]] = {
         ".env: refused by rule `no-env-files`",
     ),
     "delete_file": ({"story": s.STORY, "path": ".env"}, ".env: refused by rule `no-env-files`"),
+    "restore_file": ({"story": UNKNOWN, "path": "a.ts"}, f"unknown story {UNKNOWN}"),
     "run_typecheck": ({"story": s.STORY}, "run_typecheck refused in state IDLE"),
     "append_chunk_log": ({"story": s.STORY, **LOG_FIELDS}, "append_chunk_log refused in state IDLE"),
     "report_blocker": ({"story": UNKNOWN, "reason": "r", "details": "d"}, f"unknown story {UNKNOWN}"),
