@@ -59,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # stdio server's stderr as errors (Claude Code: `[ERROR] Server stderr`), so stdio logs warnings and up
     level = args.log_level or ("INFO" if args.http else "WARNING")
     logging.basicConfig(level=level, stream=sys.stderr, format="storyfence %(levelname)s %(message)s")
+    from storyfence.adapters.search import engine_note, find_ripgrep
     from storyfence.mcp.roots import Binding
     from storyfence.mcp.server import build_server
 
@@ -66,8 +67,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # with --root, a bad root or policy fails now, at start; without it the first client root is used
     ready = make_service(explicit, args.policy) if explicit is not None else None
     binding = Binding(explicit, lambda root: make_service(root, args.policy), ready)
+    engine = engine_note(ready.searcher.rg if ready is not None else find_ripgrep())
     if ready is not None:
-        logging.getLogger("storyfence").info("serving %s with policy %s", ready.root, ready.policy_note())
+        logging.getLogger("storyfence").info("serving %s with policy %s; %s", ready.root, ready.policy_note(), engine)
+    else:
+        logging.getLogger("storyfence").info("serving the client's first root; %s", engine)
     server = build_server(binding)
     if args.http:
         from storyfence.mcp.http import serve_http
@@ -79,7 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from storyfence.mcp.stdio import serve_stdio
 
         if sys.stdin.isatty():  # typed into a terminal: say what it waits for instead of printing nothing
-            print(WAITING, file=sys.stderr, flush=True)
+            print(f"{WAITING}\n  {engine}", file=sys.stderr, flush=True)
         anyio.run(serve_stdio, server)
     return 0
 

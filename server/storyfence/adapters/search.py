@@ -16,6 +16,7 @@ import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pathspec
 
@@ -40,6 +41,13 @@ def find_ripgrep() -> str | None:
     return shutil.which("rg")
 
 
+def engine_note(rg: str | None) -> str:
+    """Which search engine is in use, in words, for the server's start line."""
+    if rg is not None:
+        return f"search: ripgrep ({rg})"
+    return "search: the pure-Python walk (no ripgrep found; `pip install ripgrep` makes search_code fast)"
+
+
 def _rg_base(rg: str) -> list[str]:
     # node_modules is skipped even when no .gitignore lists it: the python walk does the same
     excluded = [arg for name in (*sorted(SKIP_DIRS), f"{TMP_PREFIX}*") for arg in ("--glob", f"!{name}")]
@@ -52,6 +60,10 @@ class Searcher:
     def __init__(self, root: Path, *, ripgrep: str | None = None, use_ripgrep: bool = True) -> None:
         self.root = root
         self.rg = (ripgrep or find_ripgrep()) if use_ripgrep else None
+
+    @property
+    def engine(self) -> Literal["ripgrep", "python"]:
+        return "ripgrep" if self.rg is not None else "python"
 
     # --- listing -----------------------------------------------------------------------------------------
 

@@ -133,9 +133,7 @@ class Reads:
                 truncated = True
                 break
         matches.sort(key=lambda m: (m.path, m.line))  # ripgrep searches in parallel: give a stable order
-        return SearchResult(
-            pattern=pattern, matches=matches, truncated=truncated, engine="ripgrep" if self.searcher.rg else "python"
-        )
+        return SearchResult(pattern=pattern, matches=matches, truncated=truncated, engine=self.searcher.engine)
 
     def check_path(self, path: str, story: str | None = None, content: str | None = None) -> PathDecision:
         """The decision a write of `path` (with `content`, if given, for the content rules) would get."""
