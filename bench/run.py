@@ -20,9 +20,16 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable from t
 from bench.env import load_average, machine_info, setup_environment
 from bench.stats import Comparison, render_details, render_table
 
-FULL = {"search_reps": 15, "write_calls": 200, "start_reps": 20, "typecheck_reps": 21, "memory_reps": 5}
-QUICK = {"search_reps": 5, "write_calls": 40, "start_reps": 6, "typecheck_reps": 3, "memory_reps": 3}
-MEASURES = ("1", "2", "3", "4", "5", "6")
+FULL = {
+    "hook_reps": 21,
+    "search_reps": 15,
+    "write_calls": 200,
+    "start_reps": 20,
+    "typecheck_reps": 21,
+    "memory_reps": 5,
+}
+QUICK = {"hook_reps": 7, "search_reps": 5, "write_calls": 40, "start_reps": 6, "typecheck_reps": 3, "memory_reps": 3}
+MEASURES = ("1", "2", "3", "4", "5", "6", "7")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -70,6 +77,7 @@ async def run_all(
     results: list[Comparison] = []
     explain: dict[str, list[str]] = {}
     with errlog_path.open("w") as errlog:
+        hook_reps = reps.pop("hook_reps")
         s = measures.Settings(work=work, errlog=errlog, **reps)
         if "1" in args.only or "6" in args.only:
             started = time.perf_counter()
@@ -103,6 +111,15 @@ async def run_all(
             from bench.scan import measure_scan
 
             await _guard("6", "boundary scan vs git status", 2.0, results, lambda: measure_scan(s.search_reps, repo))
+        if "7" in args.only:
+            from bench.hook import HOOK_GOAL, measure_hook
+
+            root = measures.realistic_repo(work, "hook-repo")
+
+            async def hook_rows() -> list[Comparison]:
+                return [await measure_hook(hook_reps, root)]
+
+            await _guard("7", "hook claude-code vs python -c pass", HOOK_GOAL, results, hook_rows)
     return results, explain
 
 
