@@ -10,6 +10,12 @@ from tests.support.paths import EXAMPLES
 from tests.support.repos import copy_example
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook's policy cache goes to a folder of this test run, never the user's own (processes inherit it)."""
+    monkeypatch.setenv("STORYFENCE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "storyfence-cache"))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -48,20 +48,26 @@ def load_builtin(name: str = "backend") -> Policy:
 
 
 def load_policy(
-    root: Path, explicit: Path | None = None, *, learn: bool = True, verify_examples: bool = True
+    root: Path,
+    explicit: Path | None = None,
+    *,
+    learn: bool = True,
+    verify_examples: bool = True,
+    overlay: dict[str, Any] | None = None,
 ) -> tuple[Policy, list[Path]]:
     """The active policy and the files it came from.
 
     `--policy FILE` wins over the repo's `.storyfence.toml`. Either one extends the built-in
     `backend` policy (a rule with the same id is merged key by key) unless it says `extends = "none"`.
-    With neither, the built-in policy is extended by the repo's learned layout (`learn=False`: not).
+    With neither, the built-in policy is extended by the repo's learned layout (`learn=False`: not;
+    `overlay`: this learned overlay, already read by the caller).
     The policy's examples are checked against the repo's packages: one that fails stops the load.
     """
     path = explicit if explicit is not None else root / REPO_POLICY
     if explicit is None and not path.is_file():
         policy = load_builtin()
         if learn:
-            policy = extend_policy(policy, learned_overlay(root), LEARNED_SOURCE)
+            policy = extend_policy(policy, learned_overlay(root) if overlay is None else overlay, LEARNED_SOURCE)
         return _checked(policy, root, verify_examples), []
     data = _load_toml(path)
     extends = data.get("extends", "backend")
@@ -90,9 +96,18 @@ def package_facts(root: Path) -> tuple[PackageFacts, ...]:
 
 
 def _checked(policy: Policy, root: Path, verify: bool = True) -> Policy:
-    if not verify or not (policy.examples.allowed or policy.examples.refused):
-        return policy
-    failures = check_examples(policy, package_facts(root))
+    if verify:
+        verify_examples_hold(policy, root)
+    return policy
+
+
+def verify_examples_hold(policy: Policy, root: Path) -> tuple[PackageFacts, ...] | None:
+    """Raise PolicyError when one of the policy's examples does not hold in this repo; else the package facts
+    they were checked against (None: the policy has no examples, nothing was read)."""
+    if not (policy.examples.allowed or policy.examples.refused):
+        return None
+    facts = package_facts(root)
+    failures = check_examples(policy, facts)
     if failures:
         raise PolicyError(f"Invalid policy {policy.source_label}: its examples do not hold: " + "; ".join(failures))
-    return policy
+    return facts

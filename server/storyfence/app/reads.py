@@ -17,7 +17,7 @@ from storyfence.app.results import FileContent, FileList, PathDecision, SearchMa
 from storyfence.app.writes import sha256
 from storyfence.core.decisions import decide_read
 from storyfence.core.errors import InputError, Refused
-from storyfence.core.inputs import decode_text, utf8
+from storyfence.core.inputs import decode_text
 from storyfence.core.story_paths import DOCUMENTS
 
 
@@ -137,16 +137,7 @@ class Reads:
 
     def check_path(self, path: str, story: str | None = None, content: str | None = None) -> PathDecision:
         """The decision a write of `path` (with `content`, if given, for the content rules) would get."""
-        st = self.repo.story(story) if story else None
-        bounds = self.repo.bounds(st)
-        try:
-            target = self.repo.ws.target(path, cap=self.repo.cap)
-            decision = bounds.decide(target.rel)
-            if decision.allowed and content is not None:
-                utf8(content, "content")
-                decision = bounds.content_refusal(target.rel, target.text, content) or decision
-        except Refused as exc:
-            decision = exc.decision
+        decision = self.repo.decide_path(path, self.repo.story(story) if story else None, content)
         return PathDecision(**decision.model_dump(exclude={"kind"}), message=decision.message())
 
     def policy_document(self) -> str:

@@ -16,10 +16,10 @@ from storyfence.adapters import git
 from storyfence.adapters.policy_file import package_facts
 from storyfence.adapters.store import StoryStore
 from storyfence.adapters.workspace import Workspace
-from storyfence.core.decisions import ScopeLists, protected_rules
+from storyfence.core.decisions import Decision, ScopeLists, protected_rules
 from storyfence.core.errors import InputError, Refused
 from storyfence.core.fence import Bounds
-from storyfence.core.inputs import decode_text
+from storyfence.core.inputs import decode_text, utf8
 from storyfence.core.policy import PackageFacts, Policy
 from storyfence.core.scope import parse_scope, unreadable_scope
 from storyfence.core.story_paths import StoryPaths
@@ -108,6 +108,19 @@ class Repo:
         """What a write decision reads besides the path: the policy, and this repo's facts (cached)."""
         scope = self.scope(story) if story is not None else None
         return Bounds(policy=self.policy, protected=self.protected, scope=scope, packages=self.packages())
+
+    def decide_path(self, path: str, story: Story | None, content: str | None = None) -> Decision:
+        """The decision a write of `path` (with `content`, if given, for the content rules) would get."""
+        bounds = self.bounds(story)
+        try:
+            target = self.ws.target(path, cap=self.cap)
+            decision = bounds.decide(target.rel)
+            if decision.allowed and content is not None:
+                utf8(content, "content")
+                decision = bounds.content_refusal(target.rel, target.text, content) or decision
+        except Refused as exc:
+            decision = exc.decision
+        return decision
 
     def scope(self, story: Story) -> ScopeLists:
         """The story's SCOPE.md lists, parsed again only when the file changed (every write asks)."""

@@ -25,14 +25,15 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from storyfence.adapters.policy_file import load_policy
-from storyfence.app.service import StoryfenceService
-from storyfence.core.content import check_content
-from storyfence.core.errors import StoryfenceError, WorkflowError
-from storyfence.core.story_paths import journal_glob
-from storyfence.core.workflow import ensure
+from storyfence.core.errors import StoryfenceError
+
+if TYPE_CHECKING:
+    from storyfence.app.repo import Repo
+
+# Claude Code starts this module's process before every write: it imports only what a decision needs, when it
+# needs it (not the MCP server, the service's other use cases, or the policy's TOML when the cache holds it)
 
 WRITE_TOOLS: dict[str, str] = {
     "Write": "file_path",
@@ -222,24 +223,28 @@ def arm_deadline(seconds: float) -> bool:
 
 def judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: str | None) -> str | None:
     """The refusal message for this write, or None when the policy, scope and workflow allow it."""
+    from storyfence.adapters.policy_cache import load_policy_cached
+    from storyfence.app.repo import Repo
+    from storyfence.core.content import check_content
+
     if not root.is_dir():
         raise StoryfenceError(f"the project root {root} is not a directory (set --root)")
-    policy, sources = load_policy(root.resolve(), policy_path)
-    service = StoryfenceService(root, policy, policy_paths=sources)
-    rel = repo_relative(call.path, root, service.root, call.cwd)
-    stories = [story] if story else open_stories(service)
+    policy, sources = load_policy_cached(root, policy_path)
+    repo = Repo(root, policy, policy_paths=sources)
+    rel = repo_relative(call.path, root, repo.root, call.cwd)
+    stories = [story] if story else open_stories(repo)
     for story_id in stories or [None]:
-        decision = service.check_path(rel, story_id)
+        decision = repo.decide_path(rel, repo.story(story_id) if story_id else None)
         if not decision.allowed:
             where = f" (story {story_id})" if story_id else ""
-            return f"storyfence refused this {call.tool_name}{where}: {decision.message}"
-    texts = proposed_texts(call, service.root / rel, service.policy.limits.max_file_bytes)
+            return f"storyfence refused this {call.tool_name}{where}: {decision.message()}"
+    texts = proposed_texts(call, repo.root / rel, repo.policy.limits.max_file_bytes)
     if texts is not None:
-        content = check_content(service.policy, rel, *texts)
+        content = check_content(repo.policy, rel, *texts)
         if content is not None:
             return f"storyfence refused this {call.tool_name}: {content.message()}"
     if story:
-        refusal = workflow_refusal(service, story)
+        refusal = workflow_refusal(repo, story)
         if refusal is not None:
             return f"storyfence refused this {call.tool_name} (story {story}): {refusal}"
     return None
@@ -322,10 +327,13 @@ def _pair(old: str, new: str | None) -> tuple[str, str] | None:
     return None if new is None else (old, new)
 
 
-def workflow_refusal(service: StoryfenceService, story: str) -> str | None:
+def workflow_refusal(repo: Repo, story: str) -> str | None:
     """The server's workflow message when the story's state does not allow a write (no open chunk,
     BLOCKED, COMPLETE), else None. A journal that does not verify raises StateError."""
-    _, state = service.story(story).store.read_state()
+    from storyfence.core.errors import WorkflowError
+    from storyfence.core.workflow import ensure
+
+    _, state = repo.story(story).store.read_state()
     try:
         ensure(state, "write")
     except WorkflowError as exc:
@@ -333,16 +341,18 @@ def workflow_refusal(service: StoryfenceService, story: str) -> str | None:
     return None
 
 
-def open_stories(service: StoryfenceService) -> list[str]:
+def open_stories(repo: Repo) -> list[str]:
     """The stories whose journal shows an open chunk, found under the policy's story folders.
 
     A journal that cannot be read is skipped here (`storyfence audit` reports it); with no story found
     the hook applies the policy alone.
     """
+    from storyfence.core.story_paths import journal_glob
+
     found: list[str] = []
-    stories = service.policy.stories
+    stories = repo.policy.stories
     for folder in stories.folders:
-        base = service.root if folder in (".", "") else service.root / folder.strip("/")
+        base = repo.root if folder in (".", "") else repo.root / folder.strip("/")
         if not base.is_dir():
             continue
         for journal in sorted(base.glob(journal_glob(stories.id_glob))):
@@ -350,7 +360,7 @@ def open_stories(service: StoryfenceService) -> list[str]:
             if story_id in found:
                 continue
             try:
-                _, state = service.story(story_id).store.read_state()
+                _, state = repo.story(story_id).store.read_state()
             except StoryfenceError:
                 continue
             if state.status == "open":

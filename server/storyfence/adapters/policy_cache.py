@@ -1,0 +1,159 @@
+"""The compiled policy of one repo, cached between runs of a short-lived process (the Claude Code hook).
+
+An entry is used only when every input it was made from is unchanged: the Python version and storyfence's code,
+the packaged policies and the repo's policy file (by identity: inode, size, mtime), the layout learned from
+the repo (compared by value: it is read again each run) and the package manifests the policy's examples were
+checked against (by value). Anything else (a missing, unreadable, foreign or corrupt cache file, any input
+that differs) means the policy is loaded again from its files, and the cache rewritten atomically.
+
+The cache lives in the user's cache directory (`$STORYFENCE_CACHE_DIR`, else `$XDG_CACHE_HOME/storyfence`,
+else `~/.cache/storyfence`), one file per repo root, in a folder only the user can write; a file another
+user could have written is never read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from storyfence.adapters.policy_file import (
+    REPO_POLICY,
+    learned_overlay,
+    load_policy,
+    package_facts,
+    packaged_policy_dir,
+    verify_examples_hold,
+)
+from storyfence.core.policy import PackageFacts, Policy
+
+CACHE_ENV = "STORYFENCE_CACHE_DIR"
+FORMAT = 1
+RACY_NS = 2_000_000_000
+"""An input younger than this is not cached against (see `_racy`)."""
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    chosen = env.get(CACHE_ENV)
+    if chosen:
+        return Path(chosen)
+    xdg = env.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "storyfence"
+
+
+def cache_file(root: Path, explicit: Path | None, folder: Path | None = None) -> Path:
+    """The cache file for this root and policy argument."""
+    name = f"{root.resolve()}\0{explicit.resolve() if explicit is not None else ''}"
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return (folder or cache_dir()) / f"policy-{digest}.pickle"
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _code() -> tuple[tuple[str, tuple[int, int, int] | None], ...]:
+    """The identity of every module of storyfence's core and adapters (the policy's classes and everything that
+    loads or learns it): an upgrade, or an edit in a checkout, never meets an entry pickled by other code."""
+    package = Path(__file__).resolve().parent.parent
+    found: list[tuple[str, tuple[int, int, int] | None]] = []
+    for layer in ("core", "adapters"):
+        with contextlib.suppress(OSError), os.scandir(package / layer) as entries:
+            found.extend((e.path, _identity(Path(e.path))) for e in entries if e.name.endswith(".py"))
+    return tuple(sorted(found))
+
+
+def _inputs(root: Path, explicit: Path | None) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+    """What the policy is made from, as a comparable value; and the learned overlay when the repo has no
+    policy file (it is read here, once, and handed to the loader)."""
+    packaged = packaged_policy_dir()
+    shipped = tuple(sorted((p.name, _identity(p)) for p in packaged.glob("*.toml")))
+    path = explicit if explicit is not None else root / REPO_POLICY
+    identity = _identity(path)
+    overlay = learned_overlay(root) if explicit is None and identity is None else None
+    key = (FORMAT, sys.version_info[:3], _code(), str(root), str(path), identity, shipped, overlay)
+    # _racy reads: key[2] the code's identities, key[5] the policy file's, key[6] the packaged policies'
+    return key, overlay
+
+
+def _racy(key: tuple[Any, ...]) -> bool:
+    """True when an input changed so recently that a second change could keep its identity (a file's mtime
+    has the clock's coarse granularity): such an entry is not written, as git treats a racily clean index."""
+    now = time.time_ns()
+    stamps = [key[5], *(i for _, i in key[6]), *(i for _, i in key[2])]
+    return any(i is not None and now - i[2] < RACY_NS for i in stamps)
+
+
+def _read(file: Path) -> dict[str, Any] | None:
+    """The cache entry, or None when there is none we may trust (fail closed: a read error means recompute)."""
+    try:
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        folder = os.stat(file.parent)
+        if hasattr(os, "getuid") and (
+            st.st_uid != os.getuid()
+            or folder.st_uid != os.getuid()
+            or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            or folder.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        ):
+            return None  # someone else could have written it: never unpickle it
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            entry: object = pickle.load(fh)  # noqa: S301 - the user's own file, checked above
+    except Exception:  # a corrupt or foreign cache is recomputed, whatever the error
+        return None
+    finally:
+        os.close(fd)
+    return entry if isinstance(entry, dict) else None  # pyright: ignore[reportUnknownVariableType]
+
+
+def _write(file: Path, entry: dict[str, Any]) -> None:
+    """Write the entry atomically (a temp file renamed over it); a cache that cannot be written is skipped."""
+    with contextlib.suppress(OSError, pickle.PicklingError):
+        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".policy-", suffix=".tmp", dir=file.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(entry, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, file)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def load_policy_cached(root: Path, explicit: Path | None, *, folder: Path | None = None) -> tuple[Policy, list[Path]]:
+    """`load_policy(root, explicit)`, from the cache when none of its inputs changed."""
+    real = root.resolve()
+    key, overlay = _inputs(real, explicit)
+    file = cache_file(real, explicit, folder)
+    entry = _read(file)
+    if entry is not None and entry.get("key") == key:
+        policy, sources, facts = entry.get("policy"), entry.get("sources"), entry.get("facts")
+        if isinstance(policy, Policy) and isinstance(sources, list):
+            paths = [Path(str(p)) for p in cast("list[object]", sources)]
+            if facts is None and not (policy.examples.allowed or policy.examples.refused):
+                return policy, paths
+            if facts is not None and facts == package_facts(real):
+                return policy, paths
+    policy, sources = load_policy(real, explicit, verify_examples=False, overlay=overlay)
+    checked: tuple[PackageFacts, ...] | None = verify_examples_hold(policy, real)
+    if _racy(key):
+        return policy, sources
+    _write(file, {"key": key, "policy": policy, "sources": [str(p) for p in sources], "facts": checked})
+    return policy, sources
