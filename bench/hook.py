@@ -4,8 +4,10 @@ Edit, against a bare interpreter start (`python -c pass`), both spawned alternat
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench.stats import Comparison, Stopwatch, interleave
@@ -23,6 +25,17 @@ def hook_input(root: Path, path: str) -> bytes:
         "cwd": str(root),
     }
     return json.dumps(call).encode()
+
+
+def initialised_repo(root: Path) -> Path:
+    """The repo after `storyfence init` (the setup the README gives): the learned layout in .storyfence.toml,
+    its mtime set an hour back, as a committed file's is (an input changed just now is never cached against)."""
+    storyfence = str(Path(sys.executable).with_name("storyfence"))
+    subprocess.run([storyfence, "init", "--root", str(root)], check=True, capture_output=True)
+    policy = root / ".storyfence.toml"
+    old = time.time() - 3600
+    os.utime(policy, (old, old))
+    return root
 
 
 def _run(argv: list[str], stdin: bytes) -> float:

@@ -112,12 +112,14 @@ async def run_all(
 
             await _guard("6", "boundary scan vs git status", 2.0, results, lambda: measure_scan(s.search_reps, repo))
         if "7" in args.only:
-            from bench.hook import HOOK_GOAL, measure_hook
+            from bench.hook import HOOK_GOAL, initialised_repo, measure_hook
 
             root = measures.realistic_repo(work, "hook-repo")
+            committed = initialised_repo(measures.realistic_repo(work, "hook-repo-init"))
 
             async def hook_rows() -> list[Comparison]:
-                return [await measure_hook(hook_reps, root)]
+                learned = await measure_hook(hook_reps, root, label=" (layout learned each run)", primary=False)
+                return [await measure_hook(hook_reps, committed, label=" (committed .storyfence.toml)"), learned]
 
             await _guard("7", "hook claude-code vs python -c pass", HOOK_GOAL, results, hook_rows)
     return results, explain

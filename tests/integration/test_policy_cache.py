@@ -41,7 +41,7 @@ class Loads:
 
 
 def ids(root: Path, folder: Path) -> list[str]:
-    policy, _ = load_policy_cached(root, None, folder=folder)
+    policy, _, _ = load_policy_cached(root, None, folder=folder)
     return [r.id for r in policy.rules]
 
 

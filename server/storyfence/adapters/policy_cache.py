@@ -137,8 +137,11 @@ def _write(file: Path, entry: dict[str, Any]) -> None:
             raise
 
 
-def load_policy_cached(root: Path, explicit: Path | None, *, folder: Path | None = None) -> tuple[Policy, list[Path]]:
-    """`load_policy(root, explicit)`, from the cache when none of its inputs changed."""
+def load_policy_cached(
+    root: Path, explicit: Path | None, *, folder: Path | None = None
+) -> tuple[Policy, list[Path], tuple[PackageFacts, ...] | None]:
+    """`load_policy(root, explicit)`, from the cache when none of its inputs changed; and the workspace
+    packages when they were read to check the policy's examples (None: not read)."""
     real = root.resolve()
     key, overlay = _inputs(real, explicit)
     file = cache_file(real, explicit, folder)
@@ -148,12 +151,13 @@ def load_policy_cached(root: Path, explicit: Path | None, *, folder: Path | None
         if isinstance(policy, Policy) and isinstance(sources, list):
             paths = [Path(str(p)) for p in cast("list[object]", sources)]
             if facts is None and not (policy.examples.allowed or policy.examples.refused):
-                return policy, paths
-            if facts is not None and facts == package_facts(real):
-                return policy, paths
+                return policy, paths, None
+            if facts is not None:
+                now = package_facts(real)
+                if facts == now:
+                    return policy, paths, now
     policy, sources = load_policy(real, explicit, verify_examples=False, overlay=overlay)
     checked: tuple[PackageFacts, ...] | None = verify_examples_hold(policy, real)
-    if _racy(key):
-        return policy, sources
-    _write(file, {"key": key, "policy": policy, "sources": [str(p) for p in sources], "facts": checked})
-    return policy, sources
+    if not _racy(key):
+        _write(file, {"key": key, "policy": policy, "sources": [str(p) for p in sources], "facts": checked})
+    return policy, sources, checked

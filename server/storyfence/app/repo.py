@@ -154,6 +154,10 @@ class Repo:
             self._packages = (self._manifest_key(facts), facts)
         return self._packages[1]
 
+    def use_packages(self, facts: tuple[PackageFacts, ...]) -> None:
+        """The workspace packages, just read by the caller (`packages()` still rereads them on a change)."""
+        self._packages = (self._manifest_key(facts), facts)
+
     def forget_packages(self, rel: str) -> None:
         if rel.rsplit("/", 1)[-1] in _MANIFESTS:
             self._packages = None

@@ -229,8 +229,10 @@ def judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: str | 
 
     if not root.is_dir():
         raise StoryfenceError(f"the project root {root} is not a directory (set --root)")
-    policy, sources = load_policy_cached(root, policy_path)
+    policy, sources, packages = load_policy_cached(root, policy_path)
     repo = Repo(root, policy, policy_paths=sources)
+    if packages is not None:
+        repo.use_packages(packages)
     rel = repo_relative(call.path, root, repo.root, call.cwd)
     stories = [story] if story else open_stories(repo)
     for story_id in stories or [None]:
