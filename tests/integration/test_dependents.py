@@ -36,7 +36,7 @@ Errors = Mapping[str, Sequence[Diagnostic]]  # package dir -> the errors its che
 
 def turbo(argv: tuple[str, ...], package: str, errors: Errors) -> CommandRun:
     """A run as turbo reports it: the diagnostics, and a summary naming the failed checks."""
-    found = tuple(d for dirs in errors.values() for d in dirs)
+    found = tuple(dict.fromkeys(d for dirs in errors.values() for d in dirs))  # tsc's output, deduplicated
     failed = ", ".join(f"{NAMES[d]}#check-types" for d, e in sorted(errors.items()) if e)
     return CommandRun(
         argv=argv,
@@ -166,7 +166,7 @@ def test_a_dependent_failing_before_the_story_is_reported_but_never_blamed_nor_a
     text = log_text(repo)
     assert "- `@example/backend` failing then: `pnpm exec turbo run check-types" in text
     assert "`packages/backend/src/config.ts:6:14` TS2322: Type 'string' is bad." in text
-    assert "→ passed (exit 2, 0.1s): exit 2 only for errors already there before the story" in text
+    assert "→ passed (exit 2, 0.1s): every type error was already there before the story: 1 in @example/backend" in text
 
     # the next chunk: the baseline is in the journal, so the base commit is not checked again
     change_core(service, "and back")
@@ -176,6 +176,34 @@ def test_a_dependent_failing_before_the_story_is_reported_but_never_blamed_nor_a
     assert log_chunk(service) is True
     findings = run_audit(repo, STORY, policy_path=None).findings
     assert [f for f in findings if f.kind == "log-mismatch"] == []  # the log holds every block the journal has
+
+
+def test_a_dependent_failing_only_on_another_ones_old_error_is_old_too_and_both_are_checked_in_one_run(
+    repo: Path,
+) -> None:
+    # api compiles backend's files, so backend's old error fails api's check too, then and now
+    failing = {"packages/backend": [OLD], "apps/api": [OLD]}
+    runner = Runner(repo, now=failing, then=failing)
+    service = service_with(repo, runner)
+    change_core(service)
+    result = anyio.run(service.run_typecheck, STORY)
+    assert result.outcome == "passed"
+    assert [(b.package, b.failed, b.errors) for b in result.baselines] == [
+        ("@example/api", True, ()),
+        ("@example/backend", True, (OLD,)),
+    ]
+    _, (check, _) = runner.at_base
+    assert check[-5:] == ("--filter", "@example/api", "--filter", "@example/backend", "--continue")
+
+
+def test_a_dependent_that_fails_now_and_passed_before_is_blamed_even_on_another_ones_old_error(repo: Path) -> None:
+    runner = Runner(repo, now={"packages/backend": [OLD], "apps/api": [OLD]}, then={"packages/backend": [OLD]})
+    service = service_with(repo, runner)
+    change_core(service)
+    result = anyio.run(service.run_typecheck, STORY)
+    assert result.outcome == "failed"
+    assert "the failed check of @example/api was not failing then" in result.runs[0].note
+    assert result.failed_fix_attempts == 0  # a first failure, as any other
 
 
 def test_a_new_error_beside_an_old_one_fails_and_the_old_one_is_listed_apart(repo: Path) -> None:

@@ -81,10 +81,17 @@ def test_turbo_names_the_failed_checks_and_a_one_package_command_is_its_package(
 
 
 def test_baselines_are_wanted_for_unchanged_packages_a_failure_implicates_once() -> None:
-    failed = run(OLD, IN_CORE, failed=["@x/core#check-types", "@x/api#check-types"])
-    assert blame.wanting([failed], SCOPE, memory()) == (API, BACKEND)  # never the changed core
+    failed = run(OLD, failed=["@x/backend#check-types", "@x/api#check-types"])
+    assert blame.wanting([failed], SCOPE, memory()) == (API, BACKEND)
     assert blame.wanting([failed], SCOPE, memory(baseline(BACKEND, OLD))) == (API,)
     assert blame.wanting([run()], SCOPE, memory()) == ()
+
+
+def test_no_baseline_is_wanted_when_the_call_fails_anyway() -> None:
+    in_core = run(OLD, IN_CORE, failed=["@x/core#check-types", "@x/backend#check-types"])
+    assert blame.wanting([in_core], SCOPE, memory()) == ()
+    unowned = Diagnostic(file="", line=0, column=0, code="TS5023", message="Unknown compiler option.")
+    assert blame.wanting([run(OLD, failed=["@x/backend#check-types"]), run(unowned)], SCOPE, memory()) == ()
 
 
 def test_an_error_the_base_commit_printed_too_is_old_and_the_run_passes() -> None:

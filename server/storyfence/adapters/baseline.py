@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from storyfence.adapters.checks import Checks, Manager, detect_manager
+from storyfence.adapters.checks import CheckCommand, Checks, Manager, detect_manager
 from storyfence.adapters.ports import Progress, RunCommand
 from storyfence.core.blame import failed_packages, owner
 from storyfence.core.models import CommandRun, PackageBaseline
@@ -114,8 +114,7 @@ class BaseCommit:
             if setup.outcome != "passed":
                 why = f"the offline install of its dependencies failed: {setup.note or setup.output_tail[-300:]}"
                 return Taken(_unavailable(names, commit, why).baselines, (setup,))
-            found = [await self._baseline(checks, d, name, progress) for d, name in names.items()]
-            return Taken(tuple(found), (setup,))
+            return Taken(await self._baselines(checks, names, progress), (setup,))
         finally:
             with anyio.CancelScope(shield=True):  # a cancelled call still leaves no worktree behind
                 await anyio.to_thread.run_sync(self._remove, tmp, tree)
@@ -154,23 +153,45 @@ class BaseCommit:
             progress=progress,
         )
 
-    async def _baseline(self, checks: Checks, directory: str, name: str, progress: Progress | None) -> PackageBaseline:
-        base = PackageBaseline(package=name, dir=directory, commit=self.commit, available=True)
-        pkg = checks.workspace.by_dir.get(directory)
-        if pkg is None:
-            return base.model_copy(update={"reason": "not a package at the base commit: every error in it is new"})
-        command = checks.command(pkg)
-        if command is None:
-            return base.model_copy(update={"available": False, "reason": "it had no check at the base commit"})
-        # through turbo, a dependency failing must not skip the package's own check
-        argv = (*command.argv, "--continue") if command.turbo_script else command.argv
-        ran = await self._run(argv, checks, command.package, progress, command.diagnostics_dir)
-        ran = ran.model_copy(update={"packages": (directory,)})
+    async def _baselines(
+        self, checks: Checks, names: Mapping[str, str], progress: Progress | None
+    ) -> tuple[PackageBaseline, ...]:
+        found: list[PackageBaseline] = []
+        through_turbo: dict[str, list[tuple[PackageBaseline, CheckCommand]]] = {}
+        for directory, name in sorted(names.items()):
+            base = PackageBaseline(package=name, dir=directory, commit=self.commit, available=True)
+            pkg = checks.workspace.by_dir.get(directory)
+            command = checks.command(pkg) if pkg is not None else None
+            if pkg is None:
+                found.append(
+                    base.model_copy(update={"reason": "not a package at the base commit: all its errors are new"})
+                )
+            elif command is None:
+                found.append(
+                    base.model_copy(update={"available": False, "reason": "it had no check at the base commit"})
+                )
+            elif command.turbo_script is not None:
+                through_turbo.setdefault(command.turbo_script, []).append((base, command))
+            else:
+                ran = await self._run(command.argv, checks, command.package, progress, command.diagnostics_dir)
+                found.append(self._read(base, ran, checks))
+        for members in through_turbo.values():
+            # one turbo run for them all; `--continue`: a dependency failing must not skip a package's own check
+            first = members[0][1]
+            filters = (arg for _, command in members[1:] for arg in ("--filter", command.package))
+            argv = (*first.argv, *filters, "--continue")
+            ran = await self._run(argv, checks, first.package, progress, first.diagnostics_dir)
+            found += [self._read(base, ran, checks) for base, _ in members]
+        return tuple(sorted(found, key=lambda b: b.dir))
+
+    @staticmethod
+    def _read(base: PackageBaseline, ran: CommandRun, checks: Checks) -> PackageBaseline:
+        """What one run at the base commit says of one package: whether its check failed, and its errors."""
         if ran.outcome not in ("passed", "failed"):
             why = f"its check at the base commit could not run ({ran.note or ran.outcome})"
             return base.model_copy(update={"available": False, "reason": why, "run": ran})
         dirs = {p.dir for p in checks.workspace.packages if p.dir != "."}
         failed = failed_packages(ran, {p.name: p.dir for p in checks.workspace.packages}) or frozenset()
-        errors = tuple(d for d in ran.diagnostics if d.severity == "error" and owner(d.file, dirs) == directory)
+        errors = tuple(d for d in ran.diagnostics if d.severity == "error" and owner(d.file, dirs) == base.dir)
         # a check that failed without saying whose it was is not taken to have been failing (fail closed)
-        return base.model_copy(update={"failed": directory in failed, "errors": errors, "run": ran})
+        return base.model_copy(update={"failed": base.dir in failed, "errors": errors, "run": ran})

@@ -5,8 +5,8 @@ error in a changed package always counts. An error in a package the chunk did no
 dependency turbo checked along) counts unless it is old:
 
 - the package's own check at the story's base commit (a `PackageBaseline`, taken once per package per story
-  the first time it is needed, and recorded in the journal) printed an error with the same file, code and
-  message (not line numbers: they move) at least as many times as this run prints it;
+  the first time it can change an outcome, and recorded in the journal) printed an error with the same file,
+  code and message (not line numbers: they move) at least as many times as this run prints it;
 - and no check of that package recorded since the story began printed it fewer times (a failure the story
   fixed and then brought back is the story's).
 
@@ -128,8 +128,19 @@ def implicated(run: CommandRun, scope: Scope) -> frozenset[str]:
     return frozenset(d for d in found if d is not None and d not in scope.changed and d in scope.dirs)
 
 
-def wanting(runs: Iterable[CommandRun], scope: Scope, memory: Memory) -> tuple[str, ...]:
-    """The packages that need their check at the base commit before these runs can be judged, sorted."""
+def counts_anyway(run: CommandRun, scope: Scope) -> bool:
+    """Whether `run` fails the chunk whatever any baseline says: an error in a package the chunk changed,
+    or one that is in no workspace package."""
+    if run.outcome != "failed":
+        return False
+    return any((where := owner(d.file, scope.dirs)) is None or where in scope.changed for d in _errors(run.diagnostics))
+
+
+def wanting(runs: Sequence[CommandRun], scope: Scope, memory: Memory) -> tuple[str, ...]:
+    """The packages that need their check at the base commit before these runs can be judged, sorted. None
+    when the call fails anyway: a baseline is taken only when it can change the outcome."""
+    if any(counts_anyway(run, scope) for run in runs):
+        return ()
     needed: set[str] = set()
     for run in runs:
         needed |= implicated(run, scope)
@@ -203,7 +214,7 @@ def judge(run: CommandRun, scope: Scope, memory: Memory) -> CommandRun:
         )
         return _noted(run, words)
     note = (
-        f"exit {run.exit_code} only for errors already there before the story: {_count(old, scope)} "
+        f"every type error was already there before the story: {_count(old, scope)} "
         f"(the same file, code and message at the story's base commit {commit}); not blamed on this chunk, "
         "not a fix attempt"
     )
