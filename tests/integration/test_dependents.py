@@ -317,3 +317,34 @@ def test_a_workspace_alias_and_a_plain_name_are_edges_of_the_graph(repo: Path) -
     change_core(service)
     result = anyio.run(service.run_typecheck, STORY)
     assert result.dependents == ["@example/api", "@example/backend", "@example/jobs", "@example/report"]
+
+
+def test_a_call_cancelled_while_the_base_commit_is_checked_leaves_no_worktree_and_records_what_ran(
+    repo: Path,
+) -> None:
+    runner = Runner(repo, now={"packages/backend": [OLD]})
+    checking: list[anyio.Event] = []
+
+    async def hang_at_base(argv: tuple[str, ...], *, package: str, cwd: Path, **rest: Any) -> CommandRun:
+        if cwd != repo and "install" not in argv:
+            checking[0].set()
+            await anyio.sleep_forever()
+        return await runner(argv, package=package, cwd=cwd, **rest)
+
+    service = StoryfenceService(repo, load_builtin(), run_command=hang_at_base)
+    change_core(service)
+
+    async def cancel_while_checking() -> None:
+        checking.append(anyio.Event())
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(service.run_typecheck, STORY)
+                await checking[0].wait()
+                tg.cancel_scope.cancel()
+
+    anyio.run(cancel_while_checking)
+    assert len(git(repo, "worktree", "list").splitlines()) == 1
+    assert not runner.at_base[0][1].exists()
+    [chunk] = service.story_status(STORY).chunks
+    assert chunk.typecheck == "failed"  # no baseline: the dependent's failure counts, as the run found it
+    assert baselines_recorded(service) == []
