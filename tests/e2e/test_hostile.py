@@ -199,7 +199,9 @@ async def test_a_typecheck_that_floods_100_mb_is_capped_and_the_server_stays_sma
 ) -> None:
     root = example_repo
     policy = root.parent / "flood.toml"
-    policy.write_text(f'[typecheck]\ncommand = ["node", "-e", {json.dumps(FLOOD)}, "{{package}}"]\n', encoding="utf-8")
+    # one flood: core's dependents would get a command each
+    flood = f'[typecheck]\ncommand = ["node", "-e", {json.dumps(FLOOD)}, "{{package}}"]\ndependents = false\n'
+    policy.write_text(flood, encoding="utf-8")
     async with connect(root, "--policy", str(policy)) as client:
         pid = server_pid(root)
         assert pid is not None

@@ -48,7 +48,18 @@ async def test_a_whole_story_runs_from_read_story_to_backend_complete(example_re
         failed = await call(client, "run_typecheck", story=s.STORY)
         assert failed["outcome"] == "failed"
         [run] = failed["runs"]
-        assert run["argv"] == ["pnpm", "exec", "turbo", "run", "check-types", "--filter", "@example/core"]
+        # core and the packages that depend on it, in one turbo command
+        assert run["argv"] == [
+            "pnpm",
+            "exec",
+            "turbo",
+            "run",
+            "check-types",
+            "--filter",
+            "...@example/core",
+            "--continue",
+        ]
+        assert failed["dependents"] == ["@example/api", "@example/backend"]
         assert run["exit_code"] not in (0, None)
         assert [(d["file"], d["line"], d["code"]) for d in run["diagnostics"]] == [(CORE_FILE, 22, "TS2820")]
         assert failed["failed_fix_attempts"] == 0
@@ -122,7 +133,7 @@ async def test_a_chunk_that_keeps_failing_ends_blocked_after_two_failed_fix_atte
     assert blockers.startswith("# Blockers — STORY-042")
     assert third["signal"] in blockers
     assert blockers.rstrip().endswith(third["signal"])
-    assert blockers.count("pnpm exec turbo run check-types --filter @example/core") >= 3
+    assert blockers.count("pnpm exec turbo run check-types --filter ...@example/core --continue") >= 3
     assert "TS2322" in blockers  # 'annulled' is not an OrderStatus
     assert log_reader.parse_failures(log_text(root)) == [(1, 1), (1, 2), (1, 3)]
     assert "**BLOCKED: typecheck still failing" in log_text(root)
@@ -185,7 +196,9 @@ async def test_a_hung_typecheck_is_killed_with_its_process_group_within_the_time
     )
     policy = root.parent / "hang.toml"
     policy.write_text(
-        f'[typecheck]\ncommand = ["node", "-e", {json.dumps(hang)}, "{{package}}"]\ntimeout_seconds = 3\n',
+        # one hung command is enough: core's dependents would get one each
+        f'[typecheck]\ncommand = ["node", "-e", {json.dumps(hang)}, "{{package}}"]\ntimeout_seconds = 3\n'
+        "dependents = false\n",
         encoding="utf-8",
     )
     async with connect(root, "--policy", str(policy)) as client:

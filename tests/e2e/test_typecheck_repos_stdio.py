@@ -62,13 +62,15 @@ async def test_a_pnpm_repo_whose_script_is_typecheck_gets_a_real_check(example_r
     if not turbo:
         (root / "turbo.json").unlink()
     failed, _ = await fail_then_pass(root, s.STORY, CORE_FILE, s.CANCEL_ORDER_BROKEN, s.CANCEL_ORDER_FIX)
-    [run] = failed["runs"]
+    # core and its dependents: one turbo command, or one command per package
+    run, *dependents = failed["runs"]
     expected = (
-        ["pnpm", "exec", "turbo", "run", "typecheck", "--filter", "@example/core"]
+        ["pnpm", "exec", "turbo", "run", "typecheck", "--filter", "...@example/core", "--continue"]
         if turbo
         else ["pnpm", "--filter", "@example/core", "run", "typecheck"]
     )
     assert run["argv"] == expected
+    assert [r["package"] for r in dependents] == ([] if turbo else ["@example/api", "@example/backend"])
     assert [(d["file"], d["line"], d["code"]) for d in run["diagnostics"]] == [(CORE_FILE, 22, "TS2820")]
     text = log_text(root, s.STORY)
     assert f"`{' '.join(expected)}` → failed (exit" in text

@@ -96,6 +96,55 @@ def test_the_command_is_built_for_each_package_manager_with_and_without_turbo(
     assert script_command(manager, "@shop/core", "typecheck", turbo=turbo) == argv
 
 
+def test_through_turbo_a_package_and_its_dependents_are_one_command_that_runs_every_check() -> None:
+    argv = script_command("pnpm", "@shop/core", "typecheck", turbo=True, dependents=True)
+    assert argv == ("pnpm", "exec", "turbo", "run", "typecheck", "--filter", "...@shop/core", "--continue")
+    assert script_command("pnpm", "@shop/core", "typecheck", turbo=False, dependents=True) == (
+        "pnpm",
+        "--filter",
+        "@shop/core",
+        "run",
+        "typecheck",
+    )
+
+
+def test_changed_packages_and_their_dependents_are_planned_once_each(tmp_path: Path) -> None:
+    turbo = {
+        "package.json": {"name": "shop", "devDependencies": {"turbo": "2"}},
+        "turbo.json": {"tasks": {"typecheck": {}}},
+    }
+    root = monorepo(
+        tmp_path,
+        extra={
+            **turbo,
+            "packages/backend/package.json": {"name": "@shop/backend", "dependencies": {"@shop/core": "workspace:*"}},
+            "apps/api/package.json": {
+                "name": "api",
+                "scripts": {"typecheck": "tsc --noEmit"},
+                "dependencies": {"@shop/backend": "workspace:*"},
+            },
+        },
+    )
+    checks = Checks(root, SETTINGS)
+    dependents = checks.workspace.dependents(["packages/core"])
+    assert dependents == ("apps/api", "packages/backend")
+    planned = checks.commands(["packages/core"], dependents)
+    # turbo runs api's typecheck with core's; backend has no script, so the repo's tsc checks it on its own
+    assert [(c.argv, c.packages) for c in planned] == [
+        (
+            ("pnpm", "exec", "turbo", "run", "typecheck", "--filter", "...@shop/core", "--continue"),
+            ("packages/core", "apps/api"),
+        ),
+        (("node_modules/.bin/tsc", "--noEmit", "-p", "packages/backend/tsconfig.json"), ("packages/backend",)),
+    ]
+    # api changed too: core's command already checks it
+    both = checks.commands(["apps/api", "packages/core"], checks.workspace.dependents(["apps/api", "packages/core"]))
+    assert [c.packages for c in both] == [("packages/core", "apps/api"), ("packages/backend",)]
+    # without dependents, one command per changed package, as before
+    alone = checks.commands(["packages/core"])
+    assert [c.argv for c in alone] == [("pnpm", "exec", "turbo", "run", "typecheck", "--filter", "@shop/core")]
+
+
 def test_the_root_package_runs_its_own_script(tmp_path: Path) -> None:
     assert script_command("npm", "shop", "typecheck", turbo=True, root=True) == ("npm", "run", "typecheck")
 

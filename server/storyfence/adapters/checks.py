@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -33,12 +34,14 @@ TSC = "node_modules/.bin/tsc"
 
 @dataclass(frozen=True)
 class CheckCommand:
-    """One command that checks one package."""
+    """One command that checks one package (through turbo: and the packages that depend on it)."""
 
     package: str  # the package name (its directory for a nameless root)
     dir: str  # the package directory, repo-relative POSIX
     argv: tuple[str, ...]
     diagnostics_dir: str  # what relative paths in its output are relative to
+    packages: tuple[str, ...] = ()  # the directories of every package whose check this command runs
+    turbo_script: str | None = None  # the script it runs through turbo, if it does
 
 
 def _manifest(path: Path) -> dict[str, Any]:
@@ -78,8 +81,14 @@ def turbo_runs(root: Path, script: str) -> bool:
     return any(task == script or task.endswith(f"#{script}") for task in tasks)
 
 
-def script_command(manager: Manager, package: str, script: str, *, turbo: bool, root: bool = False) -> tuple[str, ...]:
-    """The argv that runs `script` of workspace package `package` (or of the repo root) with `manager`."""
+def script_command(
+    manager: Manager, package: str, script: str, *, turbo: bool, root: bool = False, dependents: bool = False
+) -> tuple[str, ...]:
+    """The argv that runs `script` of workspace package `package` (or of the repo root) with `manager`.
+
+    Through turbo with `dependents`, the package and every package that depends on it (turbo's `...<name>`
+    filter), each one's check run even when another failed (`--continue`): a package whose check is skipped
+    could hide its own failure behind another's."""
     if root:
         return (manager, "run", script)
     if turbo:
@@ -89,6 +98,8 @@ def script_command(manager: Manager, package: str, script: str, *, turbo: bool, 
             "yarn": ("yarn", "turbo"),
             "bun": ("bun", "run", "turbo"),
         }[manager]
+        if dependents:
+            return (*runner, "run", script, "--filter", f"...{package}", "--continue")
         return (*runner, "run", script, "--filter", package)
     return {
         "pnpm": ("pnpm", "--filter", package, "run", script),
@@ -119,6 +130,40 @@ class Checks:
             found[path] = None if pkg is None else Owner(dir=pkg.dir, checked=self.command(pkg) is not None)
         return found
 
+    def commands(self, targets: Sequence[str], dependents: Sequence[str] = ()) -> list[CheckCommand]:
+        """The commands that check the packages in `targets` (directories, each with a check) and in
+        `dependents` (those without a check are left out: nothing can check them).
+
+        Through turbo, a target's command checks its dependents that run the same script too (`...<name>`);
+        a target that such a command already checks gets none of its own, and every dependent no command
+        covers gets its own."""
+        if not dependents:
+            return [self._own(directory) for directory in targets]
+        ws = self.workspace
+        wanted = [d for d in dependents if self.command(ws.by_dir[d]) is not None]
+        reach = {t: set(ws.dependents([t])) for t in targets}
+        planned: list[CheckCommand] = []
+        covered: set[str] = set()
+        for target in targets:
+            own = self._own(target)
+            script = own.turbo_script
+            if target in covered or script is None:
+                continue
+            # a target that depends on another target with the same script is checked by that one's command
+            if any(target in reach[t] and self._own(t).turbo_script == script for t in targets if t != target):
+                continue
+            runs = [d for d in (*targets, *wanted) if d in reach[target] and self._own(d).turbo_script == script]
+            argv = script_command(self.manager, own.package, script, turbo=True, dependents=True)
+            planned.append(replace(own, argv=argv, packages=(target, *runs)))
+            covered.update((target, *runs))
+        planned += [self._own(d) for d in (*targets, *wanted) if d not in covered]
+        return planned
+
+    def _own(self, directory: str) -> CheckCommand:
+        command = self.command(self.workspace.by_dir[directory])
+        assert command is not None, directory
+        return command
+
     def command(self, pkg: Package) -> CheckCommand | None:
         """The command that checks `pkg`, or None when it has neither a check script nor a tsconfig.json."""
         if pkg.dir not in self._commands:
@@ -132,17 +177,26 @@ class Checks:
         if script is not None:
             if not _PACKAGE_NAME.match(pkg.name):
                 raise InputError(f"package name {pkg.name!r} is not a valid workspace package name")
+            turbo = False
             if self.settings.command:
                 custom = self.settings.command
                 argv = tuple(a.replace("{package}", pkg.name).replace("{script}", script) for a in custom)
             else:
                 turbo = not is_root and turbo_runs(self.root, script)
                 argv = script_command(self.manager, pkg.name, script, turbo=turbo, root=is_root)
-            return CheckCommand(package=pkg.name, dir=pkg.dir, argv=argv, diagnostics_dir=pkg.dir)
+            return CheckCommand(
+                package=pkg.name,
+                dir=pkg.dir,
+                argv=argv,
+                diagnostics_dir=pkg.dir,
+                packages=(pkg.dir,),
+                turbo_script=script if turbo else None,
+            )
         tsconfig = posixpath.normpath(f"{pkg.dir}/tsconfig.json")
         if not (self.root / tsconfig).is_file():
             return None
         # the package's own tsc, else the root's; none installed: run_command reports a tooling error
         local = posixpath.normpath(f"{pkg.dir}/{TSC}")
         tsc = local if (self.root / local).is_file() else TSC
-        return CheckCommand(package=pkg.name, dir=pkg.dir, argv=(tsc, "--noEmit", "-p", tsconfig), diagnostics_dir=".")
+        argv = (tsc, "--noEmit", "-p", tsconfig)
+        return CheckCommand(package=pkg.name, dir=pkg.dir, argv=argv, diagnostics_dir=".", packages=(pkg.dir,))

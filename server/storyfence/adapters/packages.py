@@ -1,15 +1,19 @@
-"""pnpm workspace discovery: which workspace package owns a file, and whether it has a check script."""
+"""pnpm workspace discovery: which workspace package owns a file, whether it has a check script, and which
+workspace packages depend on which (the graph the typecheck gate follows to a change's dependents)."""
 
 from __future__ import annotations
 
 import json
 import os
 import posixpath
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import pathspec
+
+from storyfence.core.dependents import dependents
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,9 @@ class Package:
     runtime: tuple[str, ...] = ()  # `dependencies` only
     dev: tuple[str, ...] = ()
     peer: tuple[str, ...] = ()
+    # what else it may link, for the dependency graph: optionalDependencies, and the real names behind
+    # `workspace:<name>@<range>` aliases ("core": "workspace:@acme/core@*")
+    links: tuple[str, ...] = ()
 
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:
@@ -37,6 +44,18 @@ def _mapping(value: object) -> dict[str, Any]:
 
 def _strings(value: object) -> tuple[str, ...]:
     return tuple(str(item) for item in cast("list[object]", value)) if isinstance(value, list) else ()
+
+
+def _aliased(value: Any) -> tuple[str, ...]:
+    """The names `workspace:` specs point at (`workspace:@acme/core@*` -> @acme/core; `workspace:*` -> "*",
+    which names no package)."""
+    found: list[str] = []
+    for spec in _mapping(value).values():
+        if isinstance(spec, str) and spec.startswith("workspace:"):
+            target = spec.removeprefix("workspace:")
+            at = target.find("@", 1)
+            found.append(target[:at] if at > 0 else target)
+    return tuple(found)
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -133,6 +152,7 @@ class WorkspacePackages:
         runtime = _names(manifest.get("dependencies"))
         dev = _names(manifest.get("devDependencies"))
         peer = _names(manifest.get("peerDependencies"))
+        kinds = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
         return Package(
             name=name,
             dir=rel,
@@ -141,7 +161,25 @@ class WorkspacePackages:
             runtime=runtime,
             dev=dev,
             peer=peer,
+            links=(
+                *_names(manifest.get("optionalDependencies")),
+                *(name for kind in kinds for name in _aliased(manifest.get(kind))),
+            ),
         )
+
+    def graph(self) -> dict[str, tuple[str, ...]]:
+        """Each package directory and the directories of the workspace packages it depends on: by a plain name
+        (a `workspace:*` spec or a version that pnpm links), or by the name a `workspace:` alias points at."""
+        edges: dict[str, tuple[str, ...]] = {}
+        for pkg in self.packages:
+            linked = (self.by_name.get(name) for name in (*pkg.dependencies, *pkg.links))
+            edges[pkg.dir] = tuple(sorted({d.dir for d in linked if d is not None and d.dir != pkg.dir}))
+        return edges
+
+    def dependents(self, dirs: Collection[str]) -> tuple[str, ...]:
+        """The directories of every workspace package that depends on one of `dirs`, directly or through
+        others, except `dirs` themselves and the repo root (whose check is usually the whole repo's)."""
+        return tuple(d for d in dependents(self.graph(), dirs) if d != ".")
 
     def owner(self, path: str) -> Package | None:
         """The workspace package whose directory is nearest above `path` (None: only the root owns it)."""

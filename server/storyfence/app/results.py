@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from storyfence.core.models import CommandRun, FileChange, TypecheckOutcome, UncheckedFile
+from storyfence.core.models import CommandRun, FileChange, PackageBaseline, TypecheckOutcome, UncheckedFile
 
 
 class Result(BaseModel):
@@ -171,6 +171,16 @@ class TypecheckResult(Result):
     failed_fix_attempts: int
     max_fix_attempts: int
     chunk_closed: bool
+    dependents: list[str] = Field(
+        default_factory=list[str],
+        description="packages checked because they depend on a changed one; in a package the chunk did not "
+        "change, an error its own check printed before the story too is old (a run's `preexisting`): never "
+        "blamed on the chunk, never a fix attempt",
+    )
+    baselines: list[PackageBaseline] = Field(
+        default_factory=list[PackageBaseline],
+        description="packages checked at the story's base commit during this call, to tell old errors from new",
+    )
     signal: str = Field(description="'BLOCKED: <reason>' when this failure blocked the story")
     message: str
     next_step: str

@@ -10,6 +10,7 @@ from pathlib import Path
 from storyfence.core import log_reader, logbook
 from storyfence.core.errors import StateError
 from storyfence.core.events import (
+    BaselineChecked,
     ChunkClosed,
     ChunkLogged,
     ChunkOpened,
@@ -116,6 +117,8 @@ def _block_name(event: Event) -> str:
         return "the BLOCKED note"
     if isinstance(event, StoryCompleted):
         return "the BACKEND COMPLETE block"
+    if isinstance(event, BaselineChecked):
+        return f"the chunk {event.chunk} base-commit check block"
     return "a block"
 
 

@@ -6,7 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from storyfence.core.models import CommandRun, FileChange, PortsAdapters, Reuse, TypecheckOutcome, UncheckedFile, Value
+from storyfence.core.models import (
+    CommandRun,
+    FileChange,
+    PackageBaseline,
+    PortsAdapters,
+    Reuse,
+    TypecheckOutcome,
+    UncheckedFile,
+    Value,
+)
 
 
 class DirtyFile(Value):
@@ -118,6 +127,18 @@ class WriteRefused(Value):
     rule: str
 
 
+class BaselineChecked(Value):
+    """Packages a chunk did not change failed its typecheck: each one's own check at the story's base commit,
+    recorded once per package per story. An error counts against the chunk only if its baseline lacks it."""
+
+    type: Literal["baseline_checked"] = "baseline_checked"
+    chunk: int
+    commit: str | None  # the story's base commit
+    baselines: tuple[PackageBaseline, ...]
+    setup: tuple[CommandRun, ...] = ()  # what prepared the base commit's tree (the offline install)
+    log_append: str = ""
+
+
 Event = Annotated[
     ChunkOpened
     | FileChanged
@@ -128,6 +149,7 @@ Event = Annotated[
     | StoryCompleted
     | FileObserved
     | StrayCleared
-    | WriteRefused,
+    | WriteRefused
+    | BaselineChecked,
     Field(discriminator="type"),
 ]

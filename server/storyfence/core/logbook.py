@@ -150,7 +150,7 @@ def _outcome_words(run: CommandRun, *, with_note: bool = True) -> str:
         facts += [_plural(warnings, "warning")] if warnings else []
     word = {"passed": "passed", "failed": "failed", "tooling_error": "tooling error", "timeout": "timed out"}
     text = f"{word[run.outcome]} ({', '.join(facts)})"
-    if with_note and run.note and run.outcome in ("tooling_error", "timeout"):
+    if with_note and run.note and (run.outcome in ("tooling_error", "timeout") or run.preexisting):
         text += f": {_escape(clean_line(run.note))}"
     return text
 

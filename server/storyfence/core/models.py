@@ -48,10 +48,31 @@ class CommandRun(Value):
     diagnostics: tuple[Diagnostic, ...] = ()
     output_tail: str = ""  # the last lines of combined output, capped
     note: str = ""  # why a tooling failure happened, in words
+    packages: tuple[str, ...] = ()  # the directories of the packages whose check it ran (empty before they were named)
+    # errors in packages the chunk did not change that their check at the story's base commit printed too:
+    # reported, never blamed on the chunk (see core/blame.py); `diagnostics` holds the rest
+    preexisting: tuple[Diagnostic, ...] = ()
 
     @property
     def display(self) -> str:
         return " ".join(self.argv)
+
+
+class PackageBaseline(Value):
+    """A workspace package's own check at the story's base commit: what failed there before the story began.
+
+    Taken once per package per story, the first time the package fails in a chunk that did not change it.
+    `available` is False when it could not be taken (no base commit, an offline install that failed, a
+    tooling error): then nothing is excused, and `reason` says why."""
+
+    package: str
+    dir: str
+    commit: str | None
+    available: bool
+    failed: bool = False  # its check failed at the base commit
+    errors: tuple[Diagnostic, ...] = ()  # the errors in its own files then
+    reason: str = ""
+    run: CommandRun | None = None  # its check at the base commit, as it ran
 
 
 class UncheckedFile(Value):

@@ -116,6 +116,8 @@ class TypecheckSettings(Value):
     timeout_seconds: float = Field(default=300.0, gt=0)
     output_cap_bytes: int = Field(default=1_000_000, gt=1024)
     max_fix_attempts: int = Field(default=2, ge=0, le=20)
+    # check the packages that depend on a changed one too; their failures from before the story are not blamed
+    dependents: bool = True
 
     @field_validator("command")
     @classmethod

@@ -44,8 +44,9 @@ def typecheck_message(
     """What one run_typecheck call found, and what to do about it."""
     cmds = ", ".join(f"`{r.display}`" for r in runs) or "no command"
     note = "".join(f" Not type-checked: {u.path} ({u.reason})." for u in unchecked)
+    old = "".join(f" `{r.display}`: {r.note}." for r in runs if r.preexisting and r.outcome == "passed")
     if outcome == "passed":
-        return f"typecheck passed: {cmds}.{note}"
+        return f"typecheck passed: {cmds}.{old}{note}"
     if outcome == "not_needed":
         return f"no changed file needs a typecheck; nothing to run.{note}"
     if outcome == "unchecked":
@@ -55,7 +56,13 @@ def typecheck_message(
         return f"the typecheck could not run (tooling, not type errors; not a fix attempt): {notes}"
     left = max_fix - chunk.failed_fix_attempts
     count = sum(len([d for d in r.diagnostics if d.severity == "error"]) for r in runs)
+    before = sum(len(r.preexisting) for r in runs)
+    old = (
+        f" ({before} more were already there before the story: not blamed, see each run's preexisting)"
+        if before
+        else ""
+    )
     return (
-        f"typecheck failed with {count} type error(s); logged under chunk {chunk.number} in {LOG}. "
+        f"typecheck failed with {count} type error(s){old}; logged under chunk {chunk.number} in {LOG}. "
         f"Fix them ({left} fix attempt(s) left before the story is BLOCKED), then call run_typecheck."
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from storyfence.core.events import (
+    BaselineChecked,
     ChunkClosed,
     ChunkLogged,
     ChunkOpened,
@@ -104,6 +105,8 @@ def marks(records: Sequence[Record]) -> tuple[Mark, ...]:
         event = record.event
         chunk: int | None = current
         kind: MarkKind
+        if isinstance(event, BaselineChecked):
+            continue  # the gate's look at the base commit: the typecheck mark after it tells the outcome
         if isinstance(event, WriteRefused):
             chunk, kind, title = event.chunk, "refused", f"refused by `{event.rule}`: {event.tool} {event.path}"
         elif isinstance(event, FileObserved):

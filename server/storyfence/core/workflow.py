@@ -19,6 +19,7 @@ from typing import Literal
 from storyfence.core.checks import unchecked_advice
 from storyfence.core.errors import WorkflowError
 from storyfence.core.events import (
+    BaselineChecked,
     ChunkLogged,
     ChunkOpened,
     Event,
@@ -173,6 +174,8 @@ def apply(state: StoryState, event: Event) -> StoryState:
             entry=event,
         )
         return _replace_current(state, chunk)
+    if isinstance(event, BaselineChecked):
+        return state  # a fact about the story's base commit: core/blame.py reads it, the workflow does not move
     # the last kind left: ChunkClosed
     return replace(_replace_current(state, replace(current, closed=True)), status="idle")
 

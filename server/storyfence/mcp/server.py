@@ -273,8 +273,10 @@ def build_server(binding: Binding) -> MCPServer:
     @tool(APPEND)
     async def run_typecheck(ctx: Context, story: Story) -> TypecheckResult:
         """Run the fast-fail typecheck for the open chunk: the server finds the workspace packages the chunk
-        changed and runs each one's check (its check script through the repo's package manager and turbo,
-        or the repo's tsc for a TypeScript package without one). On failure the errors are logged in
+        changed and the packages that depend on them, and runs each one's check (its check script through
+        the repo's package manager and turbo, or the repo's tsc for a TypeScript package without one). In a
+        package the chunk did not change, an error that was already there before the story is reported in
+        the run's `preexisting` and never counted against the chunk. On failure the errors are logged in
         BACKEND-LOG.md; fix them and run again. After the allowed fix attempts the story is BLOCKED. A
         tooling failure (pnpm missing, timeout) is not a fix attempt. A changed file no check covers is
         listed as not type-checked; unless the policy allows it the outcome is `unchecked` and the chunk
