@@ -18,22 +18,15 @@ from storyfence.adapters.policy_file import load_builtin
 from storyfence.app.service import StoryfenceService
 from storyfence.core.events import FileChanged
 from storyfence.core.story_paths import TMP_PREFIX
-from tests.support.repos import story_inputs, write_tree
+from tests.support.stories import ONE_FILE, ONE_FILE_STORY, one_file_story
 
-STORY = "STORY-001"
-TARGET = "packages/core/src/a.ts"
+STORY = ONE_FILE_STORY
+TARGET = ONE_FILE
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    files = {
-        TARGET: "export const a = 1;\n",
-        **story_inputs(STORY),
-    }
-    write_tree(root, files)
-    StoryfenceService(root, load_builtin()).begin_chunk(STORY, "n", "o")
-    return root
+    return one_file_story(tmp_path / "repo")
 
 
 def crash_during(root: Path, call: str, *, when: str) -> None:

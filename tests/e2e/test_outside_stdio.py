@@ -5,7 +5,6 @@ restore_file undoes it; audit and the log agree on every file."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from storyfence.commands import demo_script as s
 from tests.support.client import call, refused
 from tests.support.server import connect, run_cli
+from tests.support.stories import git_example
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -21,22 +21,9 @@ BY_HAND = "packages/core/src/orders/extra.ts"
 UI = "apps/web/components/CancelButton.tsx"
 
 
-def git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-C", str(root), *args],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 @pytest.fixture
-def git_repo(example_repo: Path) -> Path:
-    (example_repo / ".gitignore").write_text("node_modules/\n.turbo/\n", encoding="utf-8")
-    git(example_repo, "init", "-q")
-    git(example_repo, "add", "-A")
-    git(example_repo, "commit", "-q", "-m", "base")
-    return example_repo
+def git_repo(tmp_path: Path) -> Path:
+    return git_example(tmp_path / "repo")
 
 
 async def test_files_written_around_the_server_are_checked_logged_or_undone(git_repo: Path) -> None:

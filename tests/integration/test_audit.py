@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +15,12 @@ from storyfence.app.writes import Edit
 from storyfence.commands.audit import audit, run_audit
 from storyfence.commands.audit_journal import read_journal
 from storyfence.core.models import PortsAdapters, Reuse
+from tests.support.git import git
 from tests.support.policies import policy_allowing_unchecked
 from tests.support.repos import story_inputs, write_tree
 
 STORY = "STORY-011"
 IMPL = f"{STORY}/_implementation"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(root: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(root), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-        env={**os.environ, **GIT_ENV},
-    )
-    return proc.stdout
 
 
 @pytest.fixture

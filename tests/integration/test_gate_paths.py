@@ -7,7 +7,6 @@ writes from each outcome: the journal, BACKEND-LOG.md, BLOCKERS.md, and what is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from storyfence.adapters.policy_file import load_builtin
 from storyfence.app.gate import CANCELLED_NOTE
 from storyfence.app.service import StoryfenceService
 from storyfence.core.errors import WorkflowError
-from storyfence.core.models import CommandRun, Diagnostic, Outcome, PortsAdapters, Reuse
+from storyfence.core.models import CommandRun, PortsAdapters, Reuse
 from tests.support.repos import copy_example
+from tests.support.stories import ScriptedRunner
 
 STORY = "STORY-042"
 CORE_FILE = "packages/core/src/orders/cancel-order.ts"
@@ -27,49 +27,12 @@ REUSE = Reuse(reused="findOrder", new="cancelOrder", why_new="no cancel use case
 PORTS = PortsAdapters(core="the use case", adapters="none yet")
 
 
-@dataclass
-class FakeRunner:
-    """Answers each typecheck command with the next planned outcome, and remembers what it was asked."""
-
-    outcomes: list[Outcome]
-    calls: list[tuple[str, ...]] = field(default_factory=list)
-
-    async def __call__(
-        self,
-        argv: tuple[str, ...],
-        *,
-        package: str,
-        package_dir: str,
-        package_dirs: Mapping[str, str] | None = None,
-        cwd: Path,
-        timeout: float,
-        output_cap: int,
-        progress: object = None,
-    ) -> CommandRun:
-        self.calls.append(argv)
-        outcome = self.outcomes.pop(0)
-        diagnostics: tuple[Diagnostic, ...] = ()
-        if outcome == "failed":
-            diagnostics = (
-                Diagnostic(file=CORE_FILE, line=3, column=7, code="TS2322", message="Type 'string' is not 'number'."),
-            )
-        return CommandRun(
-            argv=argv,
-            package=package,
-            exit_code={"passed": 0, "failed": 2}.get(outcome),
-            outcome=outcome,
-            duration_seconds=0.01,
-            diagnostics=diagnostics,
-            note="pnpm could not start" if outcome == "tooling_error" else "",
-        )
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return copy_example(tmp_path / "repo", node_modules=False)
 
 
-def service_with(repo: Path, runner: FakeRunner) -> StoryfenceService:
+def service_with(repo: Path, runner: ScriptedRunner) -> StoryfenceService:
     return StoryfenceService(repo, load_builtin(), run_command=runner)
 
 
@@ -82,7 +45,7 @@ def typecheck(service: StoryfenceService) -> str:
 
 
 def test_two_failed_fix_attempts_block_the_story_and_every_write_after_it(repo: Path) -> None:
-    runner = FakeRunner(["failed", "tooling_error", "failed", "failed"])
+    runner = ScriptedRunner(["failed", "tooling_error", "failed", "failed"])
     service = service_with(repo, runner)
     service.begin_chunk(STORY, "cancelOrder use case", "cancel an order in core")
 
@@ -118,7 +81,7 @@ def test_two_failed_fix_attempts_block_the_story_and_every_write_after_it(repo: 
 
 
 def test_a_passing_typecheck_and_a_log_close_the_chunk_in_either_order_and_the_story_completes(repo: Path) -> None:
-    runner = FakeRunner(["passed", "passed"])
+    runner = ScriptedRunner(["passed", "passed"])
     service = service_with(repo, runner)
 
     service.begin_chunk(STORY, "cancelOrder use case", "cancel an order in core")
@@ -146,7 +109,7 @@ def test_a_passing_typecheck_and_a_log_close_the_chunk_in_either_order_and_the_s
 
 
 def test_a_chunk_whose_files_changed_while_its_typecheck_ran_is_not_recorded_as_checked(repo: Path) -> None:
-    service = service_with(repo, FakeRunner([]))
+    service = service_with(repo, ScriptedRunner([]))
     service.begin_chunk(STORY, "n", "o")
     service.write_file(STORY, CORE_FILE, "export const a = 1;\n")
     plan = service.gate.plan(STORY)
@@ -170,7 +133,7 @@ class HangingRunner:
 
 
 def test_a_cancelled_typecheck_is_recorded_as_cancelled_tooling_never_as_a_fix_attempt(repo: Path) -> None:
-    runner = FakeRunner(["failed"])
+    runner = ScriptedRunner(["failed"])
     service = service_with(repo, runner)
     service.begin_chunk(STORY, "cancelOrder use case", "cancel an order in core")
     service.write_file(STORY, CORE_FILE, "export const a: number = 'x';\n")

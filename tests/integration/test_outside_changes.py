@@ -4,7 +4,6 @@ git copy of the example monorepo, with a fake typecheck runner (no pnpm)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import anyio
@@ -15,8 +14,7 @@ from storyfence.app.service import StoryfenceService
 from storyfence.commands.audit import run_audit
 from storyfence.core.errors import Refused, WorkflowError
 from storyfence.core.models import PortsAdapters, Reuse
-from tests.integration.test_gate_paths import FakeRunner
-from tests.support.repos import copy_example
+from tests.support.stories import ScriptedRunner, git_example
 
 STORY = "STORY-042"
 LOG = f"{STORY}/_implementation/BACKEND-LOG.md"
@@ -27,26 +25,14 @@ REUSE = Reuse(reused="findOrder", new="cancelOrder", why_new="no cancel use case
 PORTS = PortsAdapters(core="the use case", adapters="none yet")
 
 
-def git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-C", str(root), *args],
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = copy_example(tmp_path / "repo", node_modules=False)
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "base")
-    return root
+    return git_example(tmp_path / "repo", node_modules=False)
 
 
 @pytest.fixture
 def service(repo: Path) -> StoryfenceService:
-    return StoryfenceService(repo, load_builtin(), run_command=FakeRunner(["passed"] * 10))
+    return StoryfenceService(repo, load_builtin(), run_command=ScriptedRunner([]))
 
 
 def typecheck(service: StoryfenceService) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from storyfence.adapters.policy_file import load_policy
+from storyfence.adapters.policy_file import load_builtin, load_policy
 from storyfence.adapters.ports import RunCommand
 from storyfence.app.service import StoryfenceService
 from storyfence.app.writes import Edit
@@ -21,7 +21,7 @@ from storyfence.core.errors import Refused
 from storyfence.core.models import CommandRun, Diagnostic, Outcome, PortsAdapters, Reuse
 from tests.support.demo_story import CANCEL_ORDER_WRONG_FIXES
 from tests.support.git import commit_all
-from tests.support.repos import copy_example
+from tests.support.repos import copy_example, story_inputs, write_tree
 
 STORY = s.STORY
 CANCEL_ORDER = "packages/core/src/orders/cancel-order.ts"
@@ -142,3 +142,14 @@ def blocked_story(service: StoryfenceService) -> None:
         service.edit_file(STORY, CANCEL_ORDER, [Edit(**fix)])
         typecheck(service)
     assert service.story_status(STORY).status == "blocked"
+
+
+ONE_FILE_STORY = "STORY-001"
+ONE_FILE = "packages/core/src/a.ts"
+
+
+def one_file_story(root: Path) -> Path:
+    """A repo of one core file and a story's inputs, with the story's first chunk open."""
+    write_tree(root, {ONE_FILE: "export const a = 1;\n", **story_inputs(ONE_FILE_STORY)})
+    StoryfenceService(root, load_builtin()).begin_chunk(ONE_FILE_STORY, "n", "o")
+    return root

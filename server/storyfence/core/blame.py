@@ -31,9 +31,9 @@ from storyfence.core.events import BaselineChecked, ChunkOpened, Event, Typechec
 
 # the log's own code spans, outcome words and diagnostic items: the base-commit block reads like the rest
 from storyfence.core.logbook import (
-    _code,  # pyright: ignore[reportPrivateUsage]
-    _diagnostic_item,  # pyright: ignore[reportPrivateUsage]
-    _outcome_words,  # pyright: ignore[reportPrivateUsage]
+    code_span,
+    diagnostic_item,
+    outcome_words,
 )
 from storyfence.core.models import CommandRun, Diagnostic, PackageBaseline
 from storyfence.core.steps import Step
@@ -240,14 +240,14 @@ def render_baselines(
 ) -> str:
     """The BACKEND-LOG.md block for baselines taken in chunk `number`: each package's check at the story's
     base commit, and the errors it printed then (the old errors, never blamed on the story)."""
-    where = _code(commit[:12]) if commit else "none (the story did not begin on a git commit)"
+    where = code_span(commit[:12]) if commit else "none (the story did not begin on a git commit)"
     lines = [
         f"### Chunk {number} {logbook.DASH} before the story: packages it did not change, at the base commit",
         f"- Base commit: {where}; checked in a temporary git worktree, never in the working tree",
         *(f"- Setup: {_command(run)}" for run in setup),
     ]
     for baseline in baselines:
-        name = _code(baseline.package)
+        name = code_span(baseline.package)
         if not baseline.available:
             lines.append(f"- {name}: no baseline, so its errors count: {logbook.clean_line(baseline.reason)}")
             continue
@@ -256,13 +256,13 @@ def render_baselines(
         reason = f" ({logbook.clean_line(baseline.reason)})" if baseline.reason else ""
         lines += [
             f"- {name} {state}{reason}{run}",
-            *(line for d in baseline.errors for line in _diagnostic_item(d)),
+            *(line for d in baseline.errors for line in diagnostic_item(d)),
         ]
     return "\n".join(lines) + "\n\n"
 
 
 def _command(run: CommandRun) -> str:
-    return f"{_code(run.display)} → {_outcome_words(run)}"
+    return f"{code_span(run.display)} → {outcome_words(run)}"
 
 
 def record_baselines(

@@ -107,7 +107,7 @@ def _text_item(head: str, text: str, indent: str) -> list[str]:
     return [f"{head} {first}", *(indent + line if line else "" for line in rest)]
 
 
-def _code(text: str) -> str:
+def code_span(text: str) -> str:
     """`text` as a markdown code span, with a fence longer than any backtick run inside it."""
     text = _inline(text)
     if not text:
@@ -140,7 +140,7 @@ def _exit_words(run: CommandRun) -> str:
     return "no exit code" if run.exit_code is None else f"exit {run.exit_code}"
 
 
-def _outcome_words(run: CommandRun, *, with_note: bool = True) -> str:
+def outcome_words(run: CommandRun, *, with_note: bool = True) -> str:
     """`passed (exit 0, 2.1s)`, `failed (exit 2, 1.9s, 1 error)`, `timed out (no exit code, 300.0s): why`."""
     facts = [_exit_words(run), f"{run.duration_seconds:.1f}s"]
     if run.outcome == "failed":
@@ -155,10 +155,10 @@ def _outcome_words(run: CommandRun, *, with_note: bool = True) -> str:
     return text
 
 
-def _diagnostic_item(diagnostic: Diagnostic) -> list[str]:
+def diagnostic_item(diagnostic: Diagnostic) -> list[str]:
     where = f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}" if diagnostic.file else ""
     code = diagnostic.code + (" (warning)" if diagnostic.severity == "warning" else "")
-    head = f"{INDENT}- {_code(where)} {code}:" if where else f"{INDENT}- {code}:"
+    head = f"{INDENT}- {code_span(where)} {code}:" if where else f"{INDENT}- {code}:"
     return _text_item(head, diagnostic.message, _NESTED_INDENT)
 
 
@@ -170,7 +170,7 @@ def _run_evidence(run: CommandRun) -> list[str]:
     if run.diagnostics:
         lines.append("- Errors:")
         for diagnostic in run.diagnostics[:MAX_LISTED_DIAGNOSTICS]:
-            lines += _diagnostic_item(diagnostic)
+            lines += diagnostic_item(diagnostic)
         hidden = len(run.diagnostics) - MAX_LISTED_DIAGNOSTICS
         if hidden > 0:
             lines.append(f"{INDENT}- … and {hidden} more")
@@ -215,18 +215,19 @@ def collapse_changes(files: Sequence[FileChange]) -> list[tuple[str, str]]:
     return net
 
 
-OUTSIDE = "made outside storyfence"
-
-
 def file_items(files: Sequence[FileChange]) -> list[str]:
     """One item per path with its net change; a change the server saw on disk but did not make says so."""
     outside = {_inline(c.path) for c in files if c.outside}
-    return [f"{_code(p)} ({k}{', ' + OUTSIDE if p in outside else ''})" for p, k in collapse_changes(files)]
+    return [
+        f"{code_span(p)} ({k}{', made outside storyfence' if p in outside else ''})" for p, k in collapse_changes(files)
+    ]
 
 
 def refusal_items(rules: Sequence[str]) -> list[str]:
     """The writes the server refused while the chunk was open, counted by rule: what the agent tried."""
-    by_rule = ", ".join(f"{_code(r)} ×{n}" for r, n in sorted(Counter(rules).items(), key=lambda kv: (-kv[1], kv[0])))
+    by_rule = ", ".join(
+        f"{code_span(r)} ×{n}" for r, n in sorted(Counter(rules).items(), key=lambda kv: (-kv[1], kv[0]))
+    )
     return [f"refused by storyfence: {_plural(len(rules), 'write')} ({by_rule})"] if rules else []
 
 
@@ -294,10 +295,10 @@ def render_chunk_addendum(
 
 
 def _command_items(commands: Sequence[CommandRun], unchecked: Sequence[UncheckedFile]) -> list[str]:
-    items = [f"{_code(run.display)} → {_outcome_words(run)}" for run in commands]
+    items = [f"{code_span(run.display)} → {outcome_words(run)}" for run in commands]
     for file in unchecked:
         why = clean_line(file.reason) + ("" if file.allowed else "; the chunk cannot close")
-        items.append(f"not type-checked: {_code(file.path)} ({_escape(why)})")
+        items.append(f"not type-checked: {code_span(file.path)} ({_escape(why)})")
     return items
 
 
@@ -336,7 +337,7 @@ def render_typecheck_failure(
     lines = [
         f"### Chunk {number} {DASH} typecheck failed (run {ordinal}; {progress})",
         f"- Chunk: {_escape(clean_line(name))}",
-        f"- Command: {_code(run.display)} ({_exit_words(run)})",
+        f"- Command: {code_span(run.display)} ({_exit_words(run)})",
         *_run_evidence(run),
     ]
     return "\n".join(lines) + "\n\n"
@@ -392,8 +393,8 @@ def render_blockers(
         lines += [NONE, ""]
     for index, run in enumerate(commands, start=1):
         # The note gets its own line below, with the rest of the run's evidence.
-        lines.append(f"### {index}. {_code(run.display)} → {_outcome_words(run, with_note=False)}")
-        lines.append(f"- Package: {_code(run.package)}")
+        lines.append(f"### {index}. {code_span(run.display)} → {outcome_words(run, with_note=False)}")
+        lines.append(f"- Package: {code_span(run.package)}")
         lines += [*_run_evidence(run), ""]
     lines.append(signal)
     return "\n".join(lines) + "\n"
