@@ -10,7 +10,7 @@ and renders nothing itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from storyfence.core import logbook
@@ -67,7 +67,7 @@ def chunk_rest(chunk: Chunk) -> str:
     return _render(chunk, "rest")
 
 
-def _render(chunk: Chunk, part: Literal["whole", "rest"]) -> str:
+def _render(chunk: Chunk, part: Literal["whole", "opening", "rest"]) -> str:
     entry = chunk.entry
     if entry is None:
         reuse = Reuse(reused=NOT_LOGGED, new=NOT_LOGGED, why_new=NOT_LOGGED)
@@ -132,18 +132,7 @@ def begin_chunk(
     ensure(state, "begin_chunk")
     first = not state.chunks
     number = len(state.chunks) + 1
-    opening = logbook.render_chunk_section(
-        number=number,
-        name=name,
-        objective=objective,
-        files=(),
-        summary=NOT_LOGGED,
-        reuse=Reuse(reused=NOT_LOGGED, new=NOT_LOGGED, why_new=NOT_LOGGED),
-        ports=PortsAdapters(core=NOT_LOGGED, adapters=NOT_LOGGED),
-        commands=(),
-        notes_risks=NOT_LOGGED,
-        part="opening",
-    )
+    opening = _render(Chunk(number=number, name=name, objective=objective), "opening")
     opened = ChunkOpened(
         number=number,
         name=name,
@@ -250,28 +239,16 @@ def log_chunk(
     ensure(state, "append_chunk_log")
     chunk = state.current
     assert chunk is not None
-    section = logbook.render_chunk_section(
-        number=chunk.number,
-        name=chunk.name,
-        objective=chunk.objective,
-        files=chunk.changes,
-        summary=summary,
-        reuse=reuse,
-        ports=ports_adapters,
-        commands=chunk.runs,
-        notes_risks=notes_risks,
-        unchecked=chunk.unchecked,
-        refused=chunk.refused,
-    )
     logged = ChunkLogged(
         chunk=chunk.number,
         summary=summary,
         reuse=reuse,
         ports_adapters=ports_adapters,
         notes_risks=notes_risks,
-        # a chunk whose heading is in the log gets the rest of its section when it ends, whatever came first
-        log_append="" if chunk.opened_in_log else section,
+        log_append="",  # a chunk whose heading is in the log gets the rest of its section when it ends
     )
+    if not chunk.opened_in_log:  # a journal from before: the whole section goes in now, as it did then
+        logged = logged.model_copy(update={"log_append": _render(replace(chunk, entry=logged), "whole")})
     return _then_close(_step(state, logged))
 
 
