@@ -362,7 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+UNSUPPORTED_PLATFORM = (
+    "storyfence: this platform ({platform}) is not supported: storyfence runs on Linux and macOS (its "
+    "confinement and crash safety rest on POSIX file descriptors, locks and process groups). On Windows, "
+    "run it inside WSL: install it in WSL and point your client at `wsl storyfence serve --root /path/to/repo`."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if not sys.platform.startswith(("linux", "darwin")):
+        print(UNSUPPORTED_PLATFORM.format(platform=sys.platform), file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

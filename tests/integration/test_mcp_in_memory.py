@@ -162,3 +162,26 @@ async def test_an_unknown_prompt_is_invalid_params_and_logs_no_traceback(
         assert missing.value.code == INVALID_PARAMS
         assert "story" in missing.value.message
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_log_whose_reuse_comes_as_lists_is_taken_and_each_list_reads_as_one_text(repo: Path, mode: str) -> None:
+    # the seed's log shows Reused and New as lists, and models follow it
+    reuse = {"reused": ["Order type", "the orders folder"], "new": ["cancel()"], "why_new": "no cancel existed"}
+    ports = {"core": "the use case", "adapters": "none"}
+    async with in_memory(repo, mode) as client:
+        await call(client, "begin_chunk", story=STORY, name="cancel", objective="AC1: cancel an order")
+        listed = await client.list_tools()
+        schema = next(t for t in listed.tools if t.name == "append_chunk_log").input_schema
+        logged = await call(
+            client,
+            "append_chunk_log",
+            story=STORY,
+            summary="cancel an order",
+            reuse=reuse,
+            ports_adapters=ports,
+            notes_risks="none",
+        )
+    assert "- Reused: Order type; the orders folder" in logged["section"]
+    assert "- New: cancel()" in logged["section"]
+    assert "array" in json.dumps(schema)  # the schema says a list is welcome, not only the server

@@ -119,3 +119,28 @@ def test_the_built_in_policy_holds_its_own_examples() -> None:
     assert BASE.examples.allowed
     assert BASE.examples.refused
     assert check_examples(BASE) == []
+
+
+@pytest.mark.parametrize(
+    ("glob", "why"),
+    [
+        ("a/***/[", "`***` is not a glob"),
+        ("apps/web/[", "never closed"),
+        ("src/[abc/*.ts", "never closed"),
+    ],
+)
+def test_a_malformed_glob_refuses_the_policy_and_names_the_rule_key_and_entry(glob: str, why: str) -> None:
+    overlay = {"rules": [{"id": "mine", "kind": "allow", "patterns": ["ok/**", glob], "reason": "r"}]}
+    with pytest.raises(PolicyError) as caught:
+        extend_policy(backend_policy(), overlay, "team.toml")
+    message = str(caught.value)
+    assert "team.toml" in message
+    assert "patterns" in message
+    assert f"entry 1 ({glob!r})" in message
+    assert why in message
+
+
+@pytest.mark.parametrize("glob", ["a/[bc]/*.ts", "a/\\[x", "**/*.tsx", "!keep/**", "a/**/b"])
+def test_well_formed_globs_still_load(glob: str) -> None:
+    overlay = {"rules": [{"id": "mine", "kind": "allow", "patterns": [glob], "reason": "r"}]}
+    assert extend_policy(backend_policy(), overlay, "team.toml").rules

@@ -17,6 +17,7 @@ import stat
 from collections.abc import Generator
 from pathlib import Path
 
+from storyfence.adapters.durable import sync_data, sync_dir
 from storyfence.adapters.ports import Staged
 from storyfence.core.confinement import confinement_refusal
 from storyfence.core.errors import InputError, Refused
@@ -24,7 +25,6 @@ from storyfence.core.story_paths import is_temp_name
 
 _O_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_sync = getattr(os, "fdatasync", os.fsync)
 
 
 class RepoFiles:
@@ -103,7 +103,7 @@ class RepoFiles:
                 while view:
                     written = os.write(fd, view)
                     view = view[written:]
-                _sync(fd)  # the data must be on disk before the rename makes it visible
+                sync_data(fd)  # the data must be on disk before the rename makes it visible
             finally:
                 os.close(fd)
             return Staged(rel=rel, tmp=tmp, existed=existed)
@@ -116,7 +116,7 @@ class RepoFiles:
         dir_fd = self._open_dir(parts[:-1], create=False)
         try:
             os.replace(staged.tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            os.fsync(dir_fd)
+            sync_dir(dir_fd)
         finally:
             os.close(dir_fd)
 
@@ -165,7 +165,7 @@ class RepoFiles:
                 os.unlink(tmp, dir_fd=dir_fd)
                 return False
             os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            os.fsync(dir_fd)
+            sync_dir(dir_fd)
             return True
 
     def identity(self, rel: str) -> str:
@@ -198,7 +198,7 @@ class RepoFiles:
             if _identity(st) != identity:
                 return False
             os.unlink(name, dir_fd=dir_fd)
-            os.fsync(dir_fd)
+            sync_dir(dir_fd)
             return True
 
     def remove_stale(self, rel: str, tmp: str) -> bool:
@@ -216,7 +216,7 @@ class RepoFiles:
             if not stat.S_ISREG(st.st_mode):
                 return False
             os.unlink(tmp, dir_fd=dir_fd)
-            os.fsync(dir_fd)
+            sync_dir(dir_fd)
             return True
 
     def read_bytes(self, rel: str, *, cap: int) -> bytes:

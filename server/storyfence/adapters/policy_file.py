@@ -74,8 +74,12 @@ def load_policy(
     label = str(path)
     if extends in ("none", False):
         return _checked(parse_policy(data, label), root, verify_examples), [path]
-    if not isinstance(extends, str):
-        raise PolicyError(f'Invalid policy {label}: key `extends`: must be a built-in policy name or "none"')
+    if not isinstance(extends, str) or not (packaged_policy_dir() / f"{extends}.toml").is_file():
+        names = ", ".join(f'"{p.stem}"' for p in sorted(packaged_policy_dir().glob("*.toml")))
+        raise PolicyError(
+            f"Invalid policy {label}: key `extends`: {extends!r} is not a built-in policy; "
+            f'use one of {names}, or "none" to start from nothing'
+        )
     return _checked(extend_policy(load_builtin(extends), data, label), root, verify_examples), [path]
 
 

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import cast
 
+from storyfence.adapters.durable import sync_data
 from storyfence.adapters.ports import StoryFiles
 from storyfence.core import logbook
 from storyfence.core.errors import StateError, WorkflowError
@@ -47,9 +48,6 @@ def new_temp_name(rel: str) -> str:
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-_sync = getattr(os, "fdatasync", os.fsync)  # the data and the size, without the mtime: enough to read it back
 
 
 @dataclass
@@ -85,7 +83,7 @@ class Transaction:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        _sync(self._fd)
+        sync_data(self._fd)
         self.records.extend(fresh)
         self.offset += len(data)
         self.last_line = encode(fresh[-1]).encode("utf-8") if fresh else self.last_line
@@ -204,7 +202,7 @@ class StoryStore:
         fresh, good = decode(_complete_lines(raw, self.journal), str(self.journal), previous=previous)
         if good != len(raw):
             os.ftruncate(fd, start + good)  # drop a torn, never-acknowledged tail
-            os.fsync(fd)
+            sync_data(fd)
         self._roll_forward(fresh)
         for rec in fresh:
             state = apply(state, rec.event)
@@ -224,7 +222,7 @@ class StoryStore:
         fd = os.open(self.staged, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             os.write(fd, line)
-            _sync(fd)
+            sync_data(fd)
         finally:
             os.close(fd)
 
@@ -253,7 +251,7 @@ class StoryStore:
                 log.warning("removed a staged file a crash left behind: %s beside %s", tmp, path)
         fd = os.open(self.staged, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
         try:
-            _sync(fd)
+            sync_data(fd)
         finally:
             os.close(fd)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 
 class Value(BaseModel):
@@ -83,12 +83,34 @@ class UncheckedFile(Value):
     allowed: bool  # a [[typecheck.unchecked]] entry matches it
 
 
-class Reuse(Value):
-    """The seed's "Reuse compliance" block, as the model reports it."""
+def _one_text(value: object) -> object:
+    """A list of strings (the seed's log shows Reused and New as lists, and models follow it) as one text."""
+    if not isinstance(value, list | tuple):
+        return value
+    items = cast("list[object]", list(value))  # pyright: ignore[reportUnknownArgumentType]
+    if all(isinstance(item, str) for item in items):
+        return "; ".join(str(item).strip() for item in items if str(item).strip())
+    return items
 
-    reused: str = Field(min_length=1, description="Existing packages/modules/functions this chunk reused.")
-    new: str = Field(min_length=1, description="What this chunk created new ('none' if nothing).")
-    why_new: str = Field(min_length=1, description="Why new code was necessary ('n/a' if nothing new).")
+
+_TEXT_OR_LIST = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        ]
+    }
+)
+TextOrList = Annotated[str, BeforeValidator(_one_text), _TEXT_OR_LIST]
+"""Text the model may also send as a list of strings: the list is kept as one text, its items joined by "; "."""
+
+
+class Reuse(Value):
+    """The seed's "Reuse compliance" block, as the model reports it (each field a text or a list of texts)."""
+
+    reused: TextOrList = Field(min_length=1, description="Existing packages/modules/functions this chunk reused.")
+    new: TextOrList = Field(min_length=1, description="What this chunk created new ('none' if nothing).")
+    why_new: TextOrList = Field(min_length=1, description="Why new code was necessary ('n/a' if nothing new).")
 
 
 class PortsAdapters(Value):

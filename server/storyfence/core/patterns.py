@@ -8,8 +8,37 @@ import re
 import pathspec
 
 
+def glob_problem(glob: str) -> str | None:
+    """Why `glob` is not a gitignore pattern a person meant, or None. pathspec accepts some patterns that
+    match nothing useful: an unclosed `[` (it matches a literal `[`, silently) and a run of three stars."""
+    if not glob.strip():
+        return "it is empty"
+    if "***" in glob:
+        return "`***` is not a glob: use `**` for any folders or `*` within a name"
+    depth = 0
+    index = 0
+    while index < len(glob):
+        char = glob[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "[" and depth == 0:
+            depth = 1
+        elif char == "]" and depth == 1:
+            depth = 0
+        index += 1
+    if depth:
+        return "it has a `[` that is never closed with `]`"
+    return None
+
+
 def check_globs(value: tuple[str, ...]) -> tuple[str, ...]:
-    """`value` unchanged when every entry is a gitignore pattern pathspec compiles, else a ValueError."""
+    """`value` unchanged when every entry is a gitignore pattern a person meant and pathspec compiles, else a
+    ValueError naming the entry."""
+    for index, glob in enumerate(value):
+        problem = glob_problem(glob)
+        if problem is not None:
+            raise ValueError(f"entry {index} ({glob!r}) is not a valid glob: {problem}")
     try:
         pathspec.PathSpec.from_lines("gitignore", value)
     except Exception as exc:  # pathspec raises several types for a bad pattern
