@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +94,7 @@ def test_a_new_policy_file_or_a_changed_layout_is_seen(
     assert "no-other" not in before
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign", "pickle", "not-a-policy"])
 def test_a_damaged_or_foreign_cache_is_recomputed(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
 ) -> None:
@@ -103,14 +105,32 @@ def test_a_damaged_or_foreign_cache_is_recomputed(
     file = cache_file(repo.resolve(), None, folder)
     data = file.read_bytes()
     if damage == "garbage":
-        file.write_bytes(b"not a pickle")
+        file.write_bytes(b"not json")
     elif damage == "truncated":
         file.write_bytes(data[: len(data) // 2])
+    elif damage == "pickle":  # a pickle that would run code when loaded: the cache is never unpickled
+        marker = tmp_path / "ran"
+        file.write_bytes(pickle.dumps(_Runs(str(marker))))
+    elif damage == "not-a-policy":  # valid JSON with the right key, but a policy that does not validate
+        entry = json.loads(data)
+        entry["policy"] = {"rules": "everything is allowed"}
+        file.write_text(json.dumps(entry))
     else:
-        file.chmod(0o666)  # anyone could have written it: never unpickled
+        file.chmod(0o666)  # anyone could have written it: never read
     loads = Loads(monkeypatch)
     assert ids(repo, folder) == expected
     assert loads.count == 1
+    assert not (tmp_path / "ran").exists()
+
+
+class _Runs:
+    """Unpickling this would create the file at `path`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.path, "w"))
 
 
 def test_the_cache_is_written_atomically_in_a_private_folder(repo: Path, tmp_path: Path) -> None:

@@ -8,15 +8,16 @@ that differs) means the policy is loaded again from its files, and the cache rew
 
 The cache lives in the user's cache directory (`$STORYFENCE_CACHE_DIR`, else `$XDG_CACHE_HOME/storyfence`,
 else `~/.cache/storyfence`), one file per repo root, in a folder only the user can write; a file another
-user could have written is never read.
+user could have written is never read. An entry is JSON, validated into the Policy model on the way in:
+reading it can never run code, whoever wrote it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
-import pickle
 import stat
 import sys
 import tempfile
@@ -54,7 +55,7 @@ def cache_file(root: Path, explicit: Path | None, folder: Path | None = None) ->
     """The cache file for this root and policy argument."""
     name = f"{root.resolve()}\0{explicit.resolve() if explicit is not None else ''}"
     digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    return (folder or cache_dir()) / f"policy-{digest}.pickle"
+    return (folder or cache_dir()) / f"policy-{digest}.json"
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
@@ -67,7 +68,7 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
 
 def _code() -> tuple[tuple[str, tuple[int, int, int] | None], ...]:
     """The identity of every module of storyfence's core and adapters (the policy's classes and everything that
-    loads or learns it): an upgrade, or an edit in a checkout, never meets an entry pickled by other code."""
+    loads or learns it): an upgrade, or an edit in a checkout, never meets an entry written by other code."""
     package = Path(__file__).resolve().parent.parent
     found: list[tuple[str, tuple[int, int, int] | None]] = []
     for layer in ("core", "adapters"):
@@ -112,9 +113,9 @@ def _read(file: Path) -> dict[str, Any] | None:
             or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
             or folder.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         ):
-            return None  # someone else could have written it: never unpickle it
+            return None  # someone else could have written it: never trust it
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            entry: object = pickle.load(fh)  # noqa: S301 - the user's own file, checked above
+            entry: object = json.loads(fh.read())
     except Exception:  # a corrupt or foreign cache is recomputed, whatever the error
         return None
     finally:
@@ -124,17 +125,34 @@ def _read(file: Path) -> dict[str, Any] | None:
 
 def _write(file: Path, entry: dict[str, Any]) -> None:
     """Write the entry atomically (a temp file renamed over it); a cache that cannot be written is skipped."""
-    with contextlib.suppress(OSError, pickle.PicklingError):
+    with contextlib.suppress(OSError, TypeError, ValueError):
         file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".policy-", suffix=".tmp", dir=file.parent)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(entry, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(entry, fh)
             os.replace(tmp, file)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def _json_key(key: tuple[Any, ...]) -> str:
+    """The key as the JSON text an entry stores (tuples become lists, so compare the text)."""
+    return json.dumps(key, default=str)
+
+
+def _cached(entry: dict[str, Any]) -> tuple[Policy, list[Path], tuple[PackageFacts, ...] | None] | None:
+    """The entry's policy, sources and facts, validated into their models; None when any part does not."""
+    try:
+        policy = Policy.model_validate(entry.get("policy"))
+        sources = [Path(str(p)) for p in cast("list[object]", entry.get("sources"))]
+        raw = entry.get("facts")
+        facts = None if raw is None else tuple(PackageFacts.model_validate(f) for f in cast("list[object]", raw))
+    except Exception:  # a damaged entry is recomputed, whatever the error
+        return None
+    return policy, sources, facts
 
 
 def load_policy_cached(
@@ -146,10 +164,11 @@ def load_policy_cached(
     key, overlay = _inputs(real, explicit)
     file = cache_file(real, explicit, folder)
     entry = _read(file)
-    if entry is not None and entry.get("key") == key:
-        policy, sources, facts = entry.get("policy"), entry.get("sources"), entry.get("facts")
-        if isinstance(policy, Policy) and isinstance(sources, list):
-            paths = [Path(str(p)) for p in cast("list[object]", sources)]
+    wanted = _json_key(key)
+    if entry is not None and entry.get("key") == wanted:
+        cached = _cached(entry)
+        if cached is not None:
+            policy, paths, facts = cached
             if facts is None and not (policy.examples.allowed or policy.examples.refused):
                 return policy, paths, None
             if facts is not None:
@@ -159,5 +178,7 @@ def load_policy_cached(
     policy, sources = load_policy(real, explicit, verify_examples=False, overlay=overlay)
     checked: tuple[PackageFacts, ...] | None = verify_examples_hold(policy, real)
     if not _racy(key):
-        _write(file, {"key": key, "policy": policy, "sources": [str(p) for p in sources], "facts": checked})
+        facts_json = None if checked is None else [f.model_dump(mode="json") for f in checked]
+        entry = {"policy": policy.model_dump(mode="json"), "sources": [str(p) for p in sources], "facts": facts_json}
+        _write(file, {"key": wanted, **entry})
     return policy, sources, checked
