@@ -25,6 +25,7 @@ from storyfence.core.inputs import decode_text, utf8
 from storyfence.core.models import FileChange
 from storyfence.core.status import next_step
 from storyfence.core.story_paths import temp_name
+from storyfence.core.workflow import ensure
 
 
 class Edit(BaseModel):
@@ -142,7 +143,7 @@ class Writes:
             target = self.ws.target(path, cap=self.repo.cap)
             allowed_path(bounds, target.rel)
             if not dry_run:
-                steps.write(tx.state, FileChange(path=target.rel, kind="modified"))  # the workflow allows a write
+                ensure(tx.state, "write")  # the workflow allows a write before the file is looked at
             if target.data is None:
                 assert target.unreadable is not None
                 raise target.unreadable
@@ -185,7 +186,7 @@ class Writes:
             target = self.ws.target(path, cap=self.repo.cap)
             decision = allowed_path(bounds, target.rel)
             change = FileChange(path=target.rel, kind="deleted")
-            steps.write(tx.state, change)  # the workflow allows a write before the file is looked at
+            ensure(tx.state, "write")  # the workflow allows a write before the file is looked at
             if target.exists:
                 allowed_change(bounds, target.rel, target.text, None)
             identity = self.repo.files.identity(target.rel)
