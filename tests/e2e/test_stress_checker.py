@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from scripts.stress import STORY, Call, Checker, StoryCopy, Summary
+from scripts.stress import PATHS, STORY, Call, Checker, StoryCopy, Summary
 
 from storyfence.cli import make_service
 from storyfence.core.story_paths import TMP_PREFIX
@@ -38,7 +38,8 @@ def acked_write(copy: StoryCopy, path: str, data: bytes) -> None:
 
 
 def killed_after_record(copy: StoryCopy, path: str, data: bytes) -> Call:
-    """A server life killed inside write_file after the journal recorded the write, before its rename."""
+    """A server life killed inside write_file after the journal (and its write-ahead segment) recorded the write,
+    with the temp file written but not yet renamed."""
     script = textwrap.dedent(
         f"""
         import os
@@ -46,10 +47,11 @@ def killed_after_record(copy: StoryCopy, path: str, data: bytes) -> Call:
         from storyfence.adapters.files import RepoFiles
         from storyfence.cli import make_service
 
-        def dying_commit(self, staged):
+        def dying_replace(self, rel, data, tmp):
+            (self.root / rel).parent.joinpath(tmp).write_bytes(data)
             os._exit(9)
 
-        RepoFiles.commit = dying_commit
+        RepoFiles.replace = dying_replace
         make_service(Path({str(copy.root)!r}), None).write_file({STORY!r}, {path!r}, {data.decode()!r})
         """
     )
@@ -103,6 +105,7 @@ def test_the_checker_still_reports_a_recorded_write_the_next_transaction_did_not
     copy, checker = killed_mid_write
     for tmp in staged_beside(copy, TARGET):
         tmp.unlink()  # what a broken roll-forward would amount to: the recorded V2 never lands
+    (copy.root / PATHS.wal).write_bytes(b"")  # nor can the write-ahead segment finish it
     make_service(copy.root, None).story_status(STORY)
     checker.after_life(copy, None)
     assert checker.s.problems == []  # no transaction yet: V1 is still right

@@ -2,10 +2,13 @@
 O_NOFOLLOW, so no symlink is ever followed, and every write is atomic (a synced temp file beside the target,
 renamed over it, the directory synced). Paths are repo-relative and already confined by the workspace.
 
-The write-ahead protocol uses three steps that the story store runs in order: `stage` the content under
-a temp name (which the store announced first), record it in the journal, then `commit` (rename). After a
-crash, `roll_forward` finishes a recorded write, `delete` a recorded delete, and `remove_stale` removes a
-temp file that was announced but never recorded.
+Two write-ahead protocols run on these calls (the story store picks one per write):
+- a small write: `check_writable`, then the store records the write *and its content* in its write-ahead
+  segment (the one sync), then `replace` writes a temp file and renames it, neither synced; a crash is
+  repaired from the segment (`read_current`, `write_atomic`), and a checkpoint makes it durable (`sync_path`);
+- a large write: `stage` the content under a synced temp name (announced first), record it in the journal,
+  then `commit` (rename, directory synced). After a crash, `roll_forward` finishes a recorded write.
+`delete` finishes a recorded delete, and `remove_stale` removes a temp file a crash left behind.
 """
 
 from __future__ import annotations
@@ -70,6 +73,62 @@ class RepoFiles:
         self.commit(staged)
         return staged.existed
 
+    def check_writable(self, rel: str) -> bool:
+        """Make the folders of `rel` and check that a write can replace it (no link, not a folder, a regular file
+        or nothing), before the write is recorded. Returns whether it exists."""
+        parts = rel.split("/")
+        dir_fd = self._open_dir(parts[:-1], create=True)
+        try:
+            return _regular_or_missing(rel, dir_fd, parts[-1]) is not None
+        finally:
+            os.close(dir_fd)
+
+    def replace(self, rel: str, data: bytes, tmp: str) -> None:
+        """Write `data` to the temp file `tmp` beside `rel` and rename it over `rel`, nothing synced: the story's
+        write-ahead segment already holds `data`, and its checkpoint makes the file durable (`sync_path`)."""
+        parts = rel.split("/")
+        dir_fd = self._open_dir(parts[:-1], create=True)
+        try:
+            st = _regular_or_missing(rel, dir_fd, parts[-1])
+            mode = stat.S_IMODE(st.st_mode) if st is not None else 0o644
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, mode, dir_fd=dir_fd)
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def read_current(self, rel: str, *, cap: int) -> bytes | None:
+        """The file at `rel` as it is (None when it is not there), for a crash repair to compare with what was
+        recorded; raises when the path leads through a link or to something that is not a regular file."""
+        try:
+            return self.read_bytes(rel, cap=cap)
+        except InputError:
+            if not os.path.lexists(os.path.join(self._root_str, rel)):
+                return None
+            raise
+
+    def sync_path(self, rel: str) -> None:
+        """Make the file at `rel` (its data) and its directory entry durable: a checkpoint of the writes the
+        segment carried. Nothing is followed or created; a path that no longer leads anywhere is skipped."""
+        name = rel.split("/")[-1]
+        with self._parent_if_there(rel) as dir_fd:
+            if dir_fd is None:
+                return
+            try:
+                fd = os.open(name, os.O_RDONLY | _O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            except OSError:
+                fd = None  # deleted, or not a file we wrote any more: its directory entry is what counts
+            if fd is not None:
+                try:
+                    if stat.S_ISREG(os.fstat(fd).st_mode):
+                        sync_data(fd)
+                finally:
+                    os.close(fd)
+            sync_dir(dir_fd)
+
     def stage(self, rel: str, data: bytes, tmp: str) -> Staged:
         """Write `data` to a synced temp file next to `rel`; nothing is visible until `commit`.
 
@@ -79,30 +138,13 @@ class RepoFiles:
         """
         parts = rel.split("/")
         dir_fd = self._open_dir(parts[:-1], create=True)
-        name = parts[-1]
         try:
-            mode = 0o644
-            existed = False
-            try:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                existed = True
-                if stat.S_ISLNK(st.st_mode):
-                    raise confinement_refusal(
-                        rel, f"`{rel}` is a symlink: writes never follow a symlink.", "write the real path."
-                    )
-                if stat.S_ISDIR(st.st_mode):
-                    raise InputError(f"{rel} is a directory, not a file")
-                if not stat.S_ISREG(st.st_mode):
-                    raise InputError(f"{rel} is not a regular file")
-                mode = stat.S_IMODE(st.st_mode)
-            except FileNotFoundError:
-                pass
+            st = _regular_or_missing(rel, dir_fd, parts[-1])
+            existed = st is not None
+            mode = stat.S_IMODE(st.st_mode) if st is not None else 0o644
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, mode, dir_fd=dir_fd)
             try:
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
+                _write_all(fd, data)
                 sync_data(fd)  # the data must be on disk before the rename makes it visible
             finally:
                 os.close(fd)
@@ -184,9 +226,10 @@ class RepoFiles:
         finally:
             os.close(dir_fd)
 
-    def delete(self, rel: str, identity: str) -> bool:
+    def delete(self, rel: str, identity: str, *, durable: bool = True) -> bool:
         """Unlink `rel` (never following a link) if it is still the file `identity` names. Returns True if
-        it did; False when it is gone or was replaced since (a newer file wins over a replayed delete)."""
+        it did; False when it is gone or was replaced since (a newer file wins over a replayed delete).
+        `durable=False` leaves the directory unsynced (the story's write-ahead segment holds the delete)."""
         name = rel.split("/")[-1]
         with self._parent_if_there(rel) as dir_fd:
             if dir_fd is None:
@@ -198,7 +241,8 @@ class RepoFiles:
             if _identity(st) != identity:
                 return False
             os.unlink(name, dir_fd=dir_fd)
-            sync_dir(dir_fd)
+            if durable:
+                sync_dir(dir_fd)
             return True
 
     def remove_stale(self, rel: str, tmp: str) -> bool:
@@ -263,6 +307,29 @@ class RepoFiles:
                 os.close(fd)
         finally:
             os.close(dir_fd)
+
+
+def _regular_or_missing(rel: str, dir_fd: int, name: str) -> os.stat_result | None:
+    """The target `name` in `dir_fd` when it is a regular file, None when it is not there; refuses a link, a
+    folder, anything else."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise confinement_refusal(rel, f"`{rel}` is a symlink: writes never follow a symlink.", "write the real path.")
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{rel} is a directory, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{rel} is not a regular file")
+    return st
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _identity(st: os.stat_result) -> str:

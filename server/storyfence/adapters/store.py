@@ -6,14 +6,18 @@ the steps the core decided, writes server-owned text (BACKEND-LOG.md, BLOCKERS.m
 finishes on the next transaction what a crash interrupted (a staged write not yet renamed, a recorded
 delete not yet done, text not yet written). It reaches the repo's files only through the `StoryFiles` port.
 
-Every temp file the server stages for this story is announced first in `.storyfence/staged` (one JSON
-line, synced). A kill between staging and renaming leaves that temp file beside its target; the next
+A small write costs one sync: its journal lines and its content go to the write-ahead segment
+(`adapters/segment.py`), then the journal line is appended and the file renamed into place unsynced; a
+checkpoint makes them durable, and a crash is repaired from the segment (`_replay`). A large write, and the
+server's own text, use a temp file announced first in `.storyfence/staged` (one JSON line, synced) and
+synced itself; a kill between staging and renaming leaves that temp file beside its target, and the next
 transaction removes the announced temp files no journal record refers to, then empties the list.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -29,8 +33,9 @@ from typing import cast
 
 from storyfence.adapters.durable import sync_data
 from storyfence.adapters.ports import StoryFiles
+from storyfence.adapters.segment import CHECKPOINT_BYTES, INLINE_MAX, Entry, Op, Segment
 from storyfence.core import logbook
-from storyfence.core.errors import StateError, WorkflowError
+from storyfence.core.errors import InputError, Refused, StateError, WorkflowError
 from storyfence.core.events import Event, FileChanged, StoryBlocked, StrayCleared
 from storyfence.core.journal import Record, chain, decode, encode
 from storyfence.core.steps import Step
@@ -74,29 +79,48 @@ class Transaction:
     last_line: bytes = b""
 
     def record(self, step: Step) -> None:
-        """Append the step's events (one sync for all of them), then write the text they add."""
+        """Append the step's events (one sync for all of them), then write the text they add. A record that is
+        not a small write is a checkpoint: what the write-ahead segment holds is made durable first."""
+        self._append(step, ())
+
+    def _append(self, step: Step, ops: tuple[Op, ...]) -> None:
         if step.before is not self.state:
             raise RuntimeError("a step must be decided on this transaction's current state")
         fresh = chain(self.records[-1] if self.records else None, step.events, now_iso())
-        data = b"".join(encode(r).encode("utf-8") for r in fresh)
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        sync_data(self._fd)
+        lines = [encode(r).encode("utf-8") for r in fresh]
+        data = b"".join(lines)
+        if ops:
+            self.store.segment.append(Entry(at=self.offset, lines=data, ops=ops))  # the commit point
+        _write_all(self._fd, data)
+        if not ops:
+            sync_data(self._fd)
         self.records.extend(fresh)
         self.offset += len(data)
-        self.last_line = encode(fresh[-1]).encode("utf-8") if fresh else self.last_line
+        self.last_line = lines[-1] if lines else self.last_line
         self.state = step.state
         if any(_writes_text(e) for e in step.events):
             self.store.reconcile(self.records, self.state)
+        if not ops or self.store.segment.size() > CHECKPOINT_BYTES:
+            self.store.checkpoint(self._fd)
 
-    def write(self, step: Step, rel: str, data: bytes, tmp: str) -> None:
-        """Write-ahead: stage `data` under `tmp` (announced first, synced), record the step, rename.
+    def _carried(self, step: Step, data: bytes) -> bool:
+        """Whether the segment carries this write (small, and no server text to write with it)."""
+        return len(data) <= INLINE_MAX and not any(_writes_text(e) for e in step.events)
 
-        A crash before the record leaves only an announced temp file, which the next transaction removes; a
-        crash after it leaves a record whose temp file the next transaction renames into place.
+    def write(self, step: Step, rel: str, data: bytes, tmp: str, *, before: bytes | None = None) -> None:
+        """Write-ahead. A small write: check the target, record the write with its content in the segment
+        (synced), append the journal line, write and rename (unsynced). A large one: stage `data` under `tmp`
+        (announced first, synced), record the step, rename.
+
+        `before` is the file's content when the write was decided (None: not there, or unknown): a crash
+        repair rewrites the file only while it still holds that (or nothing), never over a later edit.
         """
+        if self._carried(step, data):
+            existed = self.store.files.check_writable(rel)
+            digest = hashlib.sha256(before).hexdigest() if before is not None else None
+            self._append(step, (Op(path=rel, tmp=tmp, data=data, before=digest, existed=existed),))
+            self.store.files.replace(rel, data, tmp)
+            return
         self.store.note_staged(rel, tmp)
         staged = self.store.files.stage(rel, data, tmp)
         try:
@@ -107,10 +131,25 @@ class Transaction:
         self.store.files.commit(staged)
 
     def delete(self, step: Step, rel: str, identity: str) -> None:
-        """Write-ahead, like writes: record the delete (with the file's identity), then unlink; a kill in between
-        leaves a record the next transaction finishes, never an unrecorded delete."""
+        """Write-ahead, like writes: record the delete (with the file's identity) in the segment, then unlink; a
+        kill in between leaves a record the next transaction finishes, never an unrecorded delete."""
+        if self._carried(step, b""):
+            self._append(step, (Op(path=rel, unlinks=identity),))
+            self.store.files.delete(rel, identity, durable=False)
+            return
         self.record(step)
         self.store.files.delete(rel, identity)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _write_ahead(event: Event) -> tuple[str, str | None, str | None] | None:
@@ -138,6 +177,7 @@ class StoryStore:
         self.journal = root / paths.journal
         self.lock = root / paths.lock
         self.staged = root / paths.staged  # temp files announced before they were created
+        self.segment = Segment(root / paths.wal)
         self.log_path = root / paths.log
         self.blockers_path = root / paths.blockers
         self._verified: _Verified | None = None
@@ -174,6 +214,7 @@ class StoryStore:
             except BaseException:
                 # what was appended is durable, but read it back next time rather than trust this view
                 self._verified = None
+                self.segment.forget()  # and check what the segment holds against the disk
                 raise
             finally:
                 os.close(fd)
@@ -183,6 +224,8 @@ class StoryStore:
 
     def _open(self, fd: int) -> Transaction:
         """Verify the journal under the lock: only the appended tail when this process has read the head."""
+        if self.segment.needs_repair():
+            self._replay(fd)
         st = os.fstat(fd)
         cache = self._verified
         if (
@@ -214,6 +257,100 @@ class StoryStore:
         if start == 0 or any(_writes_text(r.event) for r in fresh):
             self.reconcile(records, state)  # repair text a crash (or another server) left unwritten
         return Transaction(store=self, records=records, state=state, _fd=fd, offset=start + good, last_line=last_line)
+
+    def _replay(self, fd: int) -> None:
+        """Finish what the write-ahead segment holds and a crash (or another process) may have left undone: the
+        journal lines first (a torn or lost tail is put back, byte for byte), then each file the segment
+        names, brought to what its last operation says. Then a checkpoint makes it all durable."""
+        entries = self.segment.read()
+        for entry in entries:
+            self._restore_lines(fd, entry)
+        by_path: dict[str, list[Op]] = {}
+        for entry in entries:
+            for op in entry.ops:
+                by_path.setdefault(op.path, []).append(op)
+        for path, ops in by_path.items():
+            self._redo(path, ops)
+        self.checkpoint(fd)
+
+    def _restore_lines(self, fd: int, entry: Entry) -> None:
+        size = os.fstat(fd).st_size
+        if size < entry.at:
+            raise StateError(
+                f"{self.journal} is {size} bytes, shorter than its write-ahead segment says it was ({entry.at}): "
+                "the journal was cut or replaced; restore it, or check it by hand (storyfence audit)"
+            )
+        have = os.pread(fd, max(len(entry.lines), size - entry.at), entry.at)
+        if have[: len(entry.lines)] == entry.lines:
+            return
+        if b"\n" in have and not entry.lines.startswith(have):
+            raise StateError(
+                f"{self.journal} holds other records at byte {entry.at} than its write-ahead segment: the journal "
+                "was replaced (a checkout?) while the segment held writes; restore it, or check it by hand "
+                "(storyfence audit)"
+            )
+        os.ftruncate(fd, entry.at)  # a tail the crash cut short, or lost: put the recorded lines back
+        os.pwrite(fd, entry.lines, entry.at)
+        log.warning("put back journal lines a crash lost at byte %d of %s", entry.at, self.journal)
+
+    def _redo(self, path: str, ops: list[Op]) -> None:
+        """Bring one file to what the last of its operations in the segment says, when what it holds is a state a
+        crash can leave from that sequence (the content before any of them, the content of one but the last,
+        nothing where one created or deleted it, an empty file, a temp file never renamed). Anything else was
+        changed since, by hand: it is left for the next chunk boundary to judge as a change made outside."""
+        last = ops[-1]
+        interrupted = False
+        for op in ops:
+            if op.tmp is not None and self.files.remove_stale(path, op.tmp):
+                interrupted = interrupted or op is last
+        try:
+            current = self.files.read_current(path, cap=1 << 26)
+        except (InputError, Refused, OSError) as exc:
+            log.warning("left what the write-ahead segment holds for %s: no longer a file it can write (%s)", path, exc)
+            return
+        earlier = {op.before for op in ops if op.before is not None}
+        earlier |= {_digest(op.data) for op in ops[:-1] if op.data is not None}
+        could_be_missing = any(not op.existed or op.unlinks is not None for op in ops[:-1]) or not ops[0].existed
+        now = _digest(current) if current is not None else None
+        if last.data is not None and now == _digest(last.data):
+            return
+        if last.unlinks is not None and current is None:
+            return
+        left_by_a_crash = (
+            interrupted
+            or current == b""
+            or (current is None and could_be_missing)
+            or (now is not None and now in earlier)
+            or (last.unlinks is not None and self._same_file(path, last.unlinks))
+        )
+        if not left_by_a_crash:
+            log.warning("left what the write-ahead segment holds for %s: the file changed since", path)
+            return
+        if last.data is None:
+            if self.files.delete(path, self.files.identity(path)):
+                log.warning("finished a delete a crash interrupted: %s", path)
+            return
+        tmp = new_temp_name(path)
+        self.note_staged(path, tmp)
+        self.files.write_atomic(path, last.data, tmp)
+        log.warning("finished a write a crash interrupted: %s", path)
+
+    def _same_file(self, path: str, identity: str) -> bool:
+        try:
+            return self.files.identity(path) == identity
+        except (InputError, Refused, OSError):
+            return False
+
+    def checkpoint(self, fd: int) -> None:
+        """Make what the segment holds durable (the journal, each file it wrote or deleted, their folders), then
+        empty it. Nothing to do when it is empty."""
+        if not self.segment.pending():
+            return
+        entries = self.segment.read()
+        sync_data(fd)
+        for path in dict.fromkeys(op.path for entry in entries for op in entry.ops):
+            self.files.sync_path(path)
+        self.segment.clear()
 
     def note_staged(self, rel: str, tmp: str) -> None:
         """Announce a temp file before it is created (under the lock): a kill before its rename leaves a name
@@ -249,11 +386,8 @@ class StoryStore:
                 continue
             if self.files.remove_stale(path, tmp):
                 log.warning("removed a staged file a crash left behind: %s beside %s", tmp, path)
-        fd = os.open(self.staged, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
-        try:
-            sync_data(fd)
-        finally:
-            os.close(fd)
+        # not synced: a list a power cut brings back names temp files that are gone, which the next clean skips
+        os.close(os.open(self.staged, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)))
 
     def _roll_forward(self, records: list[Record]) -> None:
         """Finish the staged writes and the deletes that records read from disk name and a crash left undone."""

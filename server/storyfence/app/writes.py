@@ -97,7 +97,8 @@ class Writes:
             content = self.repo.base_content(base, target.rel)
             if content is not None:
                 tmp = temp_name(target.rel, uuid.uuid4().hex[:12])
-                tx.write(steps.restore(tx.state, stray, staged=tmp, unlinks=None), target.rel, content, tmp)
+                step = steps.restore(tx.state, stray, staged=tmp, unlinks=None)
+                tx.write(step, target.rel, content, tmp, before=target.data)
                 restored = "as at the base commit"
             elif target.exists:
                 identity = self.repo.files.identity(target.rel)
@@ -123,7 +124,7 @@ class Writes:
             tmp = temp_name(target.rel, uuid.uuid4().hex[:12])
             change = FileChange(path=target.rel, kind="modified" if target.exists else "created", sha256=sha256(data))
             admitted = admit(bounds, tx.state, change, old_text=target.text, new_text=content, staged=tmp)
-            tx.write(admitted.step, target.rel, data, tmp)
+            tx.write(admitted.step, target.rel, data, tmp, before=target.data)
             self.repo.forget_packages(target.rel)
             return WriteResult(
                 story=st.id,
@@ -166,7 +167,7 @@ class Writes:
                 tmp = temp_name(target.rel, uuid.uuid4().hex[:12])
                 change = FileChange(path=target.rel, kind="modified", sha256=sha256(new_data))
                 step = steps.write(tx.state, change, staged=tmp)
-                tx.write(step, target.rel, new_data, tmp)
+                tx.write(step, target.rel, new_data, tmp, before=target.data)
                 self.repo.forget_packages(target.rel)
                 number = change_chunk(step)
             return EditResult(

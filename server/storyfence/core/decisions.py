@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
 
 import pathspec
 
@@ -261,6 +263,12 @@ def frontend_package_refusal(policy: Policy, path: str, packages: Sequence[Packa
     return None
 
 
+@lru_cache(maxsize=64)
+def _spec(globs: tuple[str, ...]) -> pathspec.PathSpec[Any]:
+    """A SCOPE.md list compiled once per distinct list, not once per write."""
+    return pathspec.PathSpec.from_lines("gitignore", globs)
+
+
 def _decide_scope(path: str, scope: ScopeLists, allow: Rule, policy: Policy) -> Decision | None:
     if scope.unreadable:
         # narrowing to nothing, not to "no list": an unreadable In scope list must never mean "no narrowing"
@@ -275,7 +283,7 @@ def _decide_scope(path: str, scope: ScopeLists, allow: Rule, policy: Policy) -> 
             policy_file=scope.source,
         )
     if scope.out_of_scope:
-        spec = pathspec.PathSpec.from_lines("gitignore", scope.out_of_scope)
+        spec = _spec(scope.out_of_scope)
         hit = spec.check_file(path)
         if hit.include and hit.index is not None:
             return Decision(
@@ -290,7 +298,7 @@ def _decide_scope(path: str, scope: ScopeLists, allow: Rule, policy: Policy) -> 
                 policy_file=scope.source,
             )
     if scope.in_scope:
-        spec = pathspec.PathSpec.from_lines("gitignore", scope.in_scope)
+        spec = _spec(scope.in_scope)
         hit = spec.check_file(path)
         if not (hit.include and hit.index is not None):
             return Decision(

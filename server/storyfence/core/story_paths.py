@@ -5,7 +5,8 @@
     <folder>/_implementation/SCOPE.md              (read-only input)
     <folder>/_implementation/BACKEND-LOG.md        written by the server only
     <folder>/_implementation/BLOCKERS.md           written by the server only
-    <folder>/_implementation/.storyfence/          the journal, its lock, the staged-file list
+    <folder>/_implementation/.storyfence/          the journal, its lock, the staged-file list, the
+                                                   write-ahead segment
 
 All paths are repo-relative POSIX strings; `folder` is where the story was found.
 """
@@ -29,6 +30,8 @@ SERVER_DIR = ".storyfence"
 JOURNAL = "journal.jsonl"
 LOCK = "lock"
 STAGED = "staged"
+WAL = "wal"
+"""The write-ahead segment: each small write's record and content, synced once; emptied at each checkpoint."""
 
 TMP_PREFIX = ".storyfence-tmp-"
 """Every temp file the server stages beside a target starts with this; nothing else is ever cleaned up."""
@@ -100,6 +103,10 @@ class StoryPaths:
     @property
     def staged(self) -> str:
         return f"{self.server_dir}/{STAGED}"
+
+    @property
+    def wal(self) -> str:
+        return f"{self.server_dir}/{WAL}"
 
     def document(self, name: str) -> str:
         """The path of a story document by its name in DOCUMENTS."""

@@ -1,0 +1,258 @@
+"""One sync per write (issue 15, item 1): a small write's journal lines and content go to the story's
+write-ahead segment, synced once; the journal line and the file follow unsynced; a checkpoint makes them
+durable. These tests play what a power cut can leave (an unsynced journal tail lost, a rename lost, a
+zero-length file) and what it cannot be told from (a later hand edit), on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from storyfence.adapters import durable, files, segment, store
+from storyfence.adapters.policy_file import load_builtin
+from storyfence.app.service import StoryfenceService
+from storyfence.core.errors import StateError
+from storyfence.core.models import PortsAdapters, Reuse
+from storyfence.core.story_paths import StoryPaths
+from tests.support.repos import story_inputs, write_tree
+
+STORY = "STORY-001"
+PATHS = StoryPaths(STORY, STORY)
+A = "packages/core/src/a.ts"
+V1 = "export const findOrder = 1;\n"
+V2 = "export const findOrder = 2;\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    write_tree(root, {A: V1, "packages/core/src/b.ts": "export {};\n", **story_inputs(STORY)})
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+def service(repo: Path) -> StoryfenceService:
+    """A fresh service: a new server process, which cannot vouch for what another left in the segment."""
+    return StoryfenceService(repo, load_builtin())
+
+
+def journal(repo: Path) -> bytes:
+    return (repo / PATHS.journal).read_bytes()
+
+
+def wal(repo: Path) -> bytes:
+    path = repo / PATHS.wal
+    return path.read_bytes() if path.exists() else b""
+
+
+def held_paths(repo: Path) -> list[str]:
+    return [op["path"] for line in wal(repo).splitlines() for op in json.loads(line)["ops"]]
+
+
+@pytest.fixture
+def syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every data and directory sync the server makes, by where it was called from."""
+    seen: list[str] = []
+
+    def counting(kind: str, real: Callable[[int], None]) -> Callable[[int], None]:
+        def sync(fd: int) -> None:
+            seen.append(kind)
+            real(fd)
+
+        return sync
+
+    for module in (store, files, segment):
+        for name in ("sync_data", "sync_dir"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, counting(name, getattr(durable, name)))
+    return seen
+
+
+def test_a_write_in_an_open_chunk_costs_one_sync_and_the_checkpoint_comes_at_the_boundary(
+    repo: Path, syncs: list[str]
+) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    syncs.clear()
+    for n in range(5):
+        sf.write_file(STORY, A, f"export const findOrder = {n};\n")
+        assert syncs == ["sync_data"], f"write {n} synced {syncs}"
+        syncs.clear()
+    held = [json.loads(line) for line in wal(repo).splitlines()]
+    assert [e["ops"][0]["path"] for e in held] == [A] * 5
+    # the segment holds the exact journal lines, at the offsets they sit at
+    raw = journal(repo)
+    for entry in held:
+        lines = entry["lines"].encode()
+        assert raw[entry["at"] : entry["at"] + len(lines)] == lines
+    sf.append_chunk_log(
+        STORY, "did it", Reuse(reused="a", new="b", why_new="c"), PortsAdapters(core="x", adapters="y"), "none"
+    )
+    assert wal(repo) == b""  # checkpointed: the journal, the file (once, not five times) and its folder synced
+    assert syncs.count("sync_dir") >= 1
+
+
+def test_a_power_cut_that_lost_the_journal_tail_and_the_rename_is_finished_from_the_segment(repo: Path) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    before = journal(repo)
+    sf.write_file(STORY, A, V2)
+    complete = journal(repo)
+    # what the disk can hold after a power cut: the synced segment, but neither the unsynced journal line nor
+    # the unsynced rename (and a journal line cut in the middle)
+    (repo / PATHS.journal).write_bytes(before + complete[len(before) : len(before) + 17])
+    (repo / A).write_text(V1, encoding="utf-8")
+
+    service(repo).story_status(STORY)  # read-only: repairs nothing
+    assert (repo / A).read_text(encoding="utf-8") == V1
+    service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")  # any transaction repairs
+    assert (repo / A).read_text(encoding="utf-8") == V2
+    assert journal(repo).startswith(complete)  # the lost line is back byte for byte: the chain holds
+    assert held_paths(repo) == ["packages/core/src/b.ts"]  # checkpointed, then this write
+    status = service(repo).story_status(STORY)
+    assert A in {f.path for f in status.chunks[0].files}
+
+
+def test_a_zero_length_file_a_power_cut_left_is_rewritten(repo: Path) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    (repo / A).write_bytes(b"")
+    service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+    assert (repo / A).read_text(encoding="utf-8") == V2
+
+
+def test_a_file_created_and_lost_is_created_again_and_a_temp_file_left_is_removed(repo: Path) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    new = repo / "packages/core/src/c.ts"
+    sf.write_file(STORY, "packages/core/src/c.ts", "export const c = 1;\n")
+    entry = json.loads(wal(repo).splitlines()[-1])
+    new.unlink()
+    (new.parent / entry["ops"][0]["tmp"]).write_bytes(b"export const c")  # a temp file cut short
+    service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+    assert new.read_text(encoding="utf-8") == "export const c = 1;\n"
+    assert not list(new.parent.glob(".storyfence-tmp-*"))
+
+
+def test_a_hand_edit_after_the_write_is_never_overwritten_by_the_repair(repo: Path) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    (repo / A).write_text("export const findOrder = 3; // by hand\n", encoding="utf-8")
+    service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+    assert (repo / A).read_text(encoding="utf-8") == "export const findOrder = 3; // by hand\n"
+
+
+def test_a_delete_the_cut_undid_is_done_again(repo: Path) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    target = repo / "packages/core/src/b.ts"
+    keep = repo / "kept-link"
+    os.link(target, keep)  # the same file (inode, size, times) survives the delete under another name
+    stat = target.stat()
+    sf.delete_file(STORY, "packages/core/src/b.ts")
+    assert not target.exists()
+    entry = json.loads(wal(repo).splitlines()[-1])
+    assert entry["ops"][0]["unlinks"].startswith(f"{stat.st_dev}:{stat.st_ino}:")
+    assert entry["ops"][0]["data"] is None
+    os.link(keep, target)  # what a cut that lost the unsynced unlink leaves: the same file, still there
+    keep.unlink()
+    service(repo).write_file(STORY, A, V2)
+    assert not target.exists()
+
+
+def test_a_torn_segment_line_was_never_acknowledged_and_is_dropped(repo: Path) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    with (repo / PATHS.wal).open("ab") as fh:
+        fh.write(b'{"at": 999999, "lines": "{\\"seq\\": 1')  # an append a crash cut short
+    service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+    assert (repo / A).read_text(encoding="utf-8") == V2
+    assert held_paths(repo) == ["packages/core/src/b.ts"]
+
+
+def test_a_damaged_segment_refuses_rather_than_guess(repo: Path) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    (repo / PATHS.wal).write_bytes(b"not json at all\n")
+    with pytest.raises(StateError, match="write-ahead segment was damaged"):
+        service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+
+
+def test_a_journal_replaced_under_a_pending_segment_refuses(repo: Path) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    raw = journal(repo)
+    entry = json.loads(wal(repo).splitlines()[-1])
+    other = raw[: entry["at"]] + b'{"other": "record"}\n' + b" " * len(entry["lines"])
+    (repo / PATHS.journal).write_bytes(other)
+    with pytest.raises(StateError, match="holds other records"):
+        service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+
+
+def test_a_large_write_is_staged_in_its_own_synced_file_and_not_carried(
+    repo: Path, syncs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "INLINE_MAX", 16)
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    syncs.clear()
+    sf.write_file(STORY, A, V2)
+    assert wal(repo) == b""
+    assert (repo / A).read_text(encoding="utf-8") == V2
+    assert syncs.count("sync_data") >= 3  # announced temp name, temp file, journal record (the old protocol)
+
+
+def test_the_same_process_does_not_repair_its_own_segment_but_a_failed_write_makes_it_check(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    story = sf.story(STORY)
+    assert not story.store.segment.needs_repair()
+
+    def failing_replace(self: files.RepoFiles, rel: str, data: bytes, tmp: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.RepoFiles, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space left"):
+        sf.write_file(STORY, A, "export const findOrder = 4;\n")
+    assert story.store.segment.needs_repair()
+    monkeypatch.undo()
+    sf.write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")  # the recorded write is finished
+    assert (repo / A).read_text(encoding="utf-8") == "export const findOrder = 4;\n"
+
+
+def test_a_repair_brings_each_file_to_its_last_operation_never_an_earlier_one(repo: Path) -> None:
+    """What the stress run caught: replaying a segment op by op, a file written, deleted and created again with
+    its first content looked like a write the crash had undone, and went back to an older content."""
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    sf.delete_file(STORY, A)
+    sf.write_file(STORY, A, V1)
+    sf.write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+    sf.write_file(STORY, "packages/core/src/b.ts", "export {};\n")  # back to its content before the story
+    service(repo).write_file(STORY, "packages/core/src/c.ts", "export const c = 1;\n")
+    assert (repo / A).read_text(encoding="utf-8") == V1
+    assert (repo / "packages/core/src/b.ts").read_text(encoding="utf-8") == "export {};\n"
+
+
+def test_a_power_cut_that_lost_several_writes_to_one_file_ends_on_the_last(repo: Path) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    for n in range(3, 7):
+        sf.write_file(STORY, A, f"export const findOrder = {n};\n")
+    (repo / A).write_text("export const findOrder = 4;\n", encoding="utf-8")  # what reached the disk
+    service(repo).write_file(STORY, "packages/core/src/c.ts", "export const c = 1;\n")
+    assert (repo / A).read_text(encoding="utf-8") == "export const findOrder = 6;\n"
