@@ -256,3 +256,52 @@ def test_a_power_cut_that_lost_several_writes_to_one_file_ends_on_the_last(repo:
     (repo / A).write_text("export const findOrder = 4;\n", encoding="utf-8")  # what reached the disk
     service(repo).write_file(STORY, "packages/core/src/c.ts", "export const c = 1;\n")
     assert (repo / A).read_text(encoding="utf-8") == "export const findOrder = 6;\n"
+
+
+def test_a_status_read_first_does_not_stop_the_next_transaction_finishing_a_crashed_staged_write(repo: Path) -> None:
+    """story_status decodes only what was appended since the last read; a transaction after it must still
+    finish what a crash left (the staged write of the old protocol, and the log)."""
+    from storyfence.adapters.store import new_temp_name
+    from storyfence.core import steps
+    from storyfence.core.models import FileChange
+
+    crashed = service(repo)
+    crashed.begin_chunk(STORY, "n", "o")
+    staged = crashed.repo.files.stage(A, V2.encode(), new_temp_name("a.ts"))
+    with crashed.story(STORY).store.transaction() as tx:
+        change = FileChange(path=A, kind="modified", sha256="x" * 64)
+        tx.record(steps.write(tx.state, change, staged=staged.tmp))
+    (repo / f"{PATHS.impl}/BACKEND-LOG.md").unlink()  # and the log a crash left unwritten
+
+    restarted = service(repo)
+    restarted.story_status(STORY)
+    restarted.story_status(STORY)
+    assert (repo / A).read_text(encoding="utf-8") == V1
+    restarted.write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+    assert (repo / A).read_text(encoding="utf-8") == V2
+    assert "## Chunk 1" in (repo / f"{PATHS.impl}/BACKEND-LOG.md").read_text(encoding="utf-8")
+
+
+def test_story_status_decodes_only_what_was_appended_since_it_last_read(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storyfence.core import journal as journal_module
+
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    for n in range(30):
+        sf.write_file(STORY, A, f"export const findOrder = {n};\n")
+    sf.story_status(STORY)
+    decoded: list[int] = []
+    real = journal_module.decode
+
+    def counting(text: str, *args: object, **kwargs: object) -> object:
+        decoded.append(text.count("\n"))
+        return real(text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "decode", counting)
+    sf.write_file(STORY, A, V2)
+    sf.story_status(STORY)
+    service(repo).story_status(STORY)  # a new process reads it all once
+    assert decoded[:2] == [0, 0]  # the write's transaction and the status: nothing new to decode
+    assert decoded[2] > 30

@@ -1,0 +1,129 @@
+"""Crash repair from a story's write-ahead segment (adapters/segment.py), and the checkpoint that empties it.
+
+A small write is acknowledged once its segment entry is synced; its journal line and its file follow
+unsynced. After a crash (or when another process left the segment), `replay` puts back the journal lines
+the crash lost, byte for byte, and brings each file the segment names to what its last operation says,
+unless the file moved on since. `checkpoint` then makes everything durable and empties the segment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from storyfence.adapters.durable import sync_data
+from storyfence.adapters.ports import StoryFiles
+from storyfence.adapters.segment import Entry, Op, Segment
+from storyfence.core.errors import InputError, Refused, StateError
+from storyfence.core.story_paths import temp_name
+
+log = logging.getLogger("storyfence")
+
+Announce = Callable[[str, str], None]
+"""Announces a temp file before it is created (the store's staged list), so a kill never leaves it behind."""
+
+
+def replay(segment: Segment, files: StoryFiles, fd: int, journal: Path, announce: Announce) -> None:
+    """Finish what the segment holds and a crash (or another process) may have left undone: the journal `fd`'s
+    lines first (a torn or lost tail is put back, byte for byte), then each file the segment names, brought
+    to what its last operation says."""
+    entries = segment.read()
+    for entry in entries:
+        _restore_lines(fd, entry, journal)
+    by_path: dict[str, list[Op]] = {}
+    for entry in entries:
+        for op in entry.ops:
+            by_path.setdefault(op.path, []).append(op)
+    for path, ops in by_path.items():
+        _redo(files, path, ops, announce)
+
+
+def checkpoint(segment: Segment, files: StoryFiles, fd: int) -> None:
+    """Make what the segment holds durable (the journal `fd`, each file it wrote or deleted, their folders),
+    then empty it. Nothing to do when it is empty."""
+    if not segment.pending():
+        return
+    entries = segment.read()
+    sync_data(fd)
+    for path in dict.fromkeys(op.path for entry in entries for op in entry.ops):
+        files.sync_path(path)
+    segment.clear()
+
+
+def _restore_lines(fd: int, entry: Entry, journal: Path) -> None:
+    size = os.fstat(fd).st_size
+    if size < entry.at:
+        raise StateError(
+            f"{journal} is {size} bytes, shorter than its write-ahead segment says it was ({entry.at}): "
+            "the journal was cut or replaced; restore it, or check it by hand (storyfence audit)"
+        )
+    have = os.pread(fd, max(len(entry.lines), size - entry.at), entry.at)
+    if have[: len(entry.lines)] == entry.lines:
+        return
+    if b"\n" in have and not entry.lines.startswith(have):
+        raise StateError(
+            f"{journal} holds other records at byte {entry.at} than its write-ahead segment: the journal "
+            "was replaced (a checkout?) while the segment held writes; restore it, or check it by hand "
+            "(storyfence audit)"
+        )
+    os.ftruncate(fd, entry.at)  # a tail the crash cut short, or lost: put the recorded lines back
+    os.pwrite(fd, entry.lines, entry.at)
+    log.warning("put back journal lines a crash lost at byte %d of %s", entry.at, journal)
+
+
+def _redo(files: StoryFiles, path: str, ops: list[Op], announce: Announce) -> None:
+    """Bring one file to what the last of its operations in the segment says, when what it holds is a state a
+    crash can leave from that sequence (the content before any of them, the content of one but the last,
+    nothing where one created or deleted it, an empty file, a temp file never renamed). Anything else was
+    changed since, by hand: it is left for the next chunk boundary to judge as a change made outside."""
+    last = ops[-1]
+    interrupted = False
+    for op in ops:
+        if op.tmp is not None and files.remove_stale(path, op.tmp):
+            interrupted = interrupted or op is last
+    try:
+        current = files.read_current(path, cap=1 << 26)
+    except (InputError, Refused, OSError) as exc:
+        log.warning("left what the write-ahead segment holds for %s: no longer a file it can write (%s)", path, exc)
+        return
+    earlier = {op.before for op in ops if op.before is not None}
+    earlier |= {_digest(op.data) for op in ops[:-1] if op.data is not None}
+    could_be_missing = any(not op.existed or op.unlinks is not None for op in ops[:-1]) or not ops[0].existed
+    now = _digest(current) if current is not None else None
+    if last.data is not None and now == _digest(last.data):
+        return
+    if last.unlinks is not None and current is None:
+        return
+    left_by_a_crash = (
+        interrupted
+        or current == b""
+        or (current is None and could_be_missing)
+        or (now is not None and now in earlier)
+        or (last.unlinks is not None and _same_file(files, path, last.unlinks))
+    )
+    if not left_by_a_crash:
+        log.warning("left what the write-ahead segment holds for %s: the file changed since", path)
+        return
+    if last.data is None:
+        if files.delete(path, files.identity(path)):
+            log.warning("finished a delete a crash interrupted: %s", path)
+        return
+    tmp = temp_name(path, uuid.uuid4().hex[:12])
+    announce(path, tmp)
+    files.write_atomic(path, last.data, tmp)
+    log.warning("finished a write a crash interrupted: %s", path)
+
+
+def _same_file(files: StoryFiles, path: str, identity: str) -> bool:
+    try:
+        return files.identity(path) == identity
+    except (InputError, Refused, OSError):
+        return False
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
