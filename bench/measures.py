@@ -22,6 +22,7 @@ from storyfence.adapters.typecheck import command_env
 from storyfence.app.service import StoryfenceService
 
 TYPECHECK_PACKAGE = "@example/core"
+READ_TARGET = "packages/core/src/orders/bench-read.ts"
 WRITE_TARGET = "packages/core/src/orders/bench-write.ts"
 CHECK_TARGET = "packages/core/src/orders/bench-check.ts"
 
@@ -32,6 +33,7 @@ class Settings:
     errlog: TextIO  # servers' stderr
     search_reps: int
     write_calls: int
+    read_calls: int
     start_reps: int
     typecheck_reps: int
     memory_reps: int
@@ -278,6 +280,73 @@ async def measure_write(s: Settings) -> list[Comparison]:
         "larger argument/result models, the client validating the result against a larger output schema)"
     )
     return [comp, floor, own, service_only]
+
+
+# --- 8. read_file round trip vs the bare SDK no-op call ------------------------------------------------------
+
+
+READ_GOAL = 1.2
+
+
+async def measure_read(s: Settings) -> list[Comparison]:
+    """read_file of a 4 KB module over stdio against the bare server's no-op tool called with an argument of the
+    same size as read_file's (the path): the SDK's own round-trip floor (issue 15's row 3). 8b calls the no-op
+    with the file's content instead, so that it also carries back as many bytes as read_file does."""
+    root = realistic_repo(s.work, "read-repo")
+    content = ts_payload(4096)
+    (root / READ_TARGET).write_text(content)
+    size = len(content.encode())
+    comp = Comparison(
+        key="8",
+        title="read_file round trip (stdio) vs bare no-op",
+        candidate=f"storyfence read_file of {READ_TARGET} ({size} B), official client over stdio",
+        reference=f"bench/bare_server.py no-op tool called with the path string ({len(READ_TARGET)} chars)",
+        goal=READ_GOAL,
+    )
+    echo = Comparison(
+        key="8b",
+        title="  read_file vs no-op echoing the 4 KB content",
+        candidate=comp.candidate,
+        reference=f"the same no-op tool called with the file's {size} B content (sent and returned)",
+        goal=READ_GOAL,
+        primary=False,
+    )
+    answered: dict[str, int] = {}
+    async with connect(storyfence_params(root), s.errlog) as sf, connect(bare_params(), s.errlog) as bare:
+        for client in (sf, bare):
+            await client.list_tools()
+
+        async def cand(_: int) -> float:
+            with Stopwatch() as sw:
+                result = await call(sf, "read_file", path=READ_TARGET)
+            data = cast("dict[str, object]", result.structured_content or {})
+            if data.get("content") != content:
+                raise RuntimeError("read_file did not return the file's content")
+            answered["storyfence"] = len(result.model_dump_json(by_alias=True))
+            return sw.ms
+
+        async def ref(_: int) -> float:
+            with Stopwatch() as sw:
+                result = await call(bare, "noop", value=READ_TARGET)
+            answered["bare"] = len(result.model_dump_json(by_alias=True))
+            return sw.ms
+
+        async def ref_echo(_: int) -> float:
+            with Stopwatch() as sw:
+                await call(bare, "noop", value=content)
+            return sw.ms
+
+        for i in range(10):  # warm up: the client's schema caches, the page cache
+            await cand(i)
+            await ref(i)
+            await ref_echo(i)
+        await rotate(s.read_calls, [(comp.cand, cand), (comp.ref, ref), (echo.ref, ref_echo)])
+    echo.cand = list(comp.cand)
+    comp.notes.append(
+        f"result sizes (JSON): storyfence {answered['storyfence']:,} B (content, lines, sha256; text and structured), "
+        f"bare {answered['bare']:,} B"
+    )
+    return [comp, echo]
 
 
 # --- 3. start to a tools/list answer vs a bare SDK server ---------------------------------------------------

@@ -24,12 +24,21 @@ FULL = {
     "hook_reps": 21,
     "search_reps": 15,
     "write_calls": 200,
+    "read_calls": 200,
     "start_reps": 20,
     "typecheck_reps": 21,
     "memory_reps": 5,
 }
-QUICK = {"hook_reps": 7, "search_reps": 5, "write_calls": 40, "start_reps": 6, "typecheck_reps": 3, "memory_reps": 3}
-MEASURES = ("1", "2", "3", "4", "5", "6", "7")
+QUICK = {
+    "hook_reps": 7,
+    "search_reps": 5,
+    "write_calls": 40,
+    "read_calls": 40,
+    "start_reps": 6,
+    "typecheck_reps": 3,
+    "memory_reps": 3,
+}
+MEASURES = ("1", "2", "3", "4", "5", "6", "7", "8")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -127,6 +136,8 @@ async def run_all(
                 return [await measure_hook(hook_reps, committed, label=" (committed .storyfence.toml)"), learned]
 
             await _guard("7", "hook claude-code vs python -c pass", HOOK_GOAL, results, hook_rows)
+        if "8" in args.only:
+            await _guard("8", "read_file round trip", measures.READ_GOAL, results, lambda: measures.measure_read(s))
     return results, explain
 
 
