@@ -34,6 +34,7 @@ class Settings:
     search_reps: int
     write_calls: int
     read_calls: int
+    status_calls: int
     start_reps: int
     typecheck_reps: int
     memory_reps: int

@@ -25,6 +25,7 @@ FULL = {
     "search_reps": 15,
     "write_calls": 200,
     "read_calls": 200,
+    "status_calls": 50,
     "start_reps": 20,
     "typecheck_reps": 21,
     "memory_reps": 5,
@@ -34,11 +35,12 @@ QUICK = {
     "search_reps": 5,
     "write_calls": 40,
     "read_calls": 40,
+    "status_calls": 15,
     "start_reps": 6,
     "typecheck_reps": 3,
     "memory_reps": 3,
 }
-MEASURES = ("1", "2", "3", "4", "5", "6", "7", "8")
+MEASURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -138,6 +140,32 @@ async def run_all(
             await _guard("7", "hook claude-code vs python -c pass", HOOK_GOAL, results, hook_rows)
         if "8" in args.only:
             await _guard("8", "read_file round trip", measures.READ_GOAL, results, lambda: measures.measure_read(s))
+        if {"9", "10", "11"} & set(args.only):
+            from bench import growth
+
+            started = time.perf_counter()
+            goal = growth.GROWTH_GOAL
+            try:
+                histories = await growth.build_histories(work)
+            except Exception as exc:  # the rows that need them are reported broken, the rest still ran
+                traceback.print_exc()
+                for key in sorted({"9", "10", "11"} & set(args.only), key=int):
+                    title = f"row {key}: building the stories' histories failed"
+                    results.append(Comparison(key, title, "-", "-", goal, error=repr(exc)))
+                return results, explain
+            say(
+                f"built the stories' histories ({growth.SMALL:,} and {growth.LARGE:,} recorded writes) in "
+                f"{time.perf_counter() - started:.0f} s"
+            )
+            if "9" in args.only:
+                job = lambda: growth.measure_write_growth(s, histories)  # noqa: E731
+                await _guard("9", "write_file, 2,000 vs 20 recorded writes", goal, results, job)
+            if "10" in args.only:
+                job = lambda: growth.measure_status_growth(s, histories)  # noqa: E731
+                await _guard("10", "story_status, 2,000 vs 20 recorded writes", goal, results, job)
+            if "11" in args.only:
+                job = lambda: growth.measure_start_growth(s, histories)  # noqa: E731
+                await _guard("11", "server start, 2,000 vs 20 recorded writes", goal, results, job)
     return results, explain
 
 
