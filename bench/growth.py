@@ -8,11 +8,12 @@ closes), once per run. Each measurement then works on its own copy of the repo (
 
 from __future__ import annotations
 
+import functools
 import shutil
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mcp import Client
@@ -110,19 +111,31 @@ def copy_history(history: History, work: Path, name: str) -> Path:
 class Histories:
     small: History
     large: History
+    where: str  # where they were built
 
     def notes(self) -> list[str]:
         return [
             f"{SMALL:,}-write story: {self.small.describe()}",
             f"{LARGE:,}-write story: {self.large.describe()}; built in {self.large.seconds:.0f} s by driving "
-            "StoryfenceService in this process",
+            f"StoryfenceService in this process, {self.where}",
         ]
 
 
+SCRATCH = Path("/dev/shm")
+"""Where the histories are built when it is a writable tmpfs: their thousands of syncs then cost nothing, so the
+build does not depend on the disk's load. They are copied to the benchmark's folder before anything is timed."""
+
+
 async def build_histories(work: Path) -> Histories:
-    return Histories(
-        small=await build_history(work, "history-small", SMALL), large=await build_history(work, "history-large", LARGE)
-    )
+    import os
+    import tempfile
+
+    scratch = SCRATCH if SCRATCH.is_dir() and os.access(SCRATCH, os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix="storyfence-bench-history-", dir=scratch) as tmp:
+        built = [await build_history(Path(tmp), f"history-{n}", n) for n in (SMALL, LARGE)]
+        moved = [replace(x, root=copy_history(x, work, x.root.name)) for x in built]
+    where = f"on {SCRATCH} (tmpfs), then copied" if scratch is not None else "in a temp folder"
+    return Histories(small=moved[0], large=moved[1], where=where)
 
 
 def _comparison(key: str, title: str, candidate: str, primary: bool = True) -> Comparison:
@@ -298,3 +311,53 @@ async def measure_start_growth(s: Settings, h: Histories) -> list[Comparison]:
     await session(few, warm)
     await rotate(s.start_reps, [(first_status.cand, large), (first_status.ref, small)])
     return [first_status, listed]
+
+
+# --- why: what grows -----------------------------------------------------------------------------------------
+
+
+def _profile(call: Callable[[], object], calls: int) -> dict[str, float]:
+    """Cumulative ms per call of each storyfence (and hot library) function over `calls` calls."""
+    import cProfile
+    import pstats
+    from typing import cast
+
+    from bench.profile_write import short_name
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(calls):
+        call()
+    profiler.disable()
+    raw = cast("dict[tuple[str, int, str], tuple[int, int, float, float, object]]", pstats.Stats(profiler).stats)  # type: ignore[attr-defined]
+    out: dict[str, float] = {}
+    for (filename, line, func), (_, _, _, cumtime, _) in raw.items():
+        short = short_name(filename)
+        if short is not None:
+            out[f"{short}:{line}({func})"] = cumtime * 1000.0 / calls
+    return out
+
+
+def growth_report(s: Settings, h: Histories, top: int = 8) -> list[str]:
+    """cProfile of write_file and story_status on each story: the functions whose time per call grows most."""
+    content = ts_payload(4096)
+    lines: list[str] = []
+    profiles: dict[str, list[dict[str, float]]] = {"write_file": [], "story_status": []}
+    for x in (h.large, h.small):
+        service = StoryfenceService(copy_history(x, s.work, f"growth-profile-{x.writes}"), load_builtin())
+        service.begin_chunk(STORY, "bench profile", "what grows with the story")
+        for _ in range(3):
+            service.write_file(STORY, WRITE_TARGET, content)
+        write = functools.partial(service.write_file, STORY, WRITE_TARGET, content)
+        profiles["write_file"].append(_profile(write, 30))
+        status = functools.partial(service.story_status, STORY)
+        status()
+        profiles["story_status"].append(_profile(status, 3))
+    for tool, (large, small) in profiles.items():
+        grown = sorted(((large[k] - small.get(k, 0.0), k) for k in large), reverse=True)[:top]
+        lines.append(
+            f"cProfile of {tool} ({LARGE:,}-write story minus {SMALL:,}-write story, cumulative ms per call; the "
+            "profiler inflates pure-Python frames):"
+        )
+        lines += [f"    {delta:+8.2f} ms  ({large[k]:7.2f} vs {small.get(k, 0.0):6.2f})  {k}" for delta, k in grown]
+    return lines
