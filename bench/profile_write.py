@@ -49,7 +49,7 @@ def _profile(root: Path, content: str, calls: int, top: int) -> list[str]:
     entries: list[tuple[float, float, float, str]] = []
     per_call = 1000.0 / calls  # seconds over all calls -> ms per write_file call
     for (filename, line, func), (_, ncalls, tottime, cumtime, _) in raw.items():
-        short = _short(filename)
+        short = short_name(filename)
         if short is not None:
             entries.append((cumtime * per_call, tottime * per_call, ncalls / calls, f"{short}:{line}({func})"))
     lines = [
@@ -67,7 +67,7 @@ def write_report(fresh: Path, grown: Path, calls: int = 300, top: int = 20) -> l
     return [*_growth(grown, content, calls), *_profile(fresh, content, 50, top)]
 
 
-def _short(filename: str) -> str | None:
+def short_name(filename: str) -> str | None:
     """storyfence's own files and the few library hot spots worth naming; None for the rest."""
     if "/storyfence/" in filename:
         return "storyfence/" + filename.split("/storyfence/", 1)[1]
