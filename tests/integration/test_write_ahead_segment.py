@@ -280,28 +280,3 @@ def test_a_status_read_first_does_not_stop_the_next_transaction_finishing_a_cras
     restarted.write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
     assert (repo / A).read_text(encoding="utf-8") == V2
     assert "## Chunk 1" in (repo / f"{PATHS.impl}/BACKEND-LOG.md").read_text(encoding="utf-8")
-
-
-def test_story_status_decodes_only_what_was_appended_since_it_last_read(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from storyfence.core import journal as journal_module
-
-    sf = service(repo)
-    sf.begin_chunk(STORY, "n", "o")
-    for n in range(30):
-        sf.write_file(STORY, A, f"export const findOrder = {n};\n")
-    sf.story_status(STORY)
-    decoded: list[int] = []
-    real = journal_module.decode
-
-    def counting(text: str, *args: object, **kwargs: object) -> object:
-        decoded.append(text.count("\n"))
-        return real(text, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(store, "decode", counting)
-    sf.write_file(STORY, A, V2)
-    sf.story_status(STORY)
-    service(repo).story_status(STORY)  # a new process reads it all once
-    assert decoded[:2] == [0, 0]  # the write's transaction and the status: nothing new to decode
-    assert decoded[2] > 30

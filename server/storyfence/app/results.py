@@ -133,7 +133,11 @@ class StatusView(Result):
     story: str
     status: Literal["idle", "open", "blocked", "complete"]
     signal: str = Field(description="'BACKEND COMPLETE', 'BLOCKED: <reason>' or '' while work goes on")
-    chunks: list[ChunkView]
+    chunks: list[ChunkView] = Field(description="the latest chunks (the open one included), oldest first")
+    earlier_chunks: int = Field(
+        default=0, description="closed chunks before those listed; BACKEND-LOG.md holds their sections"
+    )
+    earlier_files: int = Field(default=0, description="file changes recorded in those earlier chunks")
     strays: list[Stray] = Field(
         default_factory=list[Stray],
         description="changes made outside storyfence that the rules refuse: no chunk closes until each is undone "

@@ -49,12 +49,20 @@ def chunk_view(chunk: Chunk) -> ChunkView:
     )
 
 
+RECENT_CHUNKS = 5
+"""The chunks a status lists in full; earlier ones (closed, in BACKEND-LOG.md) are counted, so a status costs
+the same, and says as much to the model, at chunk 100 as at chunk 5."""
+
+
 def status_view(story: Story, state: StoryState) -> StatusView:
+    earlier, recent = state.chunks[:-RECENT_CHUNKS], state.chunks[-RECENT_CHUNKS:]
     return StatusView(
         story=story.id,
         status=state.status,
         signal=signal(state),
-        chunks=[chunk_view(c) for c in state.chunks],
+        chunks=[chunk_view(c) for c in recent],
+        earlier_chunks=len(earlier),
+        earlier_files=sum(len(c.changes) for c in earlier),
         strays=[
             Stray(path=s.change.path, kind=s.change.kind, rule=s.rule, reason=s.reason, instead=s.instead)
             for s in state.strays

@@ -1,0 +1,75 @@
+"""Cost that does not grow with the story (issue 15, item 5): a status reads only what was appended since the
+last read, and lists the latest chunks, not all of them."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from storyfence.adapters import store
+from storyfence.app.service import StoryfenceService
+from storyfence.core.models import PortsAdapters, Reuse
+from tests.integration.test_write_ahead_segment import STORY, V2, A, service
+from tests.support.repos import story_inputs, write_tree
+
+V1 = "export const findOrder = 1;\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    write_tree(root, {A: V1, "packages/core/src/b.ts": "export {};\n", **story_inputs(STORY)})
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+def test_story_status_decodes_only_what_was_appended_since_it_last_read(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storyfence.core import journal as journal_module
+
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    for n in range(30):
+        sf.write_file(STORY, A, f"export const findOrder = {n};\n")
+    sf.story_status(STORY)
+    decoded: list[int] = []
+    real = journal_module.decode
+
+    def counting(text: str, *args: object, **kwargs: object) -> object:
+        decoded.append(text.count("\n"))
+        return real(text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "decode", counting)
+    sf.write_file(STORY, A, V2)
+    sf.story_status(STORY)
+    service(repo).story_status(STORY)  # a new process reads it all once
+    assert decoded[:2] == [0, 0]  # the write's transaction and the status: nothing new to decode
+    assert decoded[2] > 30
+
+
+def test_a_status_lists_the_latest_chunks_and_counts_the_earlier_ones(repo: Path) -> None:
+    """A story of 100 chunks must not answer story_status with all of them (382 KB at 2,000 writes): the latest
+    few in full, the earlier ones counted (their sections are in BACKEND-LOG.md)."""
+    import anyio
+
+    from storyfence.app.stories import RECENT_CHUNKS
+    from tests.support.policies import policy_allowing_unchecked
+
+    sf = StoryfenceService(repo, policy_allowing_unchecked("packages/**"))
+    total = RECENT_CHUNKS + 3
+    for n in range(1, total + 1):
+        sf.begin_chunk(STORY, f"chunk {n}", "o")
+        sf.write_file(STORY, A, f"export const findOrder = {n};\n")
+        sf.write_file(STORY, "packages/core/src/b.ts", f"export const b = {n};\n")
+        sf.append_chunk_log(
+            STORY, "s", Reuse(reused="a", new="b", why_new="c"), PortsAdapters(core="x", adapters="y"), "none"
+        )
+        anyio.run(sf.run_typecheck, STORY)
+    status = sf.story_status(STORY)
+    assert [c.number for c in status.chunks] == list(range(4, total + 1))
+    assert all(c.closed for c in status.chunks)
+    assert (status.earlier_chunks, status.earlier_files) == (3, 6)
+    assert sf.read_story(STORY).status.earlier_chunks == 3
