@@ -221,7 +221,8 @@ def build_server(binding: Binding) -> MCPServer:
 
     @tool(READ_ONLY)
     async def story_status(ctx: Context, story: Story) -> StatusView:
-        """The story's status (idle, open, blocked, complete), its chunks and the next step."""
+        """The story's status (idle, open, blocked, complete), its latest chunks (earlier ones counted) and the next
+        step."""
         return await run(ctx, lambda s: s.story_status(story))
 
     @tool(APPEND)
