@@ -381,3 +381,20 @@ def test_a_typecheck_event_from_before_unchecked_files_existed_still_loads_and_f
     state = derive([opened(), wrote(1, "__http__/a.http"), old, logged()])
     assert state.current is not None
     assert state.current.ready_to_close is True
+
+
+def test_the_fast_replace_equals_dataclasses_replace_and_checks_field_names() -> None:
+    import dataclasses
+
+    from storyfence.core.workflow import Chunk, StoryState, replace
+
+    chunk = Chunk(number=1, name="n", objective="o")
+    fast = replace(chunk, closed=True, failures=2)
+    assert fast == dataclasses.replace(chunk, closed=True, failures=2)
+    assert (chunk.closed, chunk.failures) == (False, 0)  # the original is untouched
+    state = replace(StoryState(), chunks=(fast,), status="open")
+    assert state == dataclasses.replace(StoryState(), chunks=(fast,), status="open")
+    assert state.current is None
+    assert state.closed_chunks == 1
+    with pytest.raises(TypeError, match="no field closd"):
+        replace(chunk, closd=True)

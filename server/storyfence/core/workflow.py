@@ -13,8 +13,8 @@ An illegal action raises WorkflowError naming the state and the next step, and c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
 
 from storyfence.core.checks import unchecked_advice
 from storyfence.core.errors import WorkflowError
@@ -112,13 +112,29 @@ class StoryState:
         )
 
 
+_T = TypeVar("_T", "Chunk", "StoryState")
+
+
+def replace(obj: _T, **changes: object) -> _T:
+    """`dataclasses.replace` without its `__init__` round trip, about five times faster: `apply` folds every
+    journal record, so a first open of a 2,000-write story pays it 5,000 times. The same field names are
+    checked; nothing else is skipped (these frozen dataclasses have no `__post_init__`)."""
+    unknown = changes.keys() - obj.__dataclass_fields__.keys()
+    if unknown:
+        raise TypeError(f"{type(obj).__name__} has no field {', '.join(sorted(unknown))}")
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 def _replace_current(state: StoryState, chunk: Chunk) -> StoryState:
     return replace(state, chunks=(*state.chunks[:-1], chunk))
 
 
 def apply(state: StoryState, event: Event) -> StoryState:
     """Fold one journal event into the state. Events were validated when recorded; this trusts them."""
-    appended = getattr(event, "log_append", "")
+    appended: str = event.__dict__.get("log_append", "")  # not getattr: a pydantic miss costs a raised error
     if appended:
         state = replace(state, log_appends=(*state.log_appends, appended))
     if isinstance(event, ChunkOpened):
