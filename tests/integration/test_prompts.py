@@ -108,3 +108,21 @@ async def test_with_no_repo_at_all_the_prompt_still_answers_and_points_at_check_
         text = await prompt_text(client, "STORY-7")
     assert text == prompts.implement_backend("STORY-7", None)
     assert "check_path" in text
+
+
+async def test_a_connection_is_asked_its_roots_once_not_once_per_call(services_repo: Path) -> None:
+    """The SDK builds a session object per request; the binding keys on the client's connection, so a session's
+    calls do not each cost a roots/list round trip (and a log line)."""
+    asked: list[int] = []
+    answer = roots(services_repo)
+
+    async def counting(context: ClientRequestContext) -> ListRootsResult:
+        asked.append(1)
+        return await answer(context)
+
+    server = build_server(Binding(None, lambda r: make_service(r, None)))
+    async with Client(server, mode="legacy", list_roots_callback=counting) as client:
+        for _ in range(3):
+            result = await client.call_tool("check_path", {"path": "services/a/internal/x.go"})
+            assert result.is_error is False
+    assert len(asked) == 1

@@ -56,6 +56,7 @@ class Binding:
         # keyed by the session object itself, not id(): a finished session's id can be reused by a new one
         self._chosen: weakref.WeakKeyDictionary[object, Path] = weakref.WeakKeyDictionary()
         self._lock = anyio.Lock()
+        self._announced: set[Path] = set()
 
     async def _client_roots(self, session: object, supports_roots: bool) -> list[Path]:
         if not supports_roots:
@@ -79,13 +80,18 @@ class Binding:
         return next(reversed(self._services.values()), None)
 
     async def service(self, session: object, supports_roots: bool) -> StoryfenceService:
-        key = session
+        # the SDK builds a session object per request; the client's connection is what lasts (its roots are asked,
+        # and the root it gets is said, once per connection, not once per call). The SDK keeps it private: without
+        # it (another SDK version) each request is its own key, which is slower, never wrong
+        key = getattr(session, "_connection", None) or session
         async with self._lock:
             root = self._chosen.get(key)
             if root is None:
                 root = choose_root(self.explicit, await self._client_roots(session, supports_roots))
                 self._chosen[key] = root
-                log.info("session serves %s", root)
+                if root not in self._announced:
+                    self._announced.add(root)
+                    log.info("session serves %s", root)
             service = self._services.get(root)
             if service is None:
                 service = await anyio.to_thread.run_sync(self.factory, root)
