@@ -62,6 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from storyfence.adapters.search import engine_note, find_ripgrep
     from storyfence.mcp.roots import Binding
     from storyfence.mcp.server import build_server
+    from storyfence.mcp.tool_list import schema_cache
 
     explicit = _explicit_root(args.root)
     # with --root, a bad root or policy fails now, at start; without it the first client root is used
@@ -72,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logging.getLogger("storyfence").info("serving %s with policy %s; %s", ready.root, ready.policy_note(), engine)
     else:
         logging.getLogger("storyfence").info("serving the client's first root; %s", engine)
-    server = build_server(binding)
+    server = build_server(binding, schema_cache())
     if args.http:
         from storyfence.mcp.http import serve_http
 

@@ -25,9 +25,11 @@ from mcp_types import (
     TextContent,
     ToolAnnotations,
 )
+from mcp_types import Tool as MCPTool
 from pydantic import Field
 
 from storyfence import __version__
+from storyfence.app.code_cache import CodeCache
 from storyfence.app.results import (
     EditResult,
     FileContent,
@@ -49,6 +51,7 @@ from storyfence.core.models import PortsAdapters, Reuse
 from storyfence.mcp import completions, prompts
 from storyfence.mcp.client_log import ClientLog
 from storyfence.mcp.roots import Binding
+from storyfence.mcp.tool_list import DeferredTools
 
 log = logging.getLogger("storyfence")
 R = TypeVar("R")
@@ -76,11 +79,37 @@ class SpecErrorsServer(MCPServer[Any]):
     """MCPServer whose unknown-tool and unknown-prompt answers are JSON-RPC error -32602 (invalid params), as the
     MCP spec has them. The SDK answers an unknown tool with an `isError` result (which a model reads as a failed
     call, not as a tool that does not exist), and an unknown prompt or a missing prompt argument with a bare
-    ValueError, which reaches the client as code 0 or -32603 and is logged at ERROR with a traceback."""
+    ValueError, which reaches the client as code 0 or -32603 and is logged at ERROR with a traceback.
+
+    Its tools are built on first use and listed from the schema cache (mcp/tool_list.py)."""
+
+    def __init__(self, *, schemas: CodeCache | None, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.deferred = DeferredTools(self, schemas)
+
+    async def list_tools(self) -> list[MCPTool]:
+        cached = self.deferred.cached_listing()
+        if cached is not None:
+            return cached
+        self.deferred.build_all()
+        listing = await super().list_tools()
+        self.deferred.remember(listing)
+        return listing
+
+    def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        self.deferred.build(name)
+        return super()._tool_input_schema(name)
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        self.deferred.build(name)
+        return await super().call_tool(name, arguments, context)
 
     async def _handle_call_tool(
         self, ctx: ServerRequestContext[Any], params: CallToolRequestParams
     ) -> CallToolResult | InputRequiredResult:
+        self.deferred.build(params.name)
         if self._tool_manager.get_tool(params.name) is None:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}", data={"name": params.name})
         result = await super()._handle_call_tool(ctx, params)
@@ -113,11 +142,15 @@ class SpecErrorsServer(MCPServer[Any]):
         return await super()._handle_get_prompt(ctx, params)
 
 
-def build_server(binding: Binding) -> MCPServer:
-    """A configured MCPServer serving `binding`'s repo; no module-level state."""
+def build_server(binding: Binding, schemas: CodeCache | None = None) -> MCPServer:
+    """A configured MCPServer serving `binding`'s repo; no module-level state. `schemas`: where the tools/list
+    answer is cached between runs (None: every tool is built when first listed or called)."""
     bound = binding.current()  # with --root the policy is known now; else the instructions point at check_path
-    server: MCPServer = SpecErrorsServer(
-        name="storyfence", version=__version__, instructions=prompts.instructions(bound.policy if bound else None)
+    server = SpecErrorsServer(
+        schemas=schemas,
+        name="storyfence",
+        version=__version__,
+        instructions=prompts.instructions(bound.policy if bound else None),
     )
     client_log = ClientLog()
     client_log.register(server)
@@ -136,7 +169,7 @@ def build_server(binding: Binding) -> MCPServer:
         """Register a tool whose description is its docstring, dedented for the model that reads it."""
 
         def register(fn: F) -> F:
-            server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations)
+            server.deferred.add(fn, inspect.cleandoc(fn.__doc__ or ""), annotations)
             return fn
 
         return register
