@@ -15,7 +15,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -44,6 +44,27 @@ def identity(path: str | os.PathLike[str]) -> Identity | None:
     except (OSError, ValueError):
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _sources(folder: str) -> list[tuple[str, Identity | None]]:
+    found: list[tuple[str, Identity | None]] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return [(folder, None)]
+    for entry in entries:
+        if entry.name == "__pycache__" or entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            found.extend(_sources(entry.path))
+        elif entry.name.endswith(".py"):
+            found.append((entry.path, identity(entry.path)))
+    return found
+
+
+def source_identities(folders: Sequence[Path]) -> list[tuple[str, Identity | None]]:
+    """Every `.py` file under `folders` with its identity, sorted: the code a cached value was computed by."""
+    return sorted(f for folder in folders for f in _sources(str(folder)))
 
 
 def racy(identities: Iterable[Identity | None], now_ns: int | None = None) -> bool:

@@ -11,30 +11,13 @@ repeat). The stored value is JSON, checked again by the caller; anything it cann
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from storyfence.adapters.cache_files import Identity, cache_dir, identity, racy, read_value, write_value
+from storyfence.adapters.cache_files import cache_dir, racy, read_value, source_identities, write_value
 
 FORMAT = 1
-
-
-def _sources(folder: Path) -> list[tuple[str, Identity | None]]:
-    found: list[tuple[str, Identity | None]] = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return [(str(folder), None)]
-    for entry in entries:
-        if entry.name == "__pycache__" or entry.name.startswith("."):
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            found.extend(_sources(Path(entry.path)))
-        elif entry.name.endswith(".py"):
-            found.append((entry.path, identity(entry.path)))
-    return found
 
 
 class CodeCache:
@@ -43,7 +26,7 @@ class CodeCache:
     def __init__(
         self, name: str, sources: Sequence[Path], versions: Mapping[str, str], *, folder: Path | None = None
     ) -> None:
-        self._files = sorted(f for s in sources for f in _sources(s))
+        self._files = source_identities(sources)
         self.key: dict[str, object] = {
             "format": FORMAT,
             "name": name,
