@@ -69,10 +69,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ready = make_service(explicit, args.policy) if explicit is not None else None
     binding = Binding(explicit, lambda root: make_service(root, args.policy), ready)
     engine = engine_note(ready.searcher.rg if ready is not None else find_ripgrep())
+    log = logging.getLogger("storyfence")
     if ready is not None:
-        logging.getLogger("storyfence").info("serving %s with policy %s; %s", ready.root, ready.policy_note(), engine)
+        if log.isEnabledFor(logging.INFO):  # the note loads the story use cases: only when it is shown
+            log.info("serving %s with policy %s; %s", ready.root, ready.policy_note(), engine)
     else:
-        logging.getLogger("storyfence").info("serving the client's first root; %s", engine)
+        log.info("serving the client's first root; %s", engine)
     server = build_server(binding, schema_cache())
     if args.http:
         from storyfence.mcp.http import serve_http

@@ -17,7 +17,7 @@ from storyfence.app.code_cache import CodeCache
 from storyfence.cli import make_service
 from storyfence.mcp.roots import Binding
 from storyfence.mcp.server import build_server
-from storyfence.mcp.tool_list import schema_cache
+from storyfence.mcp.tool_list import _digest, schema_cache  # pyright: ignore[reportPrivateUsage]
 from tests.support.client import call
 from tests.support.repos import story_inputs, write_tree
 
@@ -93,34 +93,58 @@ def entry(cache: CodeCache) -> dict[str, Any]:
     return json.loads(cache.file.read_text(encoding="utf-8"))
 
 
+def tools_of(e: dict[str, Any]) -> list[dict[str, Any]]:
+    return e["value"]["tools"]
+
+
+def with_tools(e: dict[str, Any], tools: object, *, digest: str | None = None) -> str:
+    value = {"digest": digest if digest is not None else e["value"]["digest"], "tools": tools}
+    return json.dumps({**e, "value": value})
+
+
 @pytest.mark.parametrize(
     "damage",
     [
         pytest.param(lambda e: "not json {", id="not-json"),
         pytest.param(lambda e: json.dumps([e]), id="not-an-object"),
-        pytest.param(lambda e: json.dumps({**e, "value": {"tools": 1}}), id="value-not-a-list"),
-        pytest.param(lambda e: json.dumps({**e, "value": [{"name": 3}]}), id="not-a-tool"),
-        pytest.param(lambda e: json.dumps({**e, "value": e["value"][1:]}), id="a-tool-missing"),
-        pytest.param(lambda e: json.dumps({**e, "value": e["value"][::-1]}), id="another-order"),
+        pytest.param(lambda e: json.dumps({**e, "value": tools_of(e)}), id="value-not-an-object"),
+        pytest.param(lambda e: json.dumps({**e, "value": {**e["value"], "more": 1}}), id="extra-value-field"),
+        pytest.param(lambda e: with_tools(e, {"tools": 1}), id="tools-not-a-list"),
+        pytest.param(lambda e: with_tools(e, tools_of(e)[1:]), id="a-tool-missing"),
         pytest.param(
-            lambda e: json.dumps({**e, "value": [{**e["value"][0], "description": "planted"}, *e["value"][1:]]}),
+            lambda e: with_tools(e, [{**tools_of(e)[0], "description": "planted"}, *tools_of(e)[1:]]),
             id="another-description",
         ),
+        pytest.param(lambda e: with_tools(e, [{"name": 3}], digest=_digest([{"name": 3}])), id="not-a-tool"),
+        pytest.param(lambda e: with_tools(e, [], digest=_digest([])), id="no-tools"),
         pytest.param(
-            lambda e: json.dumps({**e, "value": [{**e["value"][0], "annotations": {}}, *e["value"][1:]]}),
-            id="other-annotations",
+            lambda e: with_tools(e, [*tools_of(e), tools_of(e)[0]], digest=_digest([*tools_of(e), tools_of(e)[0]])),
+            id="a-name-twice",
         ),
         pytest.param(lambda e: json.dumps({**e, "extra": 1}), id="extra-field"),
     ],
 )
-async def test_a_damaged_or_mismatched_entry_is_ignored_and_rebuilt(
-    repo: Path, sources: Path, tmp_path: Path, damage: Any
-) -> None:
+async def test_a_damaged_entry_is_ignored_and_rebuilt(repo: Path, sources: Path, tmp_path: Path, damage: Any) -> None:
     cache = cache_for(sources, tmp_path / "cache")
     good = await listed(server(repo, cache))
     cache.file.write_text(damage(entry(cache)), encoding="utf-8")
     assert await listed(server(repo, cache_for(sources, tmp_path / "cache"))) == good
-    assert entry(cache)["value"] == json.loads(good)  # rewritten whole
+    assert tools_of(entry(cache)) == json.loads(good)  # rewritten whole
+
+
+async def test_a_listing_that_does_not_describe_the_tools_is_not_served_once_they_are_registered(
+    repo: Path, sources: Path, tmp_path: Path
+) -> None:
+    cache = cache_for(sources, tmp_path / "cache")
+    good = await listed(server(repo, cache))
+    planted = [{**t, "description": "planted"} for t in tools_of(entry(cache))]
+    cache.file.write_text(with_tools(entry(cache), planted, digest=_digest(planted)), encoding="utf-8")
+    async with server(repo, cache_for(sources, tmp_path / "cache")) as client:
+        with anyio.fail_after(30):
+            await call(client, "check_path", path="packages/core/src/orders/cancel.ts")  # registers the tools
+            after = await client.list_tools()
+    wire = json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in after.tools])
+    assert wire == good
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid"), reason="file owners and modes")
@@ -137,7 +161,7 @@ async def test_an_entry_others_could_have_written_is_never_read(repo: Path, sour
 def test_any_change_to_a_source_file_or_a_version_is_a_new_key(sources: Path, tmp_path: Path) -> None:
     folder = tmp_path / "cache"
     cache_for(sources, folder).store(["listing"])
-    assert cache_for(sources, folder).load() == ["listing"]
+    assert cache_for(sources, folder).load() == ["listing"]  # the key, not the value, is what this checks
     assert cache_for(sources, folder, version="2").load() is None
     (sources / "pkg" / "b.py").write_text("x = 22\n", encoding="utf-8")
     os.utime(sources / "pkg" / "b.py", (OLD, OLD))
@@ -166,3 +190,13 @@ def test_the_served_key_covers_storyfence_the_sdk_and_pydantic(tmp_path: Path) -
     assert any(f.endswith("mcp/server/mcpserver/utilities/func_metadata.py") for f in files)
     assert any("mcp_types" in f for f in files)
     assert set(key["versions"]) == {"pydantic", "pydantic-core"}  # type: ignore[arg-type]
+
+
+async def test_tools_called_before_the_first_listing_do_not_change_its_order(repo: Path) -> None:
+    expected = await listed(server(repo, None))
+    async with server(repo, None) as client:
+        with anyio.fail_after(30):
+            await call(client, "story_status", story=STORY)
+            await call(client, "check_path", path="packages/core/src/orders/cancel.ts")
+            after = await client.list_tools()
+    assert json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in after.tools]) == expected
