@@ -95,6 +95,12 @@ class StoryfenceService:
 
         return self._once("gate", lambda: Gate(self.repo, self._run_command))
 
+    @gate.setter
+    def gate(self, gate: Gate) -> None:
+        """Swap the gate (another typecheck runner) for the calls from now on."""
+        with self._building:
+            self._cases["gate"] = gate
+
     def story(self, story_id: str) -> Story:
         return self.repo.story(story_id)
 
