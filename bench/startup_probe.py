@@ -1,8 +1,9 @@
 """Run in a fresh interpreter: time each phase from import to a tools/list result, printed as JSON.
 
 `python bench/startup_probe.py storyfence ROOT` or `python bench/startup_probe.py bare`. For storyfence it
-runs the real `storyfence serve` command line with `MCPServer.run` replaced by a catch, so every phase is
-the server's own code path, without relying on its internal function names.
+runs the real `storyfence serve` command line with the event loop's entry (`anyio.run`, and `MCPServer.run`)
+replaced by a catch of the server it would serve, so every phase is the server's own code path, without relying
+on its internal function names.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def main() -> None:
             del args, kwargs
             caught.append(self)
 
+        def catch_loop(*args: object, **kwargs: object) -> None:
+            del kwargs
+            caught.extend(a for a in args if isinstance(a, MCPServer))
+
         cli = _timed(phases, "import storyfence.cli", lambda: importlib.import_module("storyfence.cli"))
         _timed(
             phases,
@@ -67,8 +72,11 @@ def main() -> None:
             lambda: _import_all(SERVE_MODULES),
         )
         MCPServer.run = catch  # type: ignore[method-assign]
+        run_loop = anyio.run
+        anyio.run = catch_loop  # type: ignore[assignment]  # serve hands the server to the event loop
         argv = ["serve", "--root", sys.argv[2], "--log-level", "WARNING"]
-        _timed(phases, "serve up to MCPServer.run (policy, service, tool registration)", lambda: cli.main(argv))
+        _timed(phases, "serve up to serving (policy, service, tool registration)", lambda: cli.main(argv))
+        anyio.run = run_loop
         server = caught[0]
 
     tools = _timed(phases, "list_tools (first call)", lambda: anyio.run(server.list_tools))

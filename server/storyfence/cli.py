@@ -62,17 +62,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from storyfence.adapters.search import engine_note, find_ripgrep
     from storyfence.mcp.roots import Binding
     from storyfence.mcp.server import build_server
+    from storyfence.mcp.tool_list import schema_cache
 
     explicit = _explicit_root(args.root)
     # with --root, a bad root or policy fails now, at start; without it the first client root is used
     ready = make_service(explicit, args.policy) if explicit is not None else None
     binding = Binding(explicit, lambda root: make_service(root, args.policy), ready)
     engine = engine_note(ready.searcher.rg if ready is not None else find_ripgrep())
+    log = logging.getLogger("storyfence")
     if ready is not None:
-        logging.getLogger("storyfence").info("serving %s with policy %s; %s", ready.root, ready.policy_note(), engine)
+        if log.isEnabledFor(logging.INFO):  # the note loads the story use cases: only when it is shown
+            log.info("serving %s with policy %s; %s", ready.root, ready.policy_note(), engine)
     else:
-        logging.getLogger("storyfence").info("serving the client's first root; %s", engine)
-    server = build_server(binding)
+        log.info("serving the client's first root; %s", engine)
+    server = build_server(binding, schema_cache())
     if args.http:
         from storyfence.mcp.http import serve_http
 

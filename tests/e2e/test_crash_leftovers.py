@@ -29,30 +29,34 @@ def repo(tmp_path: Path) -> Path:
     return one_file_story(tmp_path / "repo")
 
 
-def crash_during(root: Path, call: str, *, when: str) -> None:
+def crash_during(root: Path, call: str, *, when: str, staged: bool = False) -> None:
     """Run `call` on a fresh service in a child process that dies (os._exit) right `when` ("before" or "after")
-    the journal records the file change: the two sides of the record a kill can land on."""
+    the journal records the file change: the two sides of the record a kill can land on. `staged`: the write
+    takes the protocol of a write too large for the write-ahead segment (staged in its own synced temp file)."""
     script = textwrap.dedent(
         f"""
         import os
+        import storyfence.adapters.store
+        if {staged!r}:
+            storyfence.adapters.store.INLINE_MAX = 0
         from pathlib import Path
         from storyfence.adapters.policy_file import load_builtin
         from storyfence.adapters.store import Transaction
         from storyfence.core.events import FileChanged
         from storyfence.app.service import StoryfenceService
 
-        record = Transaction.record
+        append = Transaction._append  # every record goes through it: with the write-ahead segment, or synced
 
-        def dying_record(self, step):
+        def dying_append(self, step, ops):
             changes = any(isinstance(event, FileChanged) for event in step.events)
             if changes and {when!r} == "before":
                 os._exit(9)
-            result = record(self, step)
+            result = append(self, step, ops)
             if changes:
                 os._exit(9)
             return result
 
-        Transaction.record = dying_record
+        Transaction._append = dying_append
         service = StoryfenceService(Path({str(root)!r}), load_builtin())
         service.{call}
         """
@@ -93,15 +97,17 @@ def test_a_recorded_delete_is_not_replayed_on_a_file_made_again_afterwards(repo:
     assert (repo / TARGET).read_text(encoding="utf-8") == "export const a = 2;\n"
 
 
+@pytest.mark.parametrize("staged", [False, True], ids=["segment", "staged"])
 @pytest.mark.parametrize("call", [f"write_file({STORY!r}, {TARGET!r}, 'export const a = 3;\\n')", "edit"])
 def test_a_write_killed_before_its_record_leaves_no_staged_file_after_the_next_transaction(
-    repo: Path, call: str
+    repo: Path, call: str, staged: bool
 ) -> None:
     if call == "edit":
         edit = "__import__('storyfence.app.writes').app.writes.Edit(old_text='= 1', new_text='= 4')"
         call = f"edit_file({STORY!r}, {TARGET!r}, [{edit}])"
-    crash_during(repo, call, when="before")
-    assert leftovers(repo) != []  # the kill left the staged content beside the target
+    crash_during(repo, call, when="before", staged=staged)
+    # a large write stages its content beside the target before its record; a small one stages nothing
+    assert (leftovers(repo) != []) is staged
     assert (repo / TARGET).read_text(encoding="utf-8") == "export const a = 1;\n"
     StoryfenceService(repo, load_builtin()).story_status(STORY)  # read-only: touches nothing
     StoryfenceService(repo, load_builtin()).write_file(STORY, "packages/core/src/b.ts", "export {};\n")
@@ -110,7 +116,7 @@ def test_a_write_killed_before_its_record_leaves_no_staged_file_after_the_next_t
 
 
 def test_cleanup_removes_only_the_servers_own_staged_files_and_follows_no_symlink(repo: Path, tmp_path: Path) -> None:
-    crash_during(repo, f"write_file({STORY!r}, {TARGET!r}, 'export const a = 3;\\n')", when="before")
+    crash_during(repo, f"write_file({STORY!r}, {TARGET!r}, 'export const a = 3;\\n')", when="before", staged=True)
     mine = leftovers(repo)
     assert len(mine) == 1
     # a file of the user's that merely looks like a staged one, and a symlinked folder with one inside

@@ -72,7 +72,13 @@ async def test_a_cancelled_typecheck_kills_its_process_group_and_is_not_a_fix_at
         command_pid, child_pid = (int(p) for p in pids.split())
         assert wait_gone(command_pid, 30)
         assert wait_gone(child_pid, 30)
-        status: dict[str, Any] = await call(client, "story_status", story=s.STORY)  # still serving
+        # still serving. The cancelled run is recorded right after its process group is gone; story_status reads
+        # without the story's lock, so it can come first: ask again until the record is there (each ask is a
+        # round trip, no sleep), within the deadline
+        with anyio.fail_after(30):
+            status: dict[str, Any] = await call(client, "story_status", story=s.STORY)
+            while not status["chunks"][0]["commands"]:
+                status = await call(client, "story_status", story=s.STORY)
     [chunk] = status["chunks"]
     assert chunk["failed_fix_attempts"] == 0
     assert chunk["closed"] is False

@@ -4,7 +4,6 @@ workspace packages depend on which (the graph the typecheck gate follows to a ch
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any, cast
 
 import pathspec
 
+from storyfence.adapters import read_log
 from storyfence.core.dependents import dependents
 
 
@@ -32,6 +32,7 @@ class Package:
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:
     try:
+        read_log.note(path)
         data: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
@@ -101,6 +102,7 @@ class WorkspacePackages:
         import yaml  # imported on first use: not needed to start serving
 
         ws = self.root / "pnpm-workspace.yaml"
+        read_log.note(ws)
         try:
             data = _mapping(yaml.safe_load(ws.read_text(encoding="utf-8")))
             if isinstance(data.get("packages"), list):
@@ -122,7 +124,7 @@ class WorkspacePackages:
         max_depth = max((g.count("/") + 1 for g in include), default=0)
         if any("**" in g for g in include):
             max_depth = 6
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for dirpath, dirnames, filenames in read_log.walk(self.root):
             rel = posixpath.relpath(Path(dirpath).as_posix(), self.root.as_posix())
             depth = 0 if rel == "." else rel.count("/") + 1
             # dot folders can be workspace packages too (`apps/web/.react-email`); build output and caches never

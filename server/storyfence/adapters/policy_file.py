@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from storyfence.core.errors import PolicyError
-from storyfence.core.learned import LEARNED_SOURCE, learned_policy
+from storyfence.core.learned import LEARNED_SOURCE
 from storyfence.core.policy import PackageFacts, Policy
 from storyfence.core.policy_load import check_examples, extend_policy, parse_policy
 
@@ -84,12 +84,11 @@ def load_policy(
 
 
 def learned_overlay(root: Path) -> dict[str, Any]:
-    """The repo's layout, learned from its files, as a policy overlay."""
-    from storyfence.adapters.layout_facts import read_facts
-    from storyfence.core.layout import learn
+    """The repo's layout, learned from its files, as a policy overlay (learned once, then cached by the
+    identity of every file and folder it was learned from: adapters/layout_cache.py)."""
+    from storyfence.adapters.layout_cache import learned_overlay_cached
 
-    facts = read_facts(root)
-    return learned_policy(learn(facts), [f.path for f in facts.files]).overlay()
+    return learned_overlay_cached(root)
 
 
 def package_facts(root: Path) -> tuple[PackageFacts, ...]:

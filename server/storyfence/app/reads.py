@@ -22,9 +22,9 @@ from storyfence.core.story_paths import DOCUMENTS
 
 
 class Reads:
-    def __init__(self, repo: Repo, *, use_ripgrep: bool = True) -> None:
+    def __init__(self, repo: Repo, *, use_ripgrep: bool = True, searcher: Searcher | None = None) -> None:
         self.repo = repo
-        self.searcher = Searcher(repo.root, use_ripgrep=use_ripgrep)
+        self.searcher = searcher if searcher is not None else Searcher(repo.root, use_ripgrep=use_ripgrep)
 
     def read_file(self, path: str, offset: int = 1, limit: int | None = None) -> FileContent:
         repo = self.repo

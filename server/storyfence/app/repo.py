@@ -11,18 +11,21 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from storyfence.adapters import git
 from storyfence.adapters.policy_file import package_facts
-from storyfence.adapters.store import StoryStore
 from storyfence.adapters.workspace import Workspace
 from storyfence.core.decisions import Decision, ScopeLists, protected_rules
 from storyfence.core.errors import InputError, Refused
-from storyfence.core.fence import Bounds
 from storyfence.core.inputs import decode_text, utf8
 from storyfence.core.policy import PackageFacts, Policy
 from storyfence.core.scope import parse_scope, unreadable_scope
 from storyfence.core.story_paths import StoryPaths
+
+if TYPE_CHECKING:
+    # the store (journal, workflow, log) and the fence load with the first story or decision, not at start
+    from storyfence.adapters.store import StoryStore
+    from storyfence.core.fence import Bounds
 
 _MANIFESTS = ("package.json", "pnpm-workspace.yaml")
 
@@ -75,6 +78,8 @@ class Repo:
                 f"story {story_id!r} does not look like a story id (pattern {self.policy.stories.id_pattern}), "
                 "e.g. STORY-042"
             )
+        from storyfence.adapters.store import StoryStore
+
         tried: list[str] = []
         for folder in self.policy.stories.folders:
             rel = sid if folder in (".", "") else f"{folder.strip('/')}/{sid}"
@@ -95,6 +100,8 @@ class Repo:
     def base_content(self, commit: str, rel: str) -> bytes | None:
         """`rel` as the story's base commit had it; None when it did not have it. An InputError when git has it
         but cannot give it (over the size cap, git failing): restoring must never guess."""
+        from storyfence.adapters import git
+
         if not git.exists_at(self.root, commit, rel):
             return None
         data = git.show_file(self.root, commit, rel, cap=self.cap)
@@ -106,6 +113,8 @@ class Repo:
 
     def bounds(self, story: Story | None) -> Bounds:
         """What a write decision reads besides the path: the policy, and this repo's facts (cached)."""
+        from storyfence.core.fence import Bounds
+
         scope = self.scope(story) if story is not None else None
         return Bounds(policy=self.policy, protected=self.protected, scope=scope, packages=self.packages())
 

@@ -1,36 +1,46 @@
 """The application service: everything the tools do, without MCP, for one repo root and one policy.
 
 It only assembles the use cases, each in its own module: the story tools (`stories`), the read tools
-(`reads`), the write tools (`writes`) and the typecheck gate (`gate`), over one shared `Repo`.
+(`reads`), the write tools (`writes`) and the typecheck gate (`gate`), over one shared `Repo`. They are
+imported and built on the first call that needs one: a server answers the handshake and tools/list without
+loading the journal, the workflow or the result models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from storyfence.adapters.ports import Progress, RunCommand
-from storyfence.app.gate import Gate
-from storyfence.app.reads import Reads
-from storyfence.app.repo import Repo, Story
-from storyfence.app.results import (
-    EditResult,
-    FileContent,
-    FileList,
-    LogResult,
-    PathDecision,
-    RestoreResult,
-    SearchResult,
-    SignalResult,
-    StatusView,
-    StoryView,
-    TypecheckResult,
-    WriteResult,
-)
-from storyfence.app.stories import Stories
-from storyfence.app.writes import Edit, Writes
-from storyfence.core.models import PortsAdapters, Reuse
+from storyfence.adapters.search import Searcher
+from storyfence.app.repo import Repo
 from storyfence.core.policy import Policy
+
+if TYPE_CHECKING:
+    from storyfence.app.gate import Gate
+    from storyfence.app.reads import Reads
+    from storyfence.app.repo import Story
+    from storyfence.app.results import (
+        EditResult,
+        FileContent,
+        FileList,
+        LogResult,
+        PathDecision,
+        RestoreResult,
+        SearchResult,
+        SignalResult,
+        StatusView,
+        StoryView,
+        TypecheckResult,
+        WriteResult,
+    )
+    from storyfence.app.stories import Stories
+    from storyfence.app.writes import Edit, Writes
+    from storyfence.core.models import PortsAdapters, Reuse
+
+T = TypeVar("T")
 
 
 class StoryfenceService:
@@ -48,11 +58,48 @@ class StoryfenceService:
         self.repo = Repo(root, policy, policy_paths=policy_paths)
         self.root = self.repo.root
         self.policy = policy
-        self.stories = Stories(self.repo)
-        self.writes = Writes(self.repo)
-        self.reads = Reads(self.repo, use_ripgrep=use_ripgrep)
-        self.gate = Gate(self.repo, run_command)
-        self.searcher = self.reads.searcher
+        self.searcher = Searcher(self.repo.root, use_ripgrep=use_ripgrep)
+        self._run_command = run_command
+        self._building = threading.Lock()  # tool calls run on worker threads: each use case is built once
+        self._cases: dict[str, object] = {}
+
+    # --- the use cases, built on first use ------------------------------------------------------------------
+
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        with self._building:
+            if name not in self._cases:
+                self._cases[name] = build()
+            return cast("T", self._cases[name])
+
+    @property
+    def stories(self) -> Stories:
+        from storyfence.app.stories import Stories
+
+        return self._once("stories", lambda: Stories(self.repo))
+
+    @property
+    def writes(self) -> Writes:
+        from storyfence.app.writes import Writes
+
+        return self._once("writes", lambda: Writes(self.repo))
+
+    @property
+    def reads(self) -> Reads:
+        from storyfence.app.reads import Reads
+
+        return self._once("reads", lambda: Reads(self.repo, searcher=self.searcher))
+
+    @property
+    def gate(self) -> Gate:
+        from storyfence.app.gate import Gate
+
+        return self._once("gate", lambda: Gate(self.repo, self._run_command))
+
+    @gate.setter
+    def gate(self, gate: Gate) -> None:
+        """Swap the gate (another typecheck runner) for the calls from now on."""
+        with self._building:
+            self._cases["gate"] = gate
 
     def story(self, story_id: str) -> Story:
         return self.repo.story(story_id)
