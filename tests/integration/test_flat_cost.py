@@ -3,7 +3,6 @@ last read, and lists the latest chunks, not all of them."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,18 +10,12 @@ import pytest
 from storyfence.adapters import store
 from storyfence.app.service import StoryfenceService
 from storyfence.core.models import PortsAdapters, Reuse
-from tests.integration.test_write_ahead_segment import STORY, V2, A, service
-from tests.support.repos import story_inputs, write_tree
-
-V1 = "export const findOrder = 1;\n"
+from tests.integration.test_write_ahead_segment import STORY, V2, A, service, small_repo
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    write_tree(root, {A: V1, "packages/core/src/b.ts": "export {};\n", **story_inputs(STORY)})
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    return root
+    return small_repo(tmp_path)
 
 
 def test_story_status_decodes_only_what_was_appended_since_it_last_read(

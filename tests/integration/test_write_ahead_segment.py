@@ -28,12 +28,17 @@ V1 = "export const findOrder = 1;\n"
 V2 = "export const findOrder = 2;\n"
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
+def small_repo(tmp_path: Path) -> Path:
+    """Two core files and a story, in a git work tree."""
     root = tmp_path / "repo"
     write_tree(root, {A: V1, "packages/core/src/b.ts": "export {};\n", **story_inputs(STORY)})
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return small_repo(tmp_path)
 
 
 def service(repo: Path) -> StoryfenceService:

@@ -31,3 +31,11 @@ def sync_dir(fd: int) -> None:
     """Make the entries of the directory `fd` durable (a rename into it, an unlink from it)."""
     if not _full(fd):
         os.fsync(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of `data` to `fd` (os.write may write fewer than asked)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -20,7 +20,7 @@ import stat
 from collections.abc import Generator
 from pathlib import Path
 
-from storyfence.adapters.durable import sync_data, sync_dir
+from storyfence.adapters.durable import sync_data, sync_dir, write_all
 from storyfence.adapters.ports import Staged
 from storyfence.core.confinement import confinement_refusal
 from storyfence.core.errors import InputError, Refused
@@ -93,7 +93,7 @@ class RepoFiles:
             mode = stat.S_IMODE(st.st_mode) if st is not None else 0o644
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, mode, dir_fd=dir_fd)
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
             finally:
                 os.close(fd)
             os.replace(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
@@ -144,7 +144,7 @@ class RepoFiles:
             mode = stat.S_IMODE(st.st_mode) if st is not None else 0o644
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, mode, dir_fd=dir_fd)
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
                 sync_data(fd)  # the data must be on disk before the rename makes it visible
             finally:
                 os.close(fd)
@@ -323,13 +323,6 @@ def _regular_or_missing(rel: str, dir_fd: int, name: str) -> os.stat_result | No
     if not stat.S_ISREG(st.st_mode):
         raise InputError(f"{rel} is not a regular file")
     return st
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def _identity(st: os.stat_result) -> str:

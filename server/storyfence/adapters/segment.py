@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from storyfence.adapters.durable import sync_data
+from storyfence.adapters.durable import sync_data, write_all
 from storyfence.core.errors import StateError
 
 INLINE_MAX = 1 << 20
@@ -150,10 +150,7 @@ class Segment:
         data = encode_entry(entry)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            write_all(fd, data)
             sync_data(fd)
             st = os.fstat(fd)
             self.left = (st.st_dev, st.st_ino, st.st_size)

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import cast
 
-from storyfence.adapters.durable import sync_data
+from storyfence.adapters.durable import sync_data, write_all
 from storyfence.adapters.ports import StoryFiles
 from storyfence.adapters.recovery import checkpoint, replay
 from storyfence.adapters.segment import CHECKPOINT_BYTES, INLINE_MAX, Entry, Op, Segment
@@ -93,7 +93,7 @@ class Transaction:
         data = b"".join(lines)
         if ops:
             self.store.segment.append(Entry(at=self.offset, lines=data, ops=ops))  # the commit point
-        _write_all(self._fd, data)
+        write_all(self._fd, data)
         if not ops:
             sync_data(self._fd)
         self.records.extend(fresh)
@@ -155,13 +155,6 @@ def _read_from(fd: int, start: int) -> bytes:
 def _last_line(raw: bytes) -> bytes:
     """The last newline-terminated line of `raw` (its complete lines)."""
     return raw[raw.rstrip(b"\n").rfind(b"\n") + 1 :]
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def _write_ahead(event: Event) -> tuple[str, str | None, str | None] | None:
