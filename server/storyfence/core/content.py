@@ -14,15 +14,22 @@ import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from storyfence.core.content_rules import ContentRule, ImportRule, RegexRule
-from storyfence.core.decisions import Decision, fill_template
-from storyfence.core.patterns import match_name
-from storyfence.core.policy import Policy
+from storyfence.core.quick import fill_template, match_name
+
+if TYPE_CHECKING:
+    from storyfence.core.decisions import Decision
+    from storyfence.core.policy import Policy
+
+# The Claude Code hook judges content with these functions too (core.quick, over the policy's compiled form):
+# nothing here imports pydantic at run time, and a rule is passed as its kind, modules and compiled regexes.
 
 
 @dataclass(frozen=True)
-class _Finding:
+class Finding:
+    """What a content rule found: the pattern a refusal names, the detail, and its template values."""
+
     pattern: str
     detail: str
     extra: dict[str, str] = field(default_factory=lambda: {})
@@ -41,12 +48,16 @@ def check_content(policy: Policy, path: str, old_text: str | None, new_text: str
                    occurrence: a second `localhost:3003` does not hide a changed one); adding definitions
                    or moving one passes; in JS/TS, comments are not definitions
     """
+    from storyfence.core.decisions import Decision
+
     if old_text == new_text:
         return None
     for rule in policy.content_rules:
         if not rule.applies_to(path):
             continue
-        finding = _judge(rule, path, old_text, new_text)
+        modules = rule.modules if rule.kind == "imports" else ()
+        compiled = () if rule.kind == "imports" else rule.compiled
+        finding = content_finding(rule.kind, modules, compiled, path, old_text, new_text)
         if finding is not None:
             return Decision(
                 path=path,
@@ -61,16 +72,24 @@ def check_content(policy: Policy, path: str, old_text: str | None, new_text: str
     return None
 
 
-def _judge(rule: ContentRule, path: str, old_text: str | None, new_text: str | None) -> _Finding | None:
-    if isinstance(rule, ImportRule):
-        return None if new_text is None else _new_import(rule, old_text, new_text)
-    if rule.kind == "markers":
-        return None if new_text is None else _new_marker(rule, old_text or "", new_text)
+def content_finding(
+    kind: str,
+    modules: tuple[str, ...],
+    compiled: tuple[re.Pattern[str], ...],
+    path: str,
+    old_text: str | None,
+    new_text: str | None,
+) -> Finding | None:
+    """What one content rule (its kind, and its modules or compiled regexes) finds in the change, or None."""
+    if kind == "imports":
+        return None if new_text is None else _new_import(modules, old_text, new_text)
+    if kind == "markers":
+        return None if new_text is None else _new_marker(compiled, old_text or "", new_text)
     if is_script(path):
         # a port in a JS/TS comment documents the definition; it is not one
         old_text = None if old_text is None else _scan(old_text)[0]
         new_text = None if new_text is None else _scan(new_text)[0]
-    return _lost_definition(rule, old_text, new_text)
+    return _lost_definition(compiled, old_text, new_text)
 
 
 SCRIPT_EXTENSIONS = (".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs")
@@ -213,17 +232,17 @@ def listed_module(module: str, modules: tuple[str, ...]) -> str | None:
     return None
 
 
-def _new_import(rule: ImportRule, old_text: str | None, new_text: str) -> _Finding | None:
+def _new_import(modules: tuple[str, ...], old_text: str | None, new_text: str) -> Finding | None:
     # Only imports the old text lacked are judged: a module the file already imported is not new coupling.
     before = {_bare(i.module) for i in find_imports(old_text)} if old_text else set[str]()
     for imp in find_imports(new_text):
         if _bare(imp.module) in before:
             continue
-        entry = listed_module(imp.module, rule.modules)
+        entry = listed_module(imp.module, modules)
         if entry is None:
             continue
         listed = "" if entry == imp.module else f" (listed as `{entry}`)"
-        return _Finding(
+        return Finding(
             pattern=imp.module,
             detail=f"line {imp.line} imports `{imp.module}`{listed}",
             extra={"module": imp.module, "line": str(imp.line)},
@@ -240,8 +259,8 @@ def _key(line: str) -> str:
     return " ".join(line.split())
 
 
-def _marker(rule: RegexRule, line: str) -> str | None:
-    for regex in rule.compiled:
+def _marker(compiled: tuple[re.Pattern[str], ...], line: str) -> str | None:
+    for regex in compiled:
         m = regex.search(line)
         if m is not None:
             named = m.groupdict().get("marker")
@@ -249,7 +268,7 @@ def _marker(rule: RegexRule, line: str) -> str | None:
     return None
 
 
-def _new_marker(rule: RegexRule, old_text: str, new_text: str) -> _Finding | None:
+def _new_marker(compiled: tuple[re.Pattern[str], ...], old_text: str, new_text: str) -> Finding | None:
     # A marker line is judged by its count: one the old text already had (moved, re-indented) passes; one
     # more than before is an added marker. difflib then points at the inserted copy.
     old_lines = old_text.splitlines()
@@ -262,16 +281,16 @@ def _new_marker(rule: RegexRule, old_text: str, new_text: str) -> _Finding | Non
         after[key] += 1
         sample.setdefault(key, line)
     # only a line that occurs more often than before can add a marker: the regexes run on those alone
-    grown = {key for key, count in after.items() if count > before[key] and _marker(rule, sample[key]) is not None}
+    grown = {key for key, count in after.items() if count > before[key] and _marker(compiled, sample[key]) is not None}
     if not grown:
         return None
     index = _added_index(old_lines, new_lines, grown, before)
     line = new_lines[index]
-    marker = _marker(rule, line) or ""
+    marker = _marker(compiled, line) or ""
     shown = _key(line)
     if len(shown) > 120:
         shown = shown[:117] + "..."
-    return _Finding(
+    return Finding(
         pattern=marker,
         detail=f"line {index + 1} adds the marker `{marker}`: `{shown}`",
         extra={"marker": marker, "line": str(index + 1)},
@@ -308,7 +327,7 @@ class Definition:
     offset: int
 
 
-def find_definitions(rule: RegexRule, text: str) -> dict[tuple[int, str], list[Definition]]:
+def find_definitions(compiled: tuple[re.Pattern[str], ...], text: str) -> dict[tuple[int, str], list[Definition]]:
     """Every occurrence of each definition in `text`, in order, keyed by (regex index, normalized text) so
     reformatting is no change.
 
@@ -316,7 +335,7 @@ def find_definitions(rule: RegexRule, text: str) -> dict[tuple[int, str], list[D
     script, so the rest of the script may change); quotes and whitespace never count.
     """
     found: dict[tuple[int, str], list[Definition]] = {}
-    for index, regex in enumerate(rule.compiled):
+    for index, regex in enumerate(compiled):
         seen: dict[tuple[str, str | None], tuple[tuple[int, str], str]] = {}  # a file repeats its definitions
         for m in regex.finditer(text):
             raw, named = m.group(0), m.groupdict().get("definition")
@@ -330,11 +349,13 @@ def find_definitions(rule: RegexRule, text: str) -> dict[tuple[int, str], list[D
     return found
 
 
-def _lost_definition(rule: RegexRule, old_text: str | None, new_text: str | None) -> _Finding | None:
+def _lost_definition(
+    compiled: tuple[re.Pattern[str], ...], old_text: str | None, new_text: str | None
+) -> Finding | None:
     if not old_text:
         return None  # a new file only adds definitions
-    before = find_definitions(rule, old_text)
-    after = find_definitions(rule, new_text) if new_text else {}
+    before = find_definitions(compiled, old_text)
+    after = find_definitions(compiled, new_text) if new_text else {}
     # counted per occurrence, not as a set: one of two equal definitions changed is a change
     lost = [(key, copies) for key, copies in before.items() if len(after.get(key, ())) < len(copies)]
     if not lost:
@@ -350,7 +371,7 @@ def _lost_definition(rule: RegexRule, old_text: str | None, new_text: str | None
     kept = len(after.get(key, ()))
     if kept:
         where += f"; it holds {len(copies)} copies, this write leaves {kept}"
-    return _Finding(
+    return Finding(
         pattern=first.text,
         detail=f"{how} `{first.text}` ({where})",
         extra={"definition": first.text, "line": str(line)},
