@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
+from storyfence.adapters import reads
 from storyfence.adapters.packages import NEVER_PACKAGES, WorkspacePackages
 from storyfence.core.evidence import CODE_EXTENSIONS, FRAMEWORK_CONFIGS
 from storyfence.core.layout import framework_of
@@ -66,7 +67,7 @@ def read_facts(root: Path) -> RepoFacts:
                 dev=pkg.dev,
                 peer=pkg.peer,
                 configs=_configs(folder),
-                has_tsconfig=(folder / "tsconfig.json").is_file(),
+                has_tsconfig=_is_file(folder / "tsconfig.json"),
             )
         )
     known = {p.dir for p in packages}
@@ -101,7 +102,13 @@ def _resolve_local(files: list[FileFacts], packages: list[PackageInfo]) -> tuple
     return tuple(out)
 
 
+def _is_file(path: Path) -> bool:
+    reads.read(path)
+    return path.is_file()
+
+
 def _configs(folder: Path) -> tuple[str, ...]:
+    reads.read(folder)
     try:
         names = os.listdir(folder)
     except OSError:
@@ -114,6 +121,7 @@ def _other_projects(root: Path) -> list[PackageInfo]:
     """Python and Go projects (the highest folder with a marker file), up to four levels down."""
     found: list[PackageInfo] = []
     for dirpath, dirnames, filenames in os.walk(root):
+        reads.read(dirpath)
         rel = Path(dirpath).relative_to(root).as_posix()
         depth = 0 if rel == "." else rel.count("/") + 1
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
@@ -128,7 +136,7 @@ def _other_projects(root: Path) -> list[PackageInfo]:
             configs = tuple(m for m in _PYTHON_MARKERS if m in filenames)
             if "manage.py" not in configs:
                 # a nested Django project (apps/api/src/manage.py) still marks the folder above
-                configs += tuple("manage.py" for d in dirnames if (Path(dirpath) / d / "manage.py").is_file())[:1]
+                configs += tuple("manage.py" for d in dirnames if _is_file(Path(dirpath) / d / "manage.py"))[:1]
             found.append(
                 PackageInfo(dir=rel, name=rel, language="python", runtime=_python_deps(Path(dirpath)), configs=configs)
             )
@@ -139,6 +147,8 @@ def _other_projects(root: Path) -> list[PackageInfo]:
 def _python_deps(folder: Path) -> tuple[str, ...]:
     names: list[str] = []
     # no pyproject.toml, or one that is not TOML: its dependencies say nothing (learning allows less, not more)
+    reads.read(folder)
+    reads.read(folder / "pyproject.toml")
     with contextlib.suppress(OSError, ValueError):
         with (folder / "pyproject.toml").open("rb") as fh:
             data = tomllib.load(fh)
@@ -151,6 +161,7 @@ def _python_deps(folder: Path) -> tuple[str, ...]:
         poetry = cast("dict[str, Any]", tool.get("poetry", {}))
         names.extend(str(k) for k in cast("dict[str, object]", poetry.get("dependencies", {})))
     for req in sorted(folder.glob("requirements*.txt")):
+        reads.read(req)
         try:
             text = req.read_text(encoding="utf-8", errors="replace")
         except OSError:
@@ -165,6 +176,7 @@ def _python_deps(folder: Path) -> tuple[str, ...]:
 def _module_facts(root: Path, package_dir: str, budget: int, packages: set[str]) -> list[FileFacts]:
     out: list[FileFacts] = []
     for dirpath, dirnames, filenames in os.walk(root / package_dir):
+        reads.read(dirpath)
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         # a nested package's modules are its own
         dirnames[:] = sorted(
@@ -180,6 +192,7 @@ def _module_facts(root: Path, package_dir: str, budget: int, packages: set[str])
 
 
 def _head(path: Path) -> str:
+    reads.read(path)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import pathspec
 
+from storyfence.adapters import reads
 from storyfence.core.dependents import dependents
 
 
@@ -31,6 +32,7 @@ class Package:
 
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:
+    reads.read(path)
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -101,6 +103,7 @@ class WorkspacePackages:
         import yaml  # imported on first use: not needed to start serving
 
         ws = self.root / "pnpm-workspace.yaml"
+        reads.read(ws)
         try:
             data = _mapping(yaml.safe_load(ws.read_text(encoding="utf-8")))
             if isinstance(data.get("packages"), list):
@@ -123,6 +126,7 @@ class WorkspacePackages:
         if any("**" in g for g in include):
             max_depth = 6
         for dirpath, dirnames, filenames in os.walk(self.root):
+            reads.read(dirpath)
             rel = posixpath.relpath(Path(dirpath).as_posix(), self.root.as_posix())
             depth = 0 if rel == "." else rel.count("/") + 1
             # dot folders can be workspace packages too (`apps/web/.react-email`); build output and caches never
