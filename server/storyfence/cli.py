@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import os
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from storyfence import __version__
 from storyfence.core.errors import StoryfenceError
 
 if TYPE_CHECKING:
+    import argparse
+
     from storyfence.app.service import StoryfenceService
+
+# Claude Code starts `storyfence hook claude-code` before every write: the command line imports what a command
+# needs when it runs (argparse, logging and the rest are not needed to answer the hook)
 
 
 def _explicit_root(value: str | None) -> Path | None:
@@ -57,6 +57,8 @@ WAITING = (
 def cmd_serve(args: argparse.Namespace) -> int:
     # stdio carries JSON-RPC: every diagnostic goes to stderr, nothing else ever touches stdout. Clients show a
     # stdio server's stderr as errors (Claude Code: `[ERROR] Server stderr`), so stdio logs warnings and up
+    import logging
+
     level = args.log_level or ("INFO" if args.http else "WARNING")
     logging.basicConfig(level=level, stream=sys.stderr, format="storyfence %(levelname)s %(message)s")
     from storyfence.adapters.search import engine_note, find_ripgrep
@@ -104,6 +106,8 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import json
+
     if args.examples:
         return cmd_examples(args)
     if not args.paths:
@@ -138,6 +142,9 @@ def use_color(choice: str, isatty: bool, environ: Mapping[str, str]) -> bool:
 
 
 def cmd_layout(args: argparse.Namespace) -> int:
+    import json
+    import shutil
+
     from storyfence.adapters.layout_facts import read_facts
     from storyfence.commands.layout import Style, Verdict, build_map, render, to_json
     from storyfence.core.layout import learn
@@ -171,14 +178,18 @@ def cmd_layout(args: argparse.Namespace) -> int:
 
 
 def cmd_hook(args: argparse.Namespace) -> int:
+    return run_hook(args.root, args.policy, args.story)
+
+
+def run_hook(root: str | None, policy: str | None, story: str | None) -> int:
     from storyfence.commands.hook import arm_deadline, claude_code_hook, deadline_seconds
 
     arm_deadline(deadline_seconds(os.environ))  # before stdin: a caller that never closes it is refused too
     code, out = claude_code_hook(
         sys.stdin.read(),
-        root=Path(args.root) if args.root else None,
-        policy_path=_policy_path(args.policy),
-        story=args.story,
+        root=Path(root) if root else None,
+        policy_path=_policy_path(policy),
+        story=story,
     )
     if out:
         print(out)
@@ -246,6 +257,10 @@ SERVE_ROOT_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from storyfence import __version__
+
     parser = argparse.ArgumentParser(prog="storyfence", description=__doc__)
     parser.add_argument("--version", action="version", version=f"storyfence {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -369,10 +384,40 @@ UNSUPPORTED_PLATFORM = (
 )
 
 
+HOOK_OPTIONS = ("--root", "--policy", "--story")
+
+
+def hook_arguments(argv: list[str]) -> tuple[str | None, str | None, str | None] | None:
+    """(root, policy, story) when `argv` is plainly `hook claude-code [--root R] [--policy P] [--story S]` (what
+    `init` writes), so the hook answers without building the parser; None for anything else (argparse decides,
+    with its own errors and abbreviations)."""
+    if argv[:2] != ["hook", "claude-code"]:
+        return None
+    values: dict[str, str] = {}
+    rest = argv[2:]
+    while rest:
+        option, _, value = rest[0].partition("=")
+        if option not in HOOK_OPTIONS:
+            return None
+        if "=" not in rest[0]:
+            if len(rest) < 2:
+                return None
+            value = rest[1]
+            rest = rest[1:]
+        if not value or value.startswith("-"):
+            return None
+        values[option] = value
+        rest = rest[1:]
+    return values.get("--root"), values.get("--policy"), values.get("--story")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if not sys.platform.startswith(("linux", "darwin")):
         print(UNSUPPORTED_PLATFORM.format(platform=sys.platform), file=sys.stderr)
         return 2
+    hook = hook_arguments(sys.argv[1:] if argv is None else list(argv))
+    if hook is not None:
+        return run_hook(*hook)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

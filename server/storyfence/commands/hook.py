@@ -23,14 +23,14 @@ import posixpath
 import signal
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from storyfence.core.errors import StoryfenceError
 
 if TYPE_CHECKING:
-    from storyfence.app.repo import Repo
+    from storyfence.app.repo import Repo, Story
+    from storyfence.core.workflow import StoryState
 
 # Claude Code starts this module's process before every write: it imports only what a decision needs, when it
 # needs it (not the MCP server, the service's other use cases, or the policy's TOML when the cache holds it)
@@ -57,13 +57,22 @@ class HookInputError(Exception):
     """The hook JSON is not a PreToolUse call we can read (the call is refused: exit 2)."""
 
 
-@dataclass(frozen=True)
 class ToolCall:
-    """The part of a PreToolUse hook input that the hook judges."""
+    """The part of a PreToolUse hook input that the hook judges (a plain class: no dataclasses import)."""
 
-    tool_name: str
-    tool_input: dict[str, Any]
-    cwd: str | None
+    __slots__ = ("cwd", "tool_input", "tool_name")
+
+    def __init__(self, tool_name: str, tool_input: dict[str, Any], cwd: str | None) -> None:
+        self.tool_name = tool_name
+        self.tool_input = tool_input
+        self.cwd = cwd
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ToolCall):
+            return NotImplemented
+        return (self.tool_name, self.tool_input, self.cwd) == (other.tool_name, other.tool_input, other.cwd)
+
+    __hash__ = None  # pyright: ignore[reportAssignmentType]
 
     @property
     def path(self) -> str:
@@ -186,14 +195,31 @@ def _claude_code_hook(
     if call is None:
         return 0, ""
     chosen = root_for_call(root, call, env)
+    story = story or env.get(STORY_ENV) or None
+    decided, refusal = quick_judge_or_none(call, chosen, policy_path=policy_path, story=story)
+    if decided:
+        return (0, "") if refusal is None else (0, deny(refusal))
     try:
-        refusal = judge(call, chosen, policy_path=policy_path, story=story or env.get(STORY_ENV) or None)
+        refusal = judge(call, chosen, policy_path=policy_path, story=story)
     except StoryfenceError as exc:
         # the policy or the story cannot be read: refuse (fail closed) and say why, so the user can fix it
         refusal = f"storyfence could not check this write, so it is refused: {exc}"
     if refusal is None:
         return 0, ""
     return 0, deny(refusal)
+
+
+def quick_judge_or_none(
+    call: ToolCall, root: Path, *, policy_path: Path | None, story: str | None
+) -> tuple[bool, str | None]:
+    """(True, the refusal or None) when the quick path decides from its cache; (False, None) when the long way
+    must decide (no entry, anything changed, anything it is not sure of, and any error of its own)."""
+    from storyfence.commands.hook_quick import quick_judge
+
+    try:
+        return True, quick_judge(call, root, policy_path=policy_path, story=story)
+    except Exception:  # Unsure, or a fault of the quick path itself: the long way decides
+        return False, None
 
 
 def deadline_seconds(environ: Mapping[str, str]) -> float:
@@ -222,21 +248,89 @@ def arm_deadline(seconds: float) -> bool:
 
 
 def judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: str | None) -> str | None:
-    """The refusal message for this write, or None when the policy, scope and workflow allow it."""
+    """The refusal message for this write, or None when the policy, scope and workflow allow it.
+
+    It also writes the quick path's cache entry (adapters.hook_cache) from what it read, so the next call
+    decides without loading the policy's models."""
+    from storyfence.adapters import hook_cache
     from storyfence.adapters.policy_cache import load_policy_cached
+    from storyfence.adapters.reads import Reads
     from storyfence.app.repo import Repo
-    from storyfence.core.content import check_content
+    from storyfence.core.quick_form import bounds_form
 
     if not root.is_dir():
         raise StoryfenceError(f"the project root {root} is not a directory (set --root)")
-    policy, sources, packages = load_policy_cached(root, policy_path)
-    repo = Repo(root, policy, policy_paths=sources)
-    if packages is not None:
-        repo.use_packages(packages)
-    rel = repo_relative(call.path, root, repo.root, call.cwd)
-    stories = [story] if story else open_stories(repo)
+    real = os.path.realpath(root)
+    explicit = None if policy_path is None else str(policy_path)
+    inputs = hook_cache.code_and_policy_inputs(real, explicit)  # before the policy is read: never newer than it
+    with Reads() as reads:
+        policy, sources, packages = load_policy_cached(root, policy_path)
+        repo = Repo(root, policy, policy_paths=sources)
+        if packages is not None:
+            repo.use_packages(packages)
+        facts = repo.packages()
+    seen = Seen(repo)
+    refusal = _judge(call, repo, seen, story)
+    bounds = bounds_form(policy, repo.protected, facts)
+    hook_cache.save(real, explicit, {**inputs, **reads.seen}, bounds, seen.stories, seen.scopes)
+    return refusal
+
+
+class Seen:
+    """The stories the long way looked at (their journal's state, their SCOPE.md's lists), for the cache."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.stories: dict[str, dict[str, object]] = {}
+        self.scopes: dict[str, dict[str, object]] = {}
+
+    def state(self, story_id: str) -> StoryState:
+        """The story's state from its journal (raises what `read_state` raises); noted with its identity."""
+        from storyfence.adapters.private_cache import identity
+        from storyfence.core.errors import WorkflowError
+        from storyfence.core.workflow import ensure
+
+        found = self.repo.story(story_id)
+        journal = str(found.store.journal)
+        before = identity(journal)
+        try:
+            _, state = found.store.read_state()
+        except StoryfenceError:
+            if identity(journal) == before:
+                self.stories[found.paths.folder] = {"journal": before, "status": None, "refusal": None}
+            raise
+        refusal: str | None = None
+        try:
+            ensure(state, "write")
+        except WorkflowError as exc:
+            refusal = str(exc)
+        if identity(journal) == before:
+            self.stories[found.paths.folder] = {"journal": before, "status": state.status, "refusal": refusal}
+        return state
+
+    def scope(self, found: Story) -> None:
+        """Note the story's SCOPE.md lists as the decision reads them, with the file's identity."""
+        from storyfence.adapters.private_cache import lidentity
+        from storyfence.core.quick_form import scope_form
+
+        rel = found.paths.scope
+        path = str(self.repo.ws.absolute(rel))
+        before = lidentity(path)
+        lists = self.repo.scope(found)
+        if before is not None and lidentity(path) == before:
+            self.scopes[rel] = {"identity": before, "form": scope_form(lists)}
+
+
+def _judge(call: ToolCall, repo: Repo, seen: Seen, story: str | None) -> str | None:
+    from storyfence.core.content import check_content
+
+    rel = repo_relative(call.path, Path(str(repo.root)), repo.root, call.cwd)
+    stories = [story] if story else open_stories(repo, seen)
     for story_id in stories or [None]:
-        decision = repo.decide_path(rel, repo.story(story_id) if story_id else None)
+        found = repo.story(story_id) if story_id else None
+        if found is not None:
+            seen.scope(found)
+        decision = repo.decide_path(rel, found)
         if not decision.allowed:
             where = f" (story {story_id})" if story_id else ""
             return f"storyfence refused this {call.tool_name}{where}: {decision.message()}"
@@ -246,18 +340,19 @@ def judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: str | 
         if content is not None:
             return f"storyfence refused this {call.tool_name}: {content.message()}"
     if story:
-        refusal = workflow_refusal(repo, story)
+        refusal = workflow_refusal(repo, story, seen)
         if refusal is not None:
             return f"storyfence refused this {call.tool_name} (story {story}): {refusal}"
     return None
 
 
-def _current_text(path: Path, cap: int) -> str | None:
+def _current_text(path: str, cap: int) -> str | None:
     """The file's text, or None when it does not exist, is too large or is not UTF-8 text."""
     try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > cap:
+        if os.path.islink(path) or not os.path.isfile(path) or os.stat(path).st_size > cap:
             return None
-        return path.read_bytes().decode("utf-8")
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
 
@@ -294,10 +389,11 @@ def _notebook_cell(text: str | None, cell_id: object) -> str:
     return ""
 
 
-def proposed_texts(call: ToolCall, target: Path, cap: int) -> tuple[str | None, str | None] | None:
+def proposed_texts(call: ToolCall, target: str | os.PathLike[str], cap: int) -> tuple[str | None, str | None] | None:
     """(old text, new text) of the write for the content rules; None when it cannot be computed (the tool
     call will fail on its own, or the file is not text). Old None means a new file."""
     args = call.tool_input
+    target = os.fspath(target)
     current = _current_text(target, cap)
     exists = os.path.lexists(target)
     if exists and current is None:
@@ -329,13 +425,13 @@ def _pair(old: str, new: str | None) -> tuple[str, str] | None:
     return None if new is None else (old, new)
 
 
-def workflow_refusal(repo: Repo, story: str) -> str | None:
+def workflow_refusal(repo: Repo, story: str, seen: Seen | None = None) -> str | None:
     """The server's workflow message when the story's state does not allow a write (no open chunk,
     BLOCKED, COMPLETE), else None. A journal that does not verify raises StateError."""
     from storyfence.core.errors import WorkflowError
     from storyfence.core.workflow import ensure
 
-    _, state = repo.story(story).store.read_state()
+    state = (seen or Seen(repo)).state(story)
     try:
         ensure(state, "write")
     except WorkflowError as exc:
@@ -343,7 +439,7 @@ def workflow_refusal(repo: Repo, story: str) -> str | None:
     return None
 
 
-def open_stories(repo: Repo) -> list[str]:
+def open_stories(repo: Repo, seen: Seen | None = None) -> list[str]:
     """The stories whose journal shows an open chunk, found under the policy's story folders.
 
     A journal that cannot be read is skipped here (`storyfence audit` reports it); with no story found
@@ -362,7 +458,7 @@ def open_stories(repo: Repo) -> list[str]:
             if story_id in found:
                 continue
             try:
-                _, state = repo.story(story_id).store.read_state()
+                state = (seen or Seen(repo)).state(story_id)
             except StoryfenceError:
                 continue
             if state.status == "open":

@@ -13,10 +13,10 @@ import bisect
 import difflib
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from storyfence.core.quick import fill_template, match_name
+from storyfence.core.messages import fill_template
+from storyfence.core.patterns import match_name
 
 if TYPE_CHECKING:
     from storyfence.core.decisions import Decision
@@ -26,13 +26,42 @@ if TYPE_CHECKING:
 # nothing here imports pydantic at run time, and a rule is passed as its kind, modules and compiled regexes.
 
 
-@dataclass(frozen=True)
-class Finding:
+class _Record:
+    """A small frozen value compared by its fields (not a dataclass: the hook imports this module, and the
+    dataclasses module costs it several milliseconds)."""
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._fields() == other._fields()  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, *map(repr, self._fields())))
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({values})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+
+class Finding(_Record):
     """What a content rule found: the pattern a refusal names, the detail, and its template values."""
+
+    __slots__ = ("detail", "extra", "pattern")
+
+    def __init__(self, pattern: str, detail: str, extra: dict[str, str] | None = None) -> None:
+        object.__setattr__(self, "pattern", pattern)
+        object.__setattr__(self, "detail", detail)
+        object.__setattr__(self, "extra", {} if extra is None else extra)
 
     pattern: str
     detail: str
-    extra: dict[str, str] = field(default_factory=lambda: {})
+    extra: dict[str, str]
 
 
 def check_content(policy: Policy, path: str, old_text: str | None, new_text: str | None) -> Decision | None:
@@ -195,9 +224,14 @@ _IMPORT_FORMS = (
 )
 
 
-@dataclass(frozen=True)
-class Import:
+class Import(_Record):
     """One module a JS/TS text imports, and the line its import statement starts on (1-based)."""
+
+    __slots__ = ("line", "module")
+
+    def __init__(self, module: str, line: int) -> None:
+        object.__setattr__(self, "module", module)
+        object.__setattr__(self, "line", line)
 
     module: str
     line: int
@@ -318,10 +352,15 @@ def _added_index(old_lines: list[str], new_lines: list[str], grown: set[str], be
 # --- definitions ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Definition:
+class Definition(_Record):
     """One occurrence of a port or env-var definition: its text as written (whitespace collapsed) and where
     it starts in the text (an offset: lines are counted only for the one a refusal reports)."""
+
+    __slots__ = ("offset", "text")
+
+    def __init__(self, text: str, offset: int) -> None:
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "offset", offset)
 
     text: str
     offset: int

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 import pathspec
 
 from storyfence.core.advice import default_deny_advice
+from storyfence.core.messages import decision_message, fill_template
 from storyfence.core.models import Value
+from storyfence.core.patterns import match_name
 from storyfence.core.policy import PackageFacts, Policy, Rule, RuleKind, Stories
-from storyfence.core.quick import decision_message, fill_template, match_name
 from storyfence.core.story_paths import protected_globs
 
 

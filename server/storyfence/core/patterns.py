@@ -5,12 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pathspec
-
-from storyfence.core.quick import match_name, name_pattern
-
-__all__ = ["check_globs", "check_regexes", "glob_problem", "match_name", "name_pattern"]
-
 
 def glob_problem(glob: str) -> str | None:
     """Why `glob` is not a gitignore pattern a person meant, or None. pathspec accepts some patterns that
@@ -43,6 +37,8 @@ def check_globs(value: tuple[str, ...]) -> tuple[str, ...]:
         problem = glob_problem(glob)
         if problem is not None:
             raise ValueError(f"entry {index} ({glob!r}) is not a valid glob: {problem}")
+    import pathspec  # imported here: the hook's quick path matches names with this module, never globs
+
     try:
         pathspec.PathSpec.from_lines("gitignore", value)
     except Exception as exc:  # pathspec raises several types for a bad pattern
@@ -58,3 +54,22 @@ def check_regexes(value: tuple[str, ...]) -> tuple[str, ...]:
         except re.error as exc:
             raise ValueError(f"entry {index} ({text!r}) is not a valid regular expression: {exc}") from exc
     return value
+
+
+def name_pattern(glob: str) -> re.Pattern[str]:
+    """A module or package name glob as a regex: `*` matches any run of characters, `/` included."""
+    return re.compile("".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", glob)))
+
+
+def match_name(name: str, globs: tuple[str, ...], *, subpaths: bool = False) -> str | None:
+    """The first glob in `globs` that `name` matches (exactly, or as a glob), or None.
+
+    With `subpaths`, a plain entry also matches a path below it: `express` matches `express/lib/router`.
+    """
+    for glob in globs:
+        if "*" in glob:
+            if name_pattern(glob).fullmatch(name):
+                return glob
+        elif name == glob or (subpaths and name.startswith(glob + "/")):
+            return glob
+    return None

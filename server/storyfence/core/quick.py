@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import re
 
+from storyfence.core.content import content_finding
+from storyfence.core.messages import decision_message, fill_template
+from storyfence.core.patterns import match_name
+
 Globs = list[list[object]]
 """A gitignore pattern list as pathspec compiles it: per pattern [regex or None, include (bool or None)]."""
 Plain = dict[str, object]
@@ -18,36 +22,6 @@ Plain = dict[str, object]
 
 class Unplain(Exception):
     """The compiled form is not what this module reads: decide with the full policy instead."""
-
-
-def fill_template(template: str, path: str, extra: dict[str, str] | None = None) -> str:
-    """Fill an `instead` template: {path}, {name}, {stem}, and any `extra` placeholders (e.g. {module})."""
-    name = path.rsplit("/", 1)[-1]
-    stem = name.split(".", 1)[0]
-    values = {"path": path, "name": name, "stem": stem, **(extra or {})}
-    # one pass, so a value that itself contains `{...}` is never filled again
-    return re.sub(r"\{([a-z_]+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
-
-
-def decision_message(
-    path: str,
-    allowed: bool,
-    rule: str,
-    pattern: str | None,
-    policy_file: str,
-    reason: str,
-    exceptions: tuple[str, ...] = (),
-    instead: str = "",
-) -> str:
-    """A decision in words (`Decision.message` says it this way too)."""
-    verdict = "allowed" if allowed else "refused"
-    where = f" (pattern `{pattern}`)" if pattern else ""
-    text = f"{path}: {verdict} by rule `{rule}`{where} in {policy_file}: {reason}"
-    if exceptions:
-        text += " (an exception to " + ", ".join(f"`{e}`" for e in exceptions) + ")"
-    if not allowed and instead:
-        text += f" Instead: {instead}"
-    return text
 
 
 # --- the compiled form ---------------------------------------------------------------------------------------
@@ -286,8 +260,6 @@ class Bounds:
 
     def content(self, path: str, old_text: str | None, new_text: str | None) -> Verdict | None:
         """The refusal of the change by a content rule (see `core.content.check_content`), or None."""
-        from storyfence.core.content import content_finding
-
         if old_text == new_text:
             return None
         for rule in self.content_rules:
@@ -357,23 +329,4 @@ def _scope_refusal(path: str, scope: Scope) -> Verdict | None:
         reason = "the story's SCOPE.md has an In scope list and this path is not on it (no scope expansion)."
         instead = "write only paths matching: " + ", ".join(f"`{p}`" for p in scope.in_scope.patterns)
         return Verdict(False, rule, decision_message(path, False, rule, None, scope.source, reason, instead=instead))
-    return None
-
-
-def name_pattern(glob: str) -> re.Pattern[str]:
-    """A module or package name glob as a regex: `*` matches any run of characters, `/` included."""
-    return re.compile("".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", glob)))
-
-
-def match_name(name: str, globs: tuple[str, ...], *, subpaths: bool = False) -> str | None:
-    """The first glob in `globs` that `name` matches (exactly, or as a glob), or None.
-
-    With `subpaths`, a plain entry also matches a path below it: `express` matches `express/lib/router`.
-    """
-    for glob in globs:
-        if "*" in glob:
-            if name_pattern(glob).fullmatch(name):
-                return glob
-        elif name == glob or (subpaths and name.startswith(glob + "/")):
-            return glob
     return None
