@@ -49,13 +49,27 @@ def _list(value: object) -> list[object]:
     return value  # pyright: ignore[reportUnknownVariableType]
 
 
+_LITERAL = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def literals(pattern: str) -> tuple[str, ...]:
+    """Runs of plain characters (ASCII letters, digits, `.`, `_`, `-`) that every path a gitignore pattern
+    matches contains: outside a `[...]` class such a character only ever matches itself, and a run of them
+    becomes one run of literals in pathspec's regex. A path lacking one cannot match, so the regex is skipped.
+    Anything else (wildcards, `/`, other characters) only splits runs, which keeps this a necessary condition,
+    never a sufficient one; a pattern with a `[...]` class or a backslash escape gets none."""
+    if "[" in pattern or "\\" in pattern:
+        return ()
+    return tuple(_LITERAL.findall(pattern))
+
+
 class Matcher:
     """A gitignore pattern list, matched as pathspec's `check_file` does: the last pattern that matches
     decides (a negated one un-matches); regexes are compiled on first use."""
 
-    __slots__ = ("_compiled", "_raw", "patterns")
+    __slots__ = ("_compiled", "_needs", "_raw", "patterns")
 
-    def __init__(self, patterns: tuple[str, ...], globs: object) -> None:
+    def __init__(self, patterns: tuple[str, ...], globs: object, *, folded: bool = False) -> None:
         raw: list[tuple[str | None, bool | None]] = []
         for item in _list(globs):
             pair = _list(item)
@@ -71,7 +85,8 @@ class Matcher:
             raise Unplain("one glob per pattern")
         self.patterns = patterns
         self._raw = raw
-        self._compiled: list[re.Pattern[str] | None] | None = None
+        self._needs = [literals(p.lower() if folded else p) for p in patterns]
+        self._compiled: list[re.Pattern[str] | None] = [None] * len(raw)
 
     def index(self, path: str) -> int | None:
         """The index of the pattern that makes `path` match, or None."""
@@ -79,13 +94,16 @@ class Matcher:
             path = path[1:]  # pathspec's normalize_file
         elif path.startswith("./"):
             path = path[2:]
-        compiled = self._compiled
-        if compiled is None:
-            compiled = self._compiled = [None if r is None else re.compile(r) for r, _ in self._raw]
         for i in range(len(self._raw) - 1, -1, -1):
-            include = self._raw[i][1]
-            regex = compiled[i]
-            if include is not None and regex is not None and regex.search(path) is not None:
+            source, include = self._raw[i]
+            if include is None or source is None:
+                continue
+            if not all(part in path for part in self._needs[i]):
+                continue  # it cannot match: its regex is never compiled (compiling is most of a decision's cost)
+            regex = self._compiled[i]
+            if regex is None:
+                regex = self._compiled[i] = re.compile(source)
+            if regex.search(path) is not None:
                 return i if include else None
         return None
 
@@ -108,7 +126,7 @@ class Rule:
         self.overrides = _strs(d["overrides"])
         patterns = _strs(d["patterns"])
         self.spec = Matcher(patterns, d["globs"])
-        self.folded = Matcher(patterns, d["folded"])
+        self.folded = Matcher(patterns, d["folded"], folded=True)
 
     def match(self, path: str, *, any_case: bool = False) -> str | None:
         hit = self.spec.match(path)
