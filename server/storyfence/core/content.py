@@ -10,7 +10,6 @@ Three kinds, each a named rule in the policy (`[[content_rules]]`, see policies/
 from __future__ import annotations
 
 import bisect
-import difflib
 import re
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -208,19 +207,22 @@ def _scan(text: str) -> tuple[str, list[tuple[int, int]]]:
 
 _BEFORE = r"(?<![\w$.])"  # not `x.import(`, not `myrequire(`
 _SPEC = r"(?P<q>['\"])(?P<spec>[^'\"\n]+)(?P=q)"
-_IMPORT_FORMS = (
+_IMPORT_FORMS: tuple[tuple[tuple[str, ...], str], ...] = (
+    # Each form with the words every match of it contains: a form whose words a text lacks is never compiled
+    # (the Claude Code hook pays for each regex it compiles).
     # import x from 'm' / import type { X } from 'm' / import x, * as y from 'm' / import 'm' (multi-line too).
     # Each part is bounded by the next brace or word, so a text of repeated `import {` stays linear.
-    re.compile(
+    (
+        ("import",),
         _BEFORE + r"import(?=[\s{*'\"])(?:\s*(?:type\s+)?(?:[\w$]+(?:\s*,)?\s*)?"
-        r"(?:\*\s*as\s+[\w$]+\s*|\{[^{}]*\}\s*)?from)?\s*" + _SPEC
+        r"(?:\*\s*as\s+[\w$]+\s*|\{[^{}]*\}\s*)?from)?\s*" + _SPEC,
     ),
     # export { x } from 'm' / export * from 'm' / export * as ns from 'm' / export type { X } from 'm'
-    re.compile(_BEFORE + r"export(?:\s+type)?\s*(?:\*(?:\s*as\s+[\w$]+)?|\{[^{}]*\})\s*from\s*" + _SPEC),
+    (("export", "from"), _BEFORE + r"export(?:\s+type)?\s*(?:\*(?:\s*as\s+[\w$]+)?|\{[^{}]*\})\s*from\s*" + _SPEC),
     # require('m'), import x = require('m')
-    re.compile(_BEFORE + r"require\s*\(\s*(?P<q>['\"`])(?P<spec>[^'\"`\n]+)(?P=q)\s*\)"),
+    (("require",), _BEFORE + r"require\s*\(\s*(?P<q>['\"`])(?P<spec>[^'\"`\n]+)(?P=q)\s*\)"),
     # await import('m')
-    re.compile(_BEFORE + r"import\s*\(\s*(?P<q>['\"`])(?P<spec>[^'\"`\n]+)(?P=q)"),
+    (("import",), _BEFORE + r"import\s*\(\s*(?P<q>['\"`])(?P<spec>[^'\"`\n]+)(?P=q)"),
 )
 
 
@@ -242,10 +244,13 @@ def find_imports(text: str) -> list[Import]:
 
     Comments are skipped, and so is import-like text inside a string literal.
     """
+    forms = [re.compile(source) for words, source in _IMPORT_FORMS if all(w in text for w in words)]
+    if not forms:
+        return []
     code, strings = _scan(text)
     string_starts = [s for s, _ in strings]
     found: list[tuple[int, Import]] = []
-    for form in _IMPORT_FORMS:
+    for form in forms:
         for m in form.finditer(code):
             k = bisect.bisect_right(string_starts, m.start()) - 1
             if k >= 0 and m.start() < strings[k][1]:
@@ -333,6 +338,8 @@ def _new_marker(compiled: tuple[re.Pattern[str], ...], old_text: str, new_text: 
 
 def _added_index(old_lines: list[str], new_lines: list[str], grown: set[str], before: Counter[str]) -> int:
     if len(old_lines) + len(new_lines) <= _DIFF_LINE_CAP:
+        import difflib  # only when a marker was added: the hook answers most writes without it
+
         matcher = difflib.SequenceMatcher(None, [_key(x) for x in old_lines], [_key(x) for x in new_lines])
         for tag, _, _, j1, j2 in matcher.get_opcodes():
             if tag in ("insert", "replace"):
