@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from storyfence.core.errors import StoryfenceError
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing is one more import for the hook
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
     from storyfence.app.service import StoryfenceService
 
@@ -20,16 +20,22 @@ if TYPE_CHECKING:
 
 
 def _explicit_root(value: str | None) -> Path | None:
+    from pathlib import Path
+
     chosen = value or os.environ.get("STORYFENCE_ROOT")
     return Path(chosen) if chosen else None
 
 
 def _root(value: str | None) -> Path:
+    from pathlib import Path
+
     return _explicit_root(value) or Path.cwd()
 
 
 def _policy_path(value: str | None) -> Path | None:
     """`--policy FILE`, when given (else the repo's .storyfence.toml over the built-in applies)."""
+    from pathlib import Path
+
     return Path(value) if value else None
 
 
@@ -118,6 +124,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.content == "-":
         content = sys.stdin.read()
     elif args.content:
+        from pathlib import Path
+
         try:
             content = Path(args.content).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -185,12 +193,7 @@ def run_hook(root: str | None, policy: str | None, story: str | None) -> int:
     from storyfence.commands.hook import arm_deadline, claude_code_hook, deadline_seconds
 
     arm_deadline(deadline_seconds(os.environ))  # before stdin: a caller that never closes it is refused too
-    code, out = claude_code_hook(
-        sys.stdin.read(),
-        root=Path(root) if root else None,
-        policy_path=_policy_path(policy),
-        story=story,
-    )
+    code, out = claude_code_hook(sys.stdin.read(), root=root or None, policy_path=policy or None, story=story)
     if out:
         print(out)
     return code
@@ -212,6 +215,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from storyfence.commands.report import report
 
     if (args.story is None) == (args.changed_since is None):
@@ -243,6 +248,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from storyfence.commands.demo import main as demo_main
 
     return demo_main(Path(args.examples) if args.examples else None, keep=args.keep)

@@ -23,12 +23,13 @@ import posixpath
 import signal
 import sys
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
 
 from storyfence.core.errors import StoryfenceError
 
+TYPE_CHECKING = False  # typing is not imported: the hook pays for every module it loads
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from storyfence.app.repo import Repo, Story
     from storyfence.core.workflow import StoryState
 
@@ -53,6 +54,15 @@ BLOCK = 2
 """The exit code on which Claude Code blocks a PreToolUse call and shows stderr to the model."""
 
 
+def _object(value: object) -> dict[str, object] | None:
+    """`value` as a JSON object, or None (no typing.cast: the hook does not import typing)."""
+    return value if isinstance(value, dict) else None  # pyright: ignore[reportUnknownVariableType]
+
+
+def _array(value: object) -> list[object] | None:
+    return value if isinstance(value, list) else None  # pyright: ignore[reportUnknownVariableType]
+
+
 class HookInputError(Exception):
     """The hook JSON is not a PreToolUse call we can read (the call is refused: exit 2)."""
 
@@ -62,7 +72,7 @@ class ToolCall:
 
     __slots__ = ("cwd", "tool_input", "tool_name")
 
-    def __init__(self, tool_name: str, tool_input: dict[str, Any], cwd: str | None) -> None:
+    def __init__(self, tool_name: str, tool_input: dict[str, object], cwd: str | None) -> None:
         self.tool_name = tool_name
         self.tool_input = tool_input
         self.cwd = cwd
@@ -76,7 +86,7 @@ class ToolCall:
 
     @property
     def path(self) -> str:
-        return cast("str", self.tool_input[WRITE_TOOLS[self.tool_name]])
+        return str(self.tool_input[WRITE_TOOLS[self.tool_name]])
 
 
 def parse_hook_input(text: str) -> ToolCall | None:
@@ -88,9 +98,9 @@ def parse_hook_input(text: str) -> ToolCall | None:
         raw: object = json.loads(text)
     except json.JSONDecodeError as exc:
         raise HookInputError(f"the hook input is not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(raw, dict):
+    data = _object(raw)
+    if data is None:
         raise HookInputError("the hook input is not a JSON object")
-    data = cast("dict[str, Any]", raw)
     event = data.get("hook_event_name", "PreToolUse")
     if event != "PreToolUse":
         raise HookInputError(f"this hook answers PreToolUse events, not {event!r}: install it under PreToolUse")
@@ -99,10 +109,9 @@ def parse_hook_input(text: str) -> ToolCall | None:
         raise HookInputError("the hook input has no tool_name")
     if tool_name not in WRITE_TOOLS:
         return None
-    tool_input = data.get("tool_input")
-    if not isinstance(tool_input, dict):
+    tool_input = _object(data.get("tool_input"))
+    if tool_input is None:
         raise HookInputError(f"the {tool_name} call has no tool_input object")
-    tool_input = cast("dict[str, Any]", tool_input)
     field = WRITE_TOOLS[tool_name]
     path = tool_input.get(field)
     if not isinstance(path, str) or not path:
@@ -124,21 +133,21 @@ def deny(reason: str) -> str:
     )
 
 
-def root_for_call(root: Path | None, call: ToolCall, environ: Mapping[str, str]) -> Path:
+def root_for_call(root: str | os.PathLike[str] | None, call: ToolCall, environ: Mapping[str, str]) -> str:
     """`--root`, else $CLAUDE_PROJECT_DIR (where Claude Code was started), else the call's cwd.
 
     The project dir comes before `cwd` because `cwd` follows the session's `cd`s, and a hook that
     judged paths against a subfolder would refuse (or confine to) the wrong tree.
     """
     if root is not None:
-        return root
+        return os.fspath(root)
     project = environ.get(PROJECT_DIR_ENV)
     if project:
-        return Path(project)
-    return Path(call.cwd) if call.cwd else Path.cwd()
+        return project
+    return call.cwd if call.cwd else os.getcwd()
 
 
-def repo_relative(path: str, root: Path, real_root: Path, cwd: str | None) -> str:
+def repo_relative(path: str, root: str | os.PathLike[str], real_root: str | os.PathLike[str], cwd: str | None) -> str:
     """`path` relative to the root when it is inside it (via the root as given or its real path: Claude
     Code may name /tmp/x where the root resolves to /private/tmp/x); else the normalised absolute path,
     which the server's confinement refuses with its own message."""
@@ -155,8 +164,8 @@ def repo_relative(path: str, root: Path, real_root: Path, cwd: str | None) -> st
 def claude_code_hook(
     stdin_text: str,
     *,
-    root: Path | None,
-    policy_path: Path | None,
+    root: str | os.PathLike[str] | None,
+    policy_path: str | os.PathLike[str] | None,
     story: str | None,
     environ: Mapping[str, str] | None = None,
 ) -> tuple[int, str]:
@@ -181,8 +190,8 @@ def claude_code_hook(
 def _claude_code_hook(
     stdin_text: str,
     *,
-    root: Path | None,
-    policy_path: Path | None,
+    root: str | os.PathLike[str] | None,
+    policy_path: str | os.PathLike[str] | None,
     story: str | None,
     environ: Mapping[str, str] | None,
 ) -> tuple[int, str]:
@@ -210,7 +219,7 @@ def _claude_code_hook(
 
 
 def quick_judge_or_none(
-    call: ToolCall, root: Path, *, policy_path: Path | None, story: str | None
+    call: ToolCall, root: str | os.PathLike[str], *, policy_path: str | os.PathLike[str] | None, story: str | None
 ) -> tuple[bool, str | None]:
     """(True, the refusal or None) when the quick path decides from its cache; (False, None) when the long way
     must decide (no entry, anything changed, anything it is not sure of, and any error of its own)."""
@@ -247,17 +256,27 @@ def arm_deadline(seconds: float) -> bool:
     return True
 
 
-def judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: str | None) -> str | None:
+def judge(
+    call: ToolCall,
+    root: str | os.PathLike[str],
+    *,
+    policy_path: str | os.PathLike[str] | None,
+    story: str | None,
+) -> str | None:
     """The refusal message for this write, or None when the policy, scope and workflow allow it.
 
     It also writes the quick path's cache entry (adapters.hook_cache) from what it read, so the next call
     decides without loading the policy's models."""
+    from pathlib import Path
+
     from storyfence.adapters import hook_cache
     from storyfence.adapters.policy_cache import load_policy_cached
     from storyfence.adapters.reads import Reads
     from storyfence.app.repo import Repo
     from storyfence.core.quick_form import bounds_form
 
+    root = Path(root)
+    policy_path = None if policy_path is None else Path(policy_path)
     if not root.is_dir():
         raise StoryfenceError(f"the project root {root} is not a directory (set --root)")
     real = os.path.realpath(root)
@@ -270,7 +289,7 @@ def judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: str | 
             repo.use_packages(packages)
         facts = repo.packages()
     seen = Seen(repo)
-    refusal = _judge(call, repo, seen, story)
+    refusal = _judge(call, root, repo, seen, story)
     bounds = bounds_form(policy, repo.protected, facts)
     hook_cache.save(real, explicit, {**inputs, **reads.seen}, bounds, seen.stories, seen.scopes)
     return refusal
@@ -321,10 +340,10 @@ class Seen:
             self.scopes[rel] = {"identity": before, "form": scope_form(lists)}
 
 
-def _judge(call: ToolCall, repo: Repo, seen: Seen, story: str | None) -> str | None:
+def _judge(call: ToolCall, root: Path, repo: Repo, seen: Seen, story: str | None) -> str | None:
     from storyfence.core.content import check_content
 
-    rel = repo_relative(call.path, Path(str(repo.root)), repo.root, call.cwd)
+    rel = repo_relative(call.path, root, repo.root, call.cwd)
     stories = [story] if story else open_stories(repo, seen)
     for story_id in stories or [None]:
         found = repo.story(story_id) if story_id else None
@@ -357,13 +376,13 @@ def _current_text(path: str, cap: int) -> str | None:
         return None
 
 
-def _apply_edits(text: str, edits: list[Any]) -> str | None:
+def _apply_edits(text: str, edits: list[object]) -> str | None:
     """Claude Code's Edit semantics: each old_string replaced once (it must occur), or everywhere with
     replace_all; None when an edit would not apply (the tool itself then fails, nothing is written)."""
     for edit in edits:
-        if not isinstance(edit, dict):
+        item = _object(edit)
+        if item is None:
             return None
-        item = cast("dict[str, Any]", edit)
         old, new = item.get("old_string"), item.get("new_string")
         if not isinstance(old, str) or not isinstance(new, str) or not old or old not in text:
             return None
@@ -379,12 +398,14 @@ def _notebook_cell(text: str | None, cell_id: object) -> str:
         notebook: object = json.loads(text)
     except json.JSONDecodeError:
         return ""
-    cells: object = cast("dict[str, Any]", notebook).get("cells") if isinstance(notebook, dict) else None
-    for cell in cast("list[Any]", cells) if isinstance(cells, list) else []:
-        if isinstance(cell, dict) and cast("dict[str, Any]", cell).get("id") == cell_id:
-            source: object = cast("dict[str, Any]", cell).get("source", "")
-            if isinstance(source, list):
-                return "".join(str(part) for part in cast("list[Any]", source))
+    cells = _array((_object(notebook) or {}).get("cells")) or []
+    for cell in cells:
+        item = _object(cell)
+        if item is not None and item.get("id") == cell_id:
+            source = item.get("source", "")
+            parts = _array(source)
+            if parts is not None:
+                return "".join(str(part) for part in parts)
             return source if isinstance(source, str) else ""
     return ""
 
@@ -407,10 +428,10 @@ def proposed_texts(call: ToolCall, target: str | os.PathLike[str], cap: int) -> 
             return (None, new) if isinstance(new, str) else None  # Edit with an empty old_string creates the file
         return None if current is None else _pair(current, _apply_edits(current, [args]))
     if call.tool_name == "MultiEdit":
-        edits = args.get("edits")
-        if current is None or not isinstance(edits, list):
+        edits = _array(args.get("edits"))
+        if current is None or edits is None:
             return None
-        return _pair(current, _apply_edits(current, cast("list[Any]", edits)))
+        return _pair(current, _apply_edits(current, edits))
     # NotebookEdit: the rules judge the cell's source, before and after
     if args.get("edit_mode") == "delete":
         return None

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from storyfence.adapters import hook_cache
 from storyfence.adapters.confine import Outside, Unusable, locate
 from storyfence.core.quick import Bounds, Scope, Unplain
 
+TYPE_CHECKING = False  # typing is not imported: the hook pays for every module it loads
 if TYPE_CHECKING:
     from storyfence.commands.hook import ToolCall
 
@@ -48,11 +47,17 @@ class _Stories:
             raise Unsure("story folders are not strings")
 
 
-def quick_judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: str | None) -> str | None:
+def quick_judge(
+    call: ToolCall,
+    root: str | os.PathLike[str],
+    *,
+    policy_path: str | os.PathLike[str] | None,
+    story: str | None,
+) -> str | None:
     """What `commands.hook.judge` answers for this call, or Unsure."""
     from storyfence.commands.hook import proposed_texts, repo_relative
 
-    given = str(root)
+    given = os.fspath(root)
     if not os.path.isdir(given):
         raise Unsure("the root is not a directory")
     real = os.path.realpath(given)
@@ -61,7 +66,7 @@ def quick_judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: 
             pass
     except OSError:
         raise Unsure("the root cannot be listed") from None
-    entry = hook_cache.load(real, None if policy_path is None else str(policy_path))
+    entry = hook_cache.load(real, None if policy_path is None else os.fspath(policy_path))
     if entry is None:
         raise Unsure("no cache entry")
     try:
@@ -71,7 +76,7 @@ def quick_judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: 
         cap = data.get("cap")
         if not isinstance(cap, int):
             raise Unsure("no cap")
-        rel = repo_relative(call.path, root, Path(real), call.cwd)
+        rel = repo_relative(call.path, given, real, call.cwd)
         target = _confined(real, rel)
         stories = [story] if story else _open_stories(entry, real, settings)
         for story_id in stories or [None]:
@@ -86,7 +91,7 @@ def quick_judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: 
                 where = f" (story {story_id})" if story_id else ""
                 return f"storyfence refused this {call.tool_name}{where}: {verdict.message}"
         # the long way judges the content at the path as named (not as confined), and so does this
-        texts = proposed_texts(call, Path(real) / rel, cap)
+        texts = proposed_texts(call, os.path.join(real, rel), cap)
         if texts is not None:
             content = bounds.content(rel, *texts)
             if content is not None:
@@ -146,13 +151,11 @@ def _scope(entry: hook_cache.Entry, real: str, folder: str) -> Scope:
 def _open_stories(entry: hook_cache.Entry, real: str, settings: _Stories) -> list[str]:
     """`commands.hook.open_stories`, from the cached states of the journals it finds."""
     found: list[str] = []
-    root = Path(real)
     for folder in settings.folders:
-        base = root if folder in (".", "") else root / folder.strip("/")
-        if not base.is_dir():
+        base = real if folder in (".", "") else os.path.join(real, folder.strip("/"))
+        if not os.path.isdir(base):
             continue
-        for journal in sorted(base.glob("/".join((settings.id_glob, *_JOURNAL)))):
-            story_id = journal.parents[2].name
+        for story_id in _journal_folders(base, settings.id_glob):
             if story_id in found:
                 continue
             located = _story_folder(real, story_id, settings)
@@ -164,3 +167,21 @@ def _open_stories(entry: hook_cache.Entry, real: str, settings: _Stories) -> lis
             if state[0] == "open":
                 found.append(story_id)
     return found
+
+
+def _journal_folders(base: str, id_glob: str) -> list[str]:
+    """The names of the story folders `sorted(Path(base).glob(journal_glob(id_glob)))` finds a journal in (what
+    the long way reads), for an id glob of `*` and `?` wildcards; any other glob is left to the long way."""
+    if not id_glob or id_glob in (".", "..") or any(c in id_glob for c in "/[]\\") or "**" in id_glob:
+        raise Unsure("an id glob the quick path does not read")
+    try:
+        if "*" in id_glob or "?" in id_glob:
+            wildcard = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in id_glob)
+            matches = re.compile(wildcard, re.DOTALL).fullmatch
+            with os.scandir(base) as entries:
+                names = [e.name for e in entries if matches(e.name) and e.is_dir()]
+        else:
+            names = [id_glob] if os.path.isdir(os.path.join(base, id_glob)) else []
+    except OSError:
+        raise Unsure("a stories folder cannot be listed") from None
+    return [name for name in sorted(names) if os.path.exists(os.path.join(base, name, *_JOURNAL))]

@@ -12,11 +12,11 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from storyfence.core.messages import fill_template
 from storyfence.core.patterns import match_name
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the Claude Code hook imports this module, not typing
 if TYPE_CHECKING:
     from storyfence.core.decisions import Decision
     from storyfence.core.policy import Policy
