@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from storyfence.adapters import hook_cache
+from storyfence.adapters import hook_cache, private_cache
 from storyfence.app.service import StoryfenceService
 from storyfence.commands.hook import ToolCall, claude_code_hook, judge, parse_hook_input
 from storyfence.commands.hook_quick import Unsure, quick_judge
@@ -33,6 +33,13 @@ OTHER_SCOPE = """# Scope
 - `packages/core/src/orders/ports.ts`
 """
 HOUR_AGO = time.time() - 3600
+
+
+@pytest.fixture(autouse=True)
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """storyfence's own modules may be fresh from a checkout: inputs count as settled at once (the test of the
+    two-second rule puts it back)."""
+    monkeypatch.setattr(private_cache, "RACY_NS", 0)
 
 
 def backdate(root: Path) -> None:
@@ -234,6 +241,21 @@ def hook(root: Path, path: str) -> tuple[int, str]:
         }
     )
     return claude_code_hook(text, root=root, policy_path=None, story=None, environ={})
+
+
+def test_nothing_changed_within_the_last_two_seconds_is_cached_against(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(private_cache, "RACY_NS", 2_000_000_000)
+    root = example(tmp_path, policy_file=True)
+    policy = root / ".storyfence.toml"
+    policy.write_text(policy.read_text(encoding="utf-8") + "\n# just edited\n", encoding="utf-8")
+    call = parse_hook_input(
+        json.dumps({"tool_name": "Write", "tool_input": {"file_path": str(root / "README.md"), "content": "x"}})
+    )
+    assert call is not None
+    long_way(call, root, None)
+    assert isinstance(quick_way(call, root, None), Unsure)
 
 
 def warm(root: Path) -> ToolCall:

@@ -3,12 +3,13 @@ what a decision reads (core.quick_form) and, for each story the hook looked at, 
 and its SCOPE.md lists.
 
 An entry is trusted only as a whole and only while every input it was made from is unchanged, compared by
-identity (inode, size, mtime_ns) when the hook runs: storyfence's own modules and packaged policies (and their
-folders, so an added module counts), the repo's policy file, and every file read and folder listed to find the
-workspace packages and learn the layout (adapters.reads). A story's state and scope count only while its
-journal and its SCOPE.md keep theirs. Nothing younger than RACY_NS is cached against. Anything else (no entry,
-a damaged or foreign one, another Python, another root) is a miss: the hook decides the long way and writes
-the entry again. The file lives beside the policy cache, read and written by adapters.private_cache.
+identity (inode, size, mtime_ns, ctime_ns, device) when the hook runs: storyfence's own modules and packaged
+policies (and their folders, so an added module counts), the repo's policy file, and every file read and folder
+listed to find the workspace packages and learn the layout (adapters.reads). A story's state and scope count
+only while its journal and its SCOPE.md keep theirs. Nothing modified within RACY_NS is cached against.
+Anything else (no entry, a damaged or foreign one, another Python, another root) is a miss: the hook decides
+the long way and writes the entry again. The file lives beside the policy cache, read and written by
+adapters.private_cache.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _list(value: object) -> list[object] | None:
 
 def _ident(value: object) -> list[int] | None:
     items = _list(value)
-    if items is not None and len(items) == 3 and all(type(v) is int for v in items):
+    if items is not None and len(items) == 5 and all(type(v) is int for v in items):
         return [v for v in items if isinstance(v, int)]
     return None
 

@@ -26,27 +26,31 @@ def cache_folder(environ: Mapping[str, str] | None = None) -> str:
     return os.path.join(xdg if xdg else os.path.join(os.path.expanduser("~"), ".cache"), "storyfence")
 
 
+def _of(st: os.stat_result) -> list[int]:
+    # the ctime too: setting an mtime back (os.utime) cannot set it back, so an edit hidden that way still shows
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev]
+
+
 def identity(path: str) -> list[int] | None:
-    """A file's (or folder's) identity as [inode, size, mtime_ns], following symlinks; None when it cannot be
-    stat'ed. A folder's changes when an entry is added, removed or renamed in it."""
+    """A file's (or folder's) identity as [inode, size, mtime_ns, ctime_ns, device], following symlinks; None
+    when it cannot be stat'ed. A folder's changes when an entry is added, removed or renamed in it."""
     try:
-        st = os.stat(path)
+        return _of(os.stat(path))
     except (OSError, ValueError):
         return None
-    return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 def lidentity(path: str) -> list[int] | None:
     """`identity` of the path itself (a symlink is not followed)."""
     try:
-        st = os.lstat(path)
+        return _of(os.lstat(path))
     except (OSError, ValueError):
         return None
-    return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 def racy(identities: list[list[int] | None], now_ns: int) -> bool:
-    """True when one of `identities` changed too recently to be cached against (see RACY_NS)."""
+    """True when one of `identities` was modified too recently to be cached against (see RACY_NS); by its
+    mtime, as git does (a ctime is only ever now after a checkout sets mtimes back)."""
     return any(i is not None and now_ns - i[2] < RACY_NS for i in identities)
 
 
