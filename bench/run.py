@@ -128,9 +128,9 @@ async def run_all(
             scan_job = lambda: measure_scan(s.search_reps, scan_repo)  # noqa: E731
             await _guard("6", "boundary scan vs git status", 2.0, results, scan_job)
         if "7" in args.only:
-            from bench.hook import HOOK_GOAL, initialised_repo, measure_hook
+            from bench.hook import HOOK_GOAL, initialised_repo, measure_hook, settled
 
-            root = measures.realistic_repo(work, "hook-repo")
+            root = settled(measures.realistic_repo(work, "hook-repo"))
             committed = initialised_repo(measures.realistic_repo(work, "hook-repo-init"))
 
             async def hook_rows() -> list[Comparison]:

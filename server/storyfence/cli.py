@@ -2,34 +2,40 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import os
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from storyfence import __version__
 from storyfence.core.errors import StoryfenceError
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing is one more import for the hook
 if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
     from storyfence.app.service import StoryfenceService
+
+# Claude Code starts `storyfence hook claude-code` before every write: the command line imports what a command
+# needs when it runs (argparse, logging and the rest are not needed to answer the hook)
 
 
 def _explicit_root(value: str | None) -> Path | None:
+    from pathlib import Path
+
     chosen = value or os.environ.get("STORYFENCE_ROOT")
     return Path(chosen) if chosen else None
 
 
 def _root(value: str | None) -> Path:
+    from pathlib import Path
+
     return _explicit_root(value) or Path.cwd()
 
 
 def _policy_path(value: str | None) -> Path | None:
     """`--policy FILE`, when given (else the repo's .storyfence.toml over the built-in applies)."""
+    from pathlib import Path
+
     return Path(value) if value else None
 
 
@@ -57,6 +63,8 @@ WAITING = (
 def cmd_serve(args: argparse.Namespace) -> int:
     # stdio carries JSON-RPC: every diagnostic goes to stderr, nothing else ever touches stdout. Clients show a
     # stdio server's stderr as errors (Claude Code: `[ERROR] Server stderr`), so stdio logs warnings and up
+    import logging
+
     level = args.log_level or ("INFO" if args.http else "WARNING")
     logging.basicConfig(level=level, stream=sys.stderr, format="storyfence %(levelname)s %(message)s")
     from storyfence.adapters.search import engine_note, find_ripgrep
@@ -107,6 +115,8 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import json
+
     if args.examples:
         return cmd_examples(args)
     if not args.paths:
@@ -117,6 +127,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.content == "-":
         content = sys.stdin.read()
     elif args.content:
+        from pathlib import Path
+
         try:
             content = Path(args.content).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -141,6 +153,9 @@ def use_color(choice: str, isatty: bool, environ: Mapping[str, str]) -> bool:
 
 
 def cmd_layout(args: argparse.Namespace) -> int:
+    import json
+    import shutil
+
     from storyfence.adapters.layout_facts import read_facts
     from storyfence.commands.layout import Style, Verdict, build_map, render, to_json
     from storyfence.core.layout import learn
@@ -174,15 +189,14 @@ def cmd_layout(args: argparse.Namespace) -> int:
 
 
 def cmd_hook(args: argparse.Namespace) -> int:
+    return run_hook(args.root, args.policy, args.story)
+
+
+def run_hook(root: str | None, policy: str | None, story: str | None) -> int:
     from storyfence.commands.hook import arm_deadline, claude_code_hook, deadline_seconds
 
     arm_deadline(deadline_seconds(os.environ))  # before stdin: a caller that never closes it is refused too
-    code, out = claude_code_hook(
-        sys.stdin.read(),
-        root=Path(args.root) if args.root else None,
-        policy_path=_policy_path(args.policy),
-        story=args.story,
-    )
+    code, out = claude_code_hook(sys.stdin.read(), root=root or None, policy_path=policy or None, story=story)
     if out:
         print(out)
     return code
@@ -204,6 +218,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from storyfence.commands.report import report
 
     if (args.story is None) == (args.changed_since is None):
@@ -235,6 +251,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from storyfence.commands.demo import main as demo_main
 
     return demo_main(Path(args.examples) if args.examples else None, keep=args.keep)
@@ -249,6 +267,10 @@ SERVE_ROOT_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from storyfence import __version__
+
     parser = argparse.ArgumentParser(prog="storyfence", description=__doc__)
     parser.add_argument("--version", action="version", version=f"storyfence {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -372,10 +394,40 @@ UNSUPPORTED_PLATFORM = (
 )
 
 
+HOOK_OPTIONS = ("--root", "--policy", "--story")
+
+
+def hook_arguments(argv: list[str]) -> tuple[str | None, str | None, str | None] | None:
+    """(root, policy, story) when `argv` is plainly `hook claude-code [--root R] [--policy P] [--story S]` (what
+    `init` writes), so the hook answers without building the parser; None for anything else (argparse decides,
+    with its own errors and abbreviations)."""
+    if argv[:2] != ["hook", "claude-code"]:
+        return None
+    values: dict[str, str] = {}
+    rest = argv[2:]
+    while rest:
+        option, _, value = rest[0].partition("=")
+        if option not in HOOK_OPTIONS:
+            return None
+        if "=" not in rest[0]:
+            if len(rest) < 2:
+                return None
+            value = rest[1]
+            rest = rest[1:]
+        if not value or value.startswith("-"):
+            return None
+        values[option] = value
+        rest = rest[1:]
+    return values.get("--root"), values.get("--policy"), values.get("--story")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if not sys.platform.startswith(("linux", "darwin")):
         print(UNSUPPORTED_PLATFORM.format(platform=sys.platform), file=sys.stderr)
         return 2
+    hook = hook_arguments(sys.argv[1:] if argv is None else list(argv))
+    if hook is not None:
+        return run_hook(*hook)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -53,10 +53,9 @@ def _identity_json(value: object) -> Identity | None:
     if not isinstance(value, list):
         raise ValueError("not an identity")
     parts = cast("list[object]", value)
-    if len(parts) != 3 or not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
+    if len(parts) != 5 or not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
         raise ValueError("not an identity")
-    ino, size, mtime = cast("list[int]", parts)
-    return (ino, size, mtime)
+    return cast("list[int]", parts)
 
 
 def _stored(value: object) -> tuple[list[tuple[str, Identity | None]], dict[str, Any]] | None:

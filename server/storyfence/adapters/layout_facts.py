@@ -67,7 +67,7 @@ def read_facts(root: Path) -> RepoFacts:
                 dev=pkg.dev,
                 peer=pkg.peer,
                 configs=_configs(folder),
-                has_tsconfig=(folder / "tsconfig.json").is_file(),
+                has_tsconfig=_is_file(folder / "tsconfig.json"),
             )
         )
     known = {p.dir for p in packages}
@@ -100,6 +100,11 @@ def _resolve_local(files: list[FileFacts], packages: list[PackageInfo]) -> tuple
         imports = tuple(i for i in f.imports if not i.startswith((".", "@/", "~/", "#/")))
         out.append(replace(f, imports=imports, local=tuple(dict.fromkeys(local))))
     return tuple(out)
+
+
+def _is_file(path: Path) -> bool:
+    read_log.note(path)
+    return path.is_file()
 
 
 def _configs(folder: Path) -> tuple[str, ...]:

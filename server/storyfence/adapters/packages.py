@@ -31,8 +31,8 @@ class Package:
 
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:
+    read_log.note(path)
     try:
-        read_log.note(path)
         data: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None

@@ -18,9 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
-import stat
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,21 +32,14 @@ from storyfence.adapters.policy_file import (
     packaged_policy_dir,
     verify_examples_hold,
 )
+from storyfence.adapters.private_cache import RACY_NS, cache_folder, read_entry, write_entry
 from storyfence.core.policy import PackageFacts, Policy
 
-CACHE_ENV = "STORYFENCE_CACHE_DIR"
 FORMAT = 1
-RACY_NS = 2_000_000_000
-"""An input younger than this is not cached against (see `_racy`)."""
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    chosen = env.get(CACHE_ENV)
-    if chosen:
-        return Path(chosen)
-    xdg = env.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "storyfence"
+    return Path(cache_folder(environ))
 
 
 def cache_file(root: Path, explicit: Path | None, folder: Path | None = None) -> Path:
@@ -99,43 +90,12 @@ def _racy(key: tuple[Any, ...]) -> bool:
 
 
 def _read(file: Path) -> dict[str, Any] | None:
-    """The cache entry, or None when there is none we may trust (fail closed: a read error means recompute)."""
-    try:
-        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        folder = os.stat(file.parent)
-        if hasattr(os, "getuid") and (
-            st.st_uid != os.getuid()
-            or folder.st_uid != os.getuid()
-            or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-            or folder.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        ):
-            return None  # someone else could have written it: never trust it
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            entry: object = json.loads(fh.read())
-    except Exception:  # a corrupt or foreign cache is recomputed, whatever the error
-        return None
-    finally:
-        os.close(fd)
-    return entry if isinstance(entry, dict) else None  # pyright: ignore[reportUnknownVariableType]
+    entry = read_entry(str(file))
+    return cast("dict[str, Any]", entry) if isinstance(entry, dict) else None
 
 
 def _write(file: Path, entry: dict[str, Any]) -> None:
-    """Write the entry atomically (a temp file renamed over it); a cache that cannot be written is skipped."""
-    with contextlib.suppress(OSError, TypeError, ValueError):
-        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".policy-", suffix=".tmp", dir=file.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(entry, fh)
-            os.replace(tmp, file)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+    write_entry(str(file), entry)
 
 
 def _json_key(key: tuple[Any, ...]) -> str:

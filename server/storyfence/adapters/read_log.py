@@ -9,6 +9,8 @@ from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from storyfence.adapters import reads
+
 _seen: ContextVar[set[str] | None] = ContextVar("storyfence_read_log", default=None)
 
 
@@ -17,6 +19,7 @@ def note(path: str | os.PathLike[str]) -> None:
     seen = _seen.get()
     if seen is not None:
         seen.add(os.fspath(path))
+    reads.read(path)  # and for the hook's cache, with the identity it has now
 
 
 def walk(top: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], list[str]]]:

@@ -5,17 +5,14 @@ a write targets is read as it is now, for the rules that judge a change."""
 from __future__ import annotations
 
 import os
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
+from storyfence.adapters.confine import Outside, Unusable, inside, locate
 from storyfence.adapters.files import RepoFiles
 from storyfence.core.confinement import confinement_refusal
 from storyfence.core.errors import InputError
 from storyfence.core.inputs import decode_text
-from storyfence.core.story_paths import NAME_MAX
-
-PATH_MAX = 4096  # bytes in an absolute path (Linux)
 
 
 @dataclass(frozen=True)
@@ -71,63 +68,16 @@ class Workspace:
     # --- confinement ------------------------------------------------------------------------------------
 
     def _inside(self, absolute: str) -> bool:
-        # commonpath, not startswith: /repo-evil is not inside /repo
-        return absolute == self._root_str or os.path.commonpath([self._root_str, absolute]) == self._root_str
+        return inside(self._root_str, absolute)
 
     def locate(self, user_path: str) -> Located:
         """Resolve `user_path` (relative to the root, or absolute inside it) or refuse it."""
-        if "\x00" in user_path:
-            raise confinement_refusal(repr(user_path), "the path contains a NUL byte.", "pass a plain path.")
         try:
-            user_path.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            # a lone surrogate would become a non-UTF-8 file name on disk that the journal cannot record
-            raise InputError(
-                f"the path {user_path[:80]!r} is not valid Unicode text (a lone surrogate at position {exc.start}); "
-                "send the path as UTF-8 text"
-            ) from None
-        raw = user_path.strip()
-        if "\\" in raw:
-            raise confinement_refusal(
-                raw, "the path contains a backslash.", "use forward slashes, relative to the repo root."
-            )
-        if raw in ("", "."):
-            return Located(rel=".", real=".", symlink=None)
-        if os.path.isabs(raw):
-            absolute = posixpath.normpath(raw)
-            if not self._inside(absolute):
-                raise confinement_refusal(
-                    raw,
-                    f"the absolute path is outside the repo root {self._root_str}.",
-                    "use a path relative to the repo root.",
-                )
-            rel = posixpath.relpath(absolute, self._root_str)
-        else:
-            rel = posixpath.normpath(raw)
-        if rel == ".." or rel.startswith("../"):
-            raise confinement_refusal(
-                raw, "the path escapes the repo root with `..`.", "use a path inside the repo root."
-            )
-        _check_lengths(self._root_str, rel)
-        # walk component by component so the first symlink on the way can be named
-        current = self._root_str
-        symlink: str | None = None
-        for part in [] if rel == "." else rel.split("/"):
-            candidate = os.path.join(current, part)
-            if os.path.islink(candidate):
-                target = os.path.realpath(candidate)
-                link_rel = posixpath.relpath(candidate, self._root_str)
-                if not self._inside(target):
-                    raise confinement_refusal(
-                        raw,
-                        f"`{link_rel}` is a symlink that leads outside the repo root.",
-                        "use paths whose every directory is inside the repo.",
-                    )
-                symlink = symlink or link_rel
-                current = target
-            else:
-                current = candidate
-        real = posixpath.relpath(current, self._root_str) if current != self._root_str else "."
+            rel, real, symlink = locate(self._root_str, user_path)
+        except Outside as exc:
+            raise confinement_refusal(exc.path, exc.reason, exc.instead) from None
+        except Unusable as exc:
+            raise InputError(str(exc)) from None
         return Located(rel=rel, real=real, symlink=symlink)
 
     def absolute(self, rel: str) -> Path:
@@ -155,17 +105,3 @@ class Workspace:
 
     def is_dir(self, rel: str) -> bool:
         return os.path.isdir(self.absolute(rel)) and not os.path.islink(self.absolute(rel))
-
-
-def _check_lengths(root: str, rel: str) -> None:
-    """Refuse names the filesystem cannot hold, with a clear error instead of an OSError mid-write."""
-    for part in rel.split("/"):
-        size = len(part.encode("utf-8"))
-        if size > NAME_MAX:
-            raise InputError(
-                f"the name `{part[:40]}…` in the path is {size} bytes long; a file or folder name holds at most "
-                f"{NAME_MAX} bytes: use a shorter name"
-            )
-    size = len(root.encode("utf-8")) + 1 + len(rel.encode("utf-8"))
-    if size >= PATH_MAX:
-        raise InputError(f"the path is {size} bytes long with the repo root; at most {PATH_MAX - 1}: use a shorter one")

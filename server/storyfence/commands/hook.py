@@ -23,14 +23,15 @@ import posixpath
 import signal
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
 
 from storyfence.core.errors import StoryfenceError
 
+TYPE_CHECKING = False  # typing is not imported: the hook pays for every module it loads
 if TYPE_CHECKING:
-    from storyfence.app.repo import Repo
+    from pathlib import Path
+
+    from storyfence.app.repo import Repo, Story
+    from storyfence.core.workflow import StoryState
 
 # Claude Code starts this module's process before every write: it imports only what a decision needs, when it
 # needs it (not the MCP server, the service's other use cases, or the policy's TOML when the cache holds it)
@@ -53,21 +54,39 @@ BLOCK = 2
 """The exit code on which Claude Code blocks a PreToolUse call and shows stderr to the model."""
 
 
+def _object(value: object) -> dict[str, object] | None:
+    """`value` as a JSON object, or None (no typing.cast: the hook does not import typing)."""
+    return value if isinstance(value, dict) else None  # pyright: ignore[reportUnknownVariableType]
+
+
+def _array(value: object) -> list[object] | None:
+    return value if isinstance(value, list) else None  # pyright: ignore[reportUnknownVariableType]
+
+
 class HookInputError(Exception):
     """The hook JSON is not a PreToolUse call we can read (the call is refused: exit 2)."""
 
 
-@dataclass(frozen=True)
 class ToolCall:
-    """The part of a PreToolUse hook input that the hook judges."""
+    """The part of a PreToolUse hook input that the hook judges (a plain class: no dataclasses import)."""
 
-    tool_name: str
-    tool_input: dict[str, Any]
-    cwd: str | None
+    __slots__ = ("cwd", "tool_input", "tool_name")
+
+    def __init__(self, tool_name: str, tool_input: dict[str, object], cwd: str | None) -> None:
+        self.tool_name = tool_name
+        self.tool_input = tool_input
+        self.cwd = cwd
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ToolCall):
+            return NotImplemented
+        return (self.tool_name, self.tool_input, self.cwd) == (other.tool_name, other.tool_input, other.cwd)
+
+    __hash__ = None  # pyright: ignore[reportAssignmentType]
 
     @property
     def path(self) -> str:
-        return cast("str", self.tool_input[WRITE_TOOLS[self.tool_name]])
+        return str(self.tool_input[WRITE_TOOLS[self.tool_name]])
 
 
 def parse_hook_input(text: str) -> ToolCall | None:
@@ -79,9 +98,9 @@ def parse_hook_input(text: str) -> ToolCall | None:
         raw: object = json.loads(text)
     except json.JSONDecodeError as exc:
         raise HookInputError(f"the hook input is not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(raw, dict):
+    data = _object(raw)
+    if data is None:
         raise HookInputError("the hook input is not a JSON object")
-    data = cast("dict[str, Any]", raw)
     event = data.get("hook_event_name", "PreToolUse")
     if event != "PreToolUse":
         raise HookInputError(f"this hook answers PreToolUse events, not {event!r}: install it under PreToolUse")
@@ -90,10 +109,9 @@ def parse_hook_input(text: str) -> ToolCall | None:
         raise HookInputError("the hook input has no tool_name")
     if tool_name not in WRITE_TOOLS:
         return None
-    tool_input = data.get("tool_input")
-    if not isinstance(tool_input, dict):
+    tool_input = _object(data.get("tool_input"))
+    if tool_input is None:
         raise HookInputError(f"the {tool_name} call has no tool_input object")
-    tool_input = cast("dict[str, Any]", tool_input)
     field = WRITE_TOOLS[tool_name]
     path = tool_input.get(field)
     if not isinstance(path, str) or not path:
@@ -115,21 +133,21 @@ def deny(reason: str) -> str:
     )
 
 
-def root_for_call(root: Path | None, call: ToolCall, environ: Mapping[str, str]) -> Path:
+def root_for_call(root: str | os.PathLike[str] | None, call: ToolCall, environ: Mapping[str, str]) -> str:
     """`--root`, else $CLAUDE_PROJECT_DIR (where Claude Code was started), else the call's cwd.
 
     The project dir comes before `cwd` because `cwd` follows the session's `cd`s, and a hook that
     judged paths against a subfolder would refuse (or confine to) the wrong tree.
     """
     if root is not None:
-        return root
+        return os.fspath(root)
     project = environ.get(PROJECT_DIR_ENV)
     if project:
-        return Path(project)
-    return Path(call.cwd) if call.cwd else Path.cwd()
+        return project
+    return call.cwd if call.cwd else os.getcwd()
 
 
-def repo_relative(path: str, root: Path, real_root: Path, cwd: str | None) -> str:
+def repo_relative(path: str, root: str | os.PathLike[str], real_root: str | os.PathLike[str], cwd: str | None) -> str:
     """`path` relative to the root when it is inside it (via the root as given or its real path: Claude
     Code may name /tmp/x where the root resolves to /private/tmp/x); else the normalised absolute path,
     which the server's confinement refuses with its own message."""
@@ -146,8 +164,8 @@ def repo_relative(path: str, root: Path, real_root: Path, cwd: str | None) -> st
 def claude_code_hook(
     stdin_text: str,
     *,
-    root: Path | None,
-    policy_path: Path | None,
+    root: str | os.PathLike[str] | None,
+    policy_path: str | os.PathLike[str] | None,
     story: str | None,
     environ: Mapping[str, str] | None = None,
 ) -> tuple[int, str]:
@@ -172,8 +190,8 @@ def claude_code_hook(
 def _claude_code_hook(
     stdin_text: str,
     *,
-    root: Path | None,
-    policy_path: Path | None,
+    root: str | os.PathLike[str] | None,
+    policy_path: str | os.PathLike[str] | None,
     story: str | None,
     environ: Mapping[str, str] | None,
 ) -> tuple[int, str]:
@@ -186,14 +204,31 @@ def _claude_code_hook(
     if call is None:
         return 0, ""
     chosen = root_for_call(root, call, env)
+    story = story or env.get(STORY_ENV) or None
+    decided, refusal = quick_judge_or_none(call, chosen, policy_path=policy_path, story=story)
+    if decided:
+        return (0, "") if refusal is None else (0, deny(refusal))
     try:
-        refusal = judge(call, chosen, policy_path=policy_path, story=story or env.get(STORY_ENV) or None)
+        refusal = judge(call, chosen, policy_path=policy_path, story=story)
     except StoryfenceError as exc:
         # the policy or the story cannot be read: refuse (fail closed) and say why, so the user can fix it
         refusal = f"storyfence could not check this write, so it is refused: {exc}"
     if refusal is None:
         return 0, ""
     return 0, deny(refusal)
+
+
+def quick_judge_or_none(
+    call: ToolCall, root: str | os.PathLike[str], *, policy_path: str | os.PathLike[str] | None, story: str | None
+) -> tuple[bool, str | None]:
+    """(True, the refusal or None) when the quick path decides from its cache; (False, None) when the long way
+    must decide (no entry, anything changed, anything it is not sure of, and any error of its own)."""
+    from storyfence.commands.hook_quick import quick_judge
+
+    try:
+        return True, quick_judge(call, root, policy_path=policy_path, story=story)
+    except Exception:  # Unsure, or a fault of the quick path itself: the long way decides
+        return False, None
 
 
 def deadline_seconds(environ: Mapping[str, str]) -> float:
@@ -221,22 +256,100 @@ def arm_deadline(seconds: float) -> bool:
     return True
 
 
-def judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: str | None) -> str | None:
-    """The refusal message for this write, or None when the policy, scope and workflow allow it."""
-    from storyfence.adapters.policy_cache import load_policy_cached
-    from storyfence.app.repo import Repo
-    from storyfence.core.content import check_content
+def judge(
+    call: ToolCall,
+    root: str | os.PathLike[str],
+    *,
+    policy_path: str | os.PathLike[str] | None,
+    story: str | None,
+) -> str | None:
+    """The refusal message for this write, or None when the policy, scope and workflow allow it.
 
+    It also writes the quick path's cache entry (adapters.hook_cache) from what it read, so the next call
+    decides without loading the policy's models."""
+    from pathlib import Path
+
+    from storyfence.adapters import hook_cache
+    from storyfence.adapters.policy_cache import load_policy_cached
+    from storyfence.adapters.reads import Reads
+    from storyfence.app.repo import Repo
+    from storyfence.core.quick_form import bounds_form
+
+    root = Path(root)
+    policy_path = None if policy_path is None else Path(policy_path)
     if not root.is_dir():
         raise StoryfenceError(f"the project root {root} is not a directory (set --root)")
-    policy, sources, packages = load_policy_cached(root, policy_path)
-    repo = Repo(root, policy, policy_paths=sources)
-    if packages is not None:
-        repo.use_packages(packages)
+    real = os.path.realpath(root)
+    explicit = None if policy_path is None else str(policy_path)
+    inputs = hook_cache.code_and_policy_inputs(real, explicit)  # before the policy is read: never newer than it
+    with Reads() as reads:
+        policy, sources, packages = load_policy_cached(root, policy_path)
+        repo = Repo(root, policy, policy_paths=sources)
+        if packages is not None:
+            repo.use_packages(packages)
+        facts = repo.packages()
+    seen = Seen(repo)
+    refusal = _judge(call, root, repo, seen, story)
+    bounds = bounds_form(policy, repo.protected, facts)
+    hook_cache.save(real, explicit, {**inputs, **reads.seen}, bounds, seen.stories, seen.scopes)
+    return refusal
+
+
+class Seen:
+    """The stories the long way looked at (their journal's state, their SCOPE.md's lists), for the cache."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.stories: dict[str, dict[str, object]] = {}
+        self.scopes: dict[str, dict[str, object]] = {}
+
+    def state(self, story_id: str) -> StoryState:
+        """The story's state from its journal (raises what `read_state` raises); noted with its identity."""
+        from storyfence.adapters.private_cache import identity
+        from storyfence.core.errors import WorkflowError
+        from storyfence.core.workflow import ensure
+
+        found = self.repo.story(story_id)
+        journal = str(found.store.journal)
+        before = identity(journal)
+        try:
+            _, state = found.store.read_state()
+        except StoryfenceError:
+            if identity(journal) == before:
+                self.stories[found.paths.folder] = {"journal": before, "status": None, "refusal": None}
+            raise
+        refusal: str | None = None
+        try:
+            ensure(state, "write")
+        except WorkflowError as exc:
+            refusal = str(exc)
+        if identity(journal) == before:
+            self.stories[found.paths.folder] = {"journal": before, "status": state.status, "refusal": refusal}
+        return state
+
+    def scope(self, found: Story) -> None:
+        """Note the story's SCOPE.md lists as the decision reads them, with the file's identity."""
+        from storyfence.adapters.private_cache import lidentity
+        from storyfence.core.quick_form import scope_form
+
+        rel = found.paths.scope
+        path = str(self.repo.ws.absolute(rel))
+        before = lidentity(path)
+        lists = self.repo.scope(found)
+        if before is not None and lidentity(path) == before:
+            self.scopes[rel] = {"identity": before, "form": scope_form(lists)}
+
+
+def _judge(call: ToolCall, root: Path, repo: Repo, seen: Seen, story: str | None) -> str | None:
+    from storyfence.core.content import check_content
+
     rel = repo_relative(call.path, root, repo.root, call.cwd)
-    stories = [story] if story else open_stories(repo)
+    stories = [story] if story else open_stories(repo, seen)
     for story_id in stories or [None]:
-        decision = repo.decide_path(rel, repo.story(story_id) if story_id else None)
+        found = repo.story(story_id) if story_id else None
+        if found is not None:
+            seen.scope(found)
+        decision = repo.decide_path(rel, found)
         if not decision.allowed:
             where = f" (story {story_id})" if story_id else ""
             return f"storyfence refused this {call.tool_name}{where}: {decision.message()}"
@@ -246,29 +359,30 @@ def judge(call: ToolCall, root: Path, *, policy_path: Path | None, story: str | 
         if content is not None:
             return f"storyfence refused this {call.tool_name}: {content.message()}"
     if story:
-        refusal = workflow_refusal(repo, story)
+        refusal = workflow_refusal(repo, story, seen)
         if refusal is not None:
             return f"storyfence refused this {call.tool_name} (story {story}): {refusal}"
     return None
 
 
-def _current_text(path: Path, cap: int) -> str | None:
+def _current_text(path: str, cap: int) -> str | None:
     """The file's text, or None when it does not exist, is too large or is not UTF-8 text."""
     try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > cap:
+        if os.path.islink(path) or not os.path.isfile(path) or os.stat(path).st_size > cap:
             return None
-        return path.read_bytes().decode("utf-8")
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
 
 
-def _apply_edits(text: str, edits: list[Any]) -> str | None:
+def _apply_edits(text: str, edits: list[object]) -> str | None:
     """Claude Code's Edit semantics: each old_string replaced once (it must occur), or everywhere with
     replace_all; None when an edit would not apply (the tool itself then fails, nothing is written)."""
     for edit in edits:
-        if not isinstance(edit, dict):
+        item = _object(edit)
+        if item is None:
             return None
-        item = cast("dict[str, Any]", edit)
         old, new = item.get("old_string"), item.get("new_string")
         if not isinstance(old, str) or not isinstance(new, str) or not old or old not in text:
             return None
@@ -284,20 +398,23 @@ def _notebook_cell(text: str | None, cell_id: object) -> str:
         notebook: object = json.loads(text)
     except json.JSONDecodeError:
         return ""
-    cells: object = cast("dict[str, Any]", notebook).get("cells") if isinstance(notebook, dict) else None
-    for cell in cast("list[Any]", cells) if isinstance(cells, list) else []:
-        if isinstance(cell, dict) and cast("dict[str, Any]", cell).get("id") == cell_id:
-            source: object = cast("dict[str, Any]", cell).get("source", "")
-            if isinstance(source, list):
-                return "".join(str(part) for part in cast("list[Any]", source))
+    cells = _array((_object(notebook) or {}).get("cells")) or []
+    for cell in cells:
+        item = _object(cell)
+        if item is not None and item.get("id") == cell_id:
+            source = item.get("source", "")
+            parts = _array(source)
+            if parts is not None:
+                return "".join(str(part) for part in parts)
             return source if isinstance(source, str) else ""
     return ""
 
 
-def proposed_texts(call: ToolCall, target: Path, cap: int) -> tuple[str | None, str | None] | None:
+def proposed_texts(call: ToolCall, target: str | os.PathLike[str], cap: int) -> tuple[str | None, str | None] | None:
     """(old text, new text) of the write for the content rules; None when it cannot be computed (the tool
     call will fail on its own, or the file is not text). Old None means a new file."""
     args = call.tool_input
+    target = os.fspath(target)
     current = _current_text(target, cap)
     exists = os.path.lexists(target)
     if exists and current is None:
@@ -311,10 +428,10 @@ def proposed_texts(call: ToolCall, target: Path, cap: int) -> tuple[str | None, 
             return (None, new) if isinstance(new, str) else None  # Edit with an empty old_string creates the file
         return None if current is None else _pair(current, _apply_edits(current, [args]))
     if call.tool_name == "MultiEdit":
-        edits = args.get("edits")
-        if current is None or not isinstance(edits, list):
+        edits = _array(args.get("edits"))
+        if current is None or edits is None:
             return None
-        return _pair(current, _apply_edits(current, cast("list[Any]", edits)))
+        return _pair(current, _apply_edits(current, edits))
     # NotebookEdit: the rules judge the cell's source, before and after
     if args.get("edit_mode") == "delete":
         return None
@@ -329,13 +446,13 @@ def _pair(old: str, new: str | None) -> tuple[str, str] | None:
     return None if new is None else (old, new)
 
 
-def workflow_refusal(repo: Repo, story: str) -> str | None:
+def workflow_refusal(repo: Repo, story: str, seen: Seen | None = None) -> str | None:
     """The server's workflow message when the story's state does not allow a write (no open chunk,
     BLOCKED, COMPLETE), else None. A journal that does not verify raises StateError."""
     from storyfence.core.errors import WorkflowError
     from storyfence.core.workflow import ensure
 
-    _, state = repo.story(story).store.read_state()
+    state = (seen or Seen(repo)).state(story)
     try:
         ensure(state, "write")
     except WorkflowError as exc:
@@ -343,7 +460,7 @@ def workflow_refusal(repo: Repo, story: str) -> str | None:
     return None
 
 
-def open_stories(repo: Repo) -> list[str]:
+def open_stories(repo: Repo, seen: Seen | None = None) -> list[str]:
     """The stories whose journal shows an open chunk, found under the policy's story folders.
 
     A journal that cannot be read is skipped here (`storyfence audit` reports it); with no story found
@@ -362,7 +479,7 @@ def open_stories(repo: Repo) -> list[str]:
             if story_id in found:
                 continue
             try:
-                _, state = repo.story(story_id).store.read_state()
+                state = (seen or Seen(repo)).state(story_id)
             except StoryfenceError:
                 continue
             if state.status == "open":

@@ -10,22 +10,57 @@ Three kinds, each a named rule in the policy (`[[content_rules]]`, see policies/
 from __future__ import annotations
 
 import bisect
-import difflib
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 
-from storyfence.core.content_rules import ContentRule, ImportRule, RegexRule
-from storyfence.core.decisions import Decision, fill_template
+from storyfence.core.messages import fill_template
 from storyfence.core.patterns import match_name
-from storyfence.core.policy import Policy
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the Claude Code hook imports this module, not typing
+if TYPE_CHECKING:
+    from storyfence.core.decisions import Decision
+    from storyfence.core.policy import Policy
+
+# The Claude Code hook judges content with these functions too (core.quick, over the policy's compiled form):
+# nothing here imports pydantic at run time, and a rule is passed as its kind, modules and compiled regexes.
 
 
-@dataclass(frozen=True)
-class _Finding:
+class _Record:
+    """A small frozen value compared by its fields (not a dataclass: the hook imports this module, and the
+    dataclasses module costs it several milliseconds)."""
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._fields() == other._fields()  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, *map(repr, self._fields())))
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({values})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+
+class Finding(_Record):
+    """What a content rule found: the pattern a refusal names, the detail, and its template values."""
+
+    __slots__ = ("detail", "extra", "pattern")
+
+    def __init__(self, pattern: str, detail: str, extra: dict[str, str] | None = None) -> None:
+        object.__setattr__(self, "pattern", pattern)
+        object.__setattr__(self, "detail", detail)
+        object.__setattr__(self, "extra", {} if extra is None else extra)
+
     pattern: str
     detail: str
-    extra: dict[str, str] = field(default_factory=lambda: {})
+    extra: dict[str, str]
 
 
 def check_content(policy: Policy, path: str, old_text: str | None, new_text: str | None) -> Decision | None:
@@ -41,12 +76,16 @@ def check_content(policy: Policy, path: str, old_text: str | None, new_text: str
                    occurrence: a second `localhost:3003` does not hide a changed one); adding definitions
                    or moving one passes; in JS/TS, comments are not definitions
     """
+    from storyfence.core.decisions import Decision
+
     if old_text == new_text:
         return None
     for rule in policy.content_rules:
         if not rule.applies_to(path):
             continue
-        finding = _judge(rule, path, old_text, new_text)
+        modules = rule.modules if rule.kind == "imports" else ()
+        compiled = () if rule.kind == "imports" else rule.compiled
+        finding = content_finding(rule.kind, modules, compiled, path, old_text, new_text)
         if finding is not None:
             return Decision(
                 path=path,
@@ -61,16 +100,24 @@ def check_content(policy: Policy, path: str, old_text: str | None, new_text: str
     return None
 
 
-def _judge(rule: ContentRule, path: str, old_text: str | None, new_text: str | None) -> _Finding | None:
-    if isinstance(rule, ImportRule):
-        return None if new_text is None else _new_import(rule, old_text, new_text)
-    if rule.kind == "markers":
-        return None if new_text is None else _new_marker(rule, old_text or "", new_text)
+def content_finding(
+    kind: str,
+    modules: tuple[str, ...],
+    compiled: tuple[re.Pattern[str], ...],
+    path: str,
+    old_text: str | None,
+    new_text: str | None,
+) -> Finding | None:
+    """What one content rule (its kind, and its modules or compiled regexes) finds in the change, or None."""
+    if kind == "imports":
+        return None if new_text is None else _new_import(modules, old_text, new_text)
+    if kind == "markers":
+        return None if new_text is None else _new_marker(compiled, old_text or "", new_text)
     if is_script(path):
         # a port in a JS/TS comment documents the definition; it is not one
         old_text = None if old_text is None else _scan(old_text)[0]
         new_text = None if new_text is None else _scan(new_text)[0]
-    return _lost_definition(rule, old_text, new_text)
+    return _lost_definition(compiled, old_text, new_text)
 
 
 SCRIPT_EXTENSIONS = (".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs")
@@ -160,25 +207,33 @@ def _scan(text: str) -> tuple[str, list[tuple[int, int]]]:
 
 _BEFORE = r"(?<![\w$.])"  # not `x.import(`, not `myrequire(`
 _SPEC = r"(?P<q>['\"])(?P<spec>[^'\"\n]+)(?P=q)"
-_IMPORT_FORMS = (
+_IMPORT_FORMS: tuple[tuple[tuple[str, ...], str], ...] = (
+    # Each form with the words every match of it contains: a form whose words a text lacks is never compiled
+    # (the Claude Code hook pays for each regex it compiles).
     # import x from 'm' / import type { X } from 'm' / import x, * as y from 'm' / import 'm' (multi-line too).
     # Each part is bounded by the next brace or word, so a text of repeated `import {` stays linear.
-    re.compile(
+    (
+        ("import",),
         _BEFORE + r"import(?=[\s{*'\"])(?:\s*(?:type\s+)?(?:[\w$]+(?:\s*,)?\s*)?"
-        r"(?:\*\s*as\s+[\w$]+\s*|\{[^{}]*\}\s*)?from)?\s*" + _SPEC
+        r"(?:\*\s*as\s+[\w$]+\s*|\{[^{}]*\}\s*)?from)?\s*" + _SPEC,
     ),
     # export { x } from 'm' / export * from 'm' / export * as ns from 'm' / export type { X } from 'm'
-    re.compile(_BEFORE + r"export(?:\s+type)?\s*(?:\*(?:\s*as\s+[\w$]+)?|\{[^{}]*\})\s*from\s*" + _SPEC),
+    (("export", "from"), _BEFORE + r"export(?:\s+type)?\s*(?:\*(?:\s*as\s+[\w$]+)?|\{[^{}]*\})\s*from\s*" + _SPEC),
     # require('m'), import x = require('m')
-    re.compile(_BEFORE + r"require\s*\(\s*(?P<q>['\"`])(?P<spec>[^'\"`\n]+)(?P=q)\s*\)"),
+    (("require",), _BEFORE + r"require\s*\(\s*(?P<q>['\"`])(?P<spec>[^'\"`\n]+)(?P=q)\s*\)"),
     # await import('m')
-    re.compile(_BEFORE + r"import\s*\(\s*(?P<q>['\"`])(?P<spec>[^'\"`\n]+)(?P=q)"),
+    (("import",), _BEFORE + r"import\s*\(\s*(?P<q>['\"`])(?P<spec>[^'\"`\n]+)(?P=q)"),
 )
 
 
-@dataclass(frozen=True)
-class Import:
+class Import(_Record):
     """One module a JS/TS text imports, and the line its import statement starts on (1-based)."""
+
+    __slots__ = ("line", "module")
+
+    def __init__(self, module: str, line: int) -> None:
+        object.__setattr__(self, "module", module)
+        object.__setattr__(self, "line", line)
 
     module: str
     line: int
@@ -189,10 +244,13 @@ def find_imports(text: str) -> list[Import]:
 
     Comments are skipped, and so is import-like text inside a string literal.
     """
+    forms = [re.compile(source) for words, source in _IMPORT_FORMS if all(w in text for w in words)]
+    if not forms:
+        return []
     code, strings = _scan(text)
     string_starts = [s for s, _ in strings]
     found: list[tuple[int, Import]] = []
-    for form in _IMPORT_FORMS:
+    for form in forms:
         for m in form.finditer(code):
             k = bisect.bisect_right(string_starts, m.start()) - 1
             if k >= 0 and m.start() < strings[k][1]:
@@ -213,17 +271,17 @@ def listed_module(module: str, modules: tuple[str, ...]) -> str | None:
     return None
 
 
-def _new_import(rule: ImportRule, old_text: str | None, new_text: str) -> _Finding | None:
+def _new_import(modules: tuple[str, ...], old_text: str | None, new_text: str) -> Finding | None:
     # Only imports the old text lacked are judged: a module the file already imported is not new coupling.
     before = {_bare(i.module) for i in find_imports(old_text)} if old_text else set[str]()
     for imp in find_imports(new_text):
         if _bare(imp.module) in before:
             continue
-        entry = listed_module(imp.module, rule.modules)
+        entry = listed_module(imp.module, modules)
         if entry is None:
             continue
         listed = "" if entry == imp.module else f" (listed as `{entry}`)"
-        return _Finding(
+        return Finding(
             pattern=imp.module,
             detail=f"line {imp.line} imports `{imp.module}`{listed}",
             extra={"module": imp.module, "line": str(imp.line)},
@@ -240,8 +298,8 @@ def _key(line: str) -> str:
     return " ".join(line.split())
 
 
-def _marker(rule: RegexRule, line: str) -> str | None:
-    for regex in rule.compiled:
+def _marker(compiled: tuple[re.Pattern[str], ...], line: str) -> str | None:
+    for regex in compiled:
         m = regex.search(line)
         if m is not None:
             named = m.groupdict().get("marker")
@@ -249,7 +307,7 @@ def _marker(rule: RegexRule, line: str) -> str | None:
     return None
 
 
-def _new_marker(rule: RegexRule, old_text: str, new_text: str) -> _Finding | None:
+def _new_marker(compiled: tuple[re.Pattern[str], ...], old_text: str, new_text: str) -> Finding | None:
     # A marker line is judged by its count: one the old text already had (moved, re-indented) passes; one
     # more than before is an added marker. difflib then points at the inserted copy.
     old_lines = old_text.splitlines()
@@ -262,16 +320,16 @@ def _new_marker(rule: RegexRule, old_text: str, new_text: str) -> _Finding | Non
         after[key] += 1
         sample.setdefault(key, line)
     # only a line that occurs more often than before can add a marker: the regexes run on those alone
-    grown = {key for key, count in after.items() if count > before[key] and _marker(rule, sample[key]) is not None}
+    grown = {key for key, count in after.items() if count > before[key] and _marker(compiled, sample[key]) is not None}
     if not grown:
         return None
     index = _added_index(old_lines, new_lines, grown, before)
     line = new_lines[index]
-    marker = _marker(rule, line) or ""
+    marker = _marker(compiled, line) or ""
     shown = _key(line)
     if len(shown) > 120:
         shown = shown[:117] + "..."
-    return _Finding(
+    return Finding(
         pattern=marker,
         detail=f"line {index + 1} adds the marker `{marker}`: `{shown}`",
         extra={"marker": marker, "line": str(index + 1)},
@@ -280,6 +338,8 @@ def _new_marker(rule: RegexRule, old_text: str, new_text: str) -> _Finding | Non
 
 def _added_index(old_lines: list[str], new_lines: list[str], grown: set[str], before: Counter[str]) -> int:
     if len(old_lines) + len(new_lines) <= _DIFF_LINE_CAP:
+        import difflib  # only when a marker was added: the hook answers most writes without it
+
         matcher = difflib.SequenceMatcher(None, [_key(x) for x in old_lines], [_key(x) for x in new_lines])
         for tag, _, _, j1, j2 in matcher.get_opcodes():
             if tag in ("insert", "replace"):
@@ -299,16 +359,21 @@ def _added_index(old_lines: list[str], new_lines: list[str], grown: set[str], be
 # --- definitions ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Definition:
+class Definition(_Record):
     """One occurrence of a port or env-var definition: its text as written (whitespace collapsed) and where
     it starts in the text (an offset: lines are counted only for the one a refusal reports)."""
+
+    __slots__ = ("offset", "text")
+
+    def __init__(self, text: str, offset: int) -> None:
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "offset", offset)
 
     text: str
     offset: int
 
 
-def find_definitions(rule: RegexRule, text: str) -> dict[tuple[int, str], list[Definition]]:
+def find_definitions(compiled: tuple[re.Pattern[str], ...], text: str) -> dict[tuple[int, str], list[Definition]]:
     """Every occurrence of each definition in `text`, in order, keyed by (regex index, normalized text) so
     reformatting is no change.
 
@@ -316,7 +381,7 @@ def find_definitions(rule: RegexRule, text: str) -> dict[tuple[int, str], list[D
     script, so the rest of the script may change); quotes and whitespace never count.
     """
     found: dict[tuple[int, str], list[Definition]] = {}
-    for index, regex in enumerate(rule.compiled):
+    for index, regex in enumerate(compiled):
         seen: dict[tuple[str, str | None], tuple[tuple[int, str], str]] = {}  # a file repeats its definitions
         for m in regex.finditer(text):
             raw, named = m.group(0), m.groupdict().get("definition")
@@ -330,11 +395,13 @@ def find_definitions(rule: RegexRule, text: str) -> dict[tuple[int, str], list[D
     return found
 
 
-def _lost_definition(rule: RegexRule, old_text: str | None, new_text: str | None) -> _Finding | None:
+def _lost_definition(
+    compiled: tuple[re.Pattern[str], ...], old_text: str | None, new_text: str | None
+) -> Finding | None:
     if not old_text:
         return None  # a new file only adds definitions
-    before = find_definitions(rule, old_text)
-    after = find_definitions(rule, new_text) if new_text else {}
+    before = find_definitions(compiled, old_text)
+    after = find_definitions(compiled, new_text) if new_text else {}
     # counted per occurrence, not as a set: one of two equal definitions changed is a change
     lost = [(key, copies) for key, copies in before.items() if len(after.get(key, ())) < len(copies)]
     if not lost:
@@ -350,7 +417,7 @@ def _lost_definition(rule: RegexRule, old_text: str | None, new_text: str | None
     kept = len(after.get(key, ()))
     if kept:
         where += f"; it holds {len(copies)} copies, this write leaves {kept}"
-    return _Finding(
+    return Finding(
         pattern=first.text,
         detail=f"{how} `{first.text}` ({where})",
         extra={"definition": first.text, "line": str(line)},

@@ -8,13 +8,14 @@ A read is refused only by a read_deny rule. Every decision names the rule that m
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import pathspec
 
 from storyfence.core.advice import default_deny_advice
+from storyfence.core.messages import decision_message, fill_template
 from storyfence.core.models import Value
 from storyfence.core.patterns import match_name
 from storyfence.core.policy import PackageFacts, Policy, Rule, RuleKind, Stories
@@ -36,14 +37,16 @@ class Decision(Value):
     """The deny rules this decision passed by an explicit exception of its allow rule."""
 
     def message(self) -> str:
-        verdict = "allowed" if self.allowed else "refused"
-        where = f" (pattern `{self.pattern}`)" if self.pattern else ""
-        text = f"{self.path}: {verdict} by rule `{self.rule}`{where} in {self.policy_file}: {self.reason}"
-        if self.exceptions:
-            text += " (an exception to " + ", ".join(f"`{e}`" for e in self.exceptions) + ")"
-        if not self.allowed and self.instead:
-            text += f" Instead: {self.instead}"
-        return text
+        return decision_message(
+            self.path,
+            self.allowed,
+            self.rule,
+            self.pattern,
+            self.policy_file,
+            self.reason,
+            self.exceptions,
+            self.instead,
+        )
 
 
 # --- protected paths: built in, never relaxed by any policy -----------------------------------------------
@@ -86,15 +89,6 @@ def protected_rules(stories: Stories, extra_policy_files: tuple[str, ...] = ()) 
             instead="call append_chunk_log to log a chunk, report_blocker to record a blocker.",
         ),
     )
-
-
-def fill_template(template: str, path: str, extra: Mapping[str, str] | None = None) -> str:
-    """Fill an `instead` template: {path}, {name}, {stem}, and any `extra` placeholders (e.g. {module})."""
-    name = path.rsplit("/", 1)[-1]
-    stem = name.split(".", 1)[0]
-    values = {"path": path, "name": name, "stem": stem, **(extra or {})}
-    # one pass, so a value that itself contains `{...}` is never filled again
-    return re.sub(r"\{([a-z_]+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 def _decision(

@@ -10,8 +10,7 @@ StoryfenceError
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the Claude Code hook imports this module, not typing
 if TYPE_CHECKING:
     from storyfence.core.decisions import Decision
 

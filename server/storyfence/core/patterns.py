@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pathspec
-
 
 def glob_problem(glob: str) -> str | None:
     """Why `glob` is not a gitignore pattern a person meant, or None. pathspec accepts some patterns that
@@ -39,6 +37,8 @@ def check_globs(value: tuple[str, ...]) -> tuple[str, ...]:
         problem = glob_problem(glob)
         if problem is not None:
             raise ValueError(f"entry {index} ({glob!r}) is not a valid glob: {problem}")
+    import pathspec  # imported here: the hook's quick path matches names with this module, never globs
+
     try:
         pathspec.PathSpec.from_lines("gitignore", value)
     except Exception as exc:  # pathspec raises several types for a bad pattern
