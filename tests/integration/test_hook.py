@@ -261,3 +261,17 @@ def test_a_named_story_whose_journal_was_edited_by_hand_refuses_writes(repo: Pat
     assert "edited by hand" in reason
     unknown = denial(run(repo, write, story="STORY-404")[1])
     assert "unknown story STORY-404" in unknown
+
+
+@pytest.mark.parametrize("padded", ["packages/core/src/orders/refund.ts ", " packages/core/src/orders/refund.ts"])
+def test_a_path_with_surrounding_whitespace_is_refused_not_judged_as_the_trimmed_path(repo: Path, padded: str) -> None:
+    """Claude Code writes the path as named; the hook used to decide the path trimmed (allowed: core) while the
+    content rules judged the name as given (`refund.ts ` is no `.ts` file), so a transport import reached core."""
+    express = "import express from 'express';\nexport const refund = express;\n"
+    for path in (str(repo) + "/" + padded, padded):
+        text = pre_tool_use(repo, "Write", {"file_path": path, "content": express})
+        code, answer = run(repo, text)
+        assert code == 0
+        reason = denial(answer)
+        assert "whitespace" in reason
+    assert not (repo / "packages/core/src/orders/refund.ts ").exists()

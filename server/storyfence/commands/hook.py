@@ -204,6 +204,15 @@ def _claude_code_hook(
     if call is None:
         return 0, ""
     chosen = root_for_call(root, call, env)
+    relative = repo_relative(call.path, chosen, os.path.realpath(chosen), call.cwd)
+    if call.path != call.path.strip() or relative != relative.strip():
+        # confinement judges a path without its surrounding whitespace; Claude Code writes it with it: the file
+        # written would not be the file judged (and the content rules would judge another name), so refuse
+        return 0, deny(
+            f"storyfence refuses this write to {call.path!r} (rule `confinement`): the path begins or ends with "
+            "whitespace, and the rules judge paths without it, so the file written would not be the file judged. "
+            "Instead: name the file exactly, without surrounding whitespace."
+        )
     story = story or env.get(STORY_ENV) or None
     decided, refusal = quick_judge_or_none(call, chosen, policy_path=policy_path, story=story)
     if decided:
