@@ -213,7 +213,16 @@ def _engines(repo: Path) -> list[StoryfenceService]:
     return [StoryfenceService(repo, load_builtin(), use_ripgrep=flag) for flag in (True, False)]
 
 
-def test_a_truncated_search_returns_the_same_capped_matches_every_time_and_on_either_engine(repo: Path) -> None:
+@pytest.mark.parametrize("collect", ["all threads", "over the collect cap"])
+def test_a_truncated_search_returns_the_same_capped_matches_every_time_and_on_either_engine(
+    repo: Path, collect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ripgrep runs on all its threads and its matches are put in path order here; past the collect cap it runs
+    again in path order (--sort path): either way the first matches are the same."""
+    if collect == "over the collect cap":
+        from storyfence.adapters import search
+
+        monkeypatch.setattr(search, "COLLECT_MAX", 0)
     for d in range(30):
         for f in range(10):
             target = repo / "packages/core/src/gen" / f"d{d:02}" / f"f{f:02}.ts"

@@ -24,6 +24,8 @@ from storyfence.core.story_paths import TMP_PREFIX
 
 SKIP_DIRS = frozenset({".git", "node_modules"})
 MAX_LINE_CHARS = 300
+COLLECT_MAX = 5_000
+"""Matches collected from an unsorted (all threads) ripgrep run before it is stopped and run again in path order."""
 
 
 @dataclass(frozen=True)
@@ -143,10 +145,26 @@ class Searcher:
     def _rg_search(
         self, pattern: str, start: str, glob: str | None, regex: bool, case_sensitive: bool, limit: int
     ) -> tuple[list[Match], bool]:
+        """ripgrep on all its threads, the matches put in path order here: the same first `limit` matches every
+        time, at ripgrep's full speed. Only when there are more than COLLECT_MAX does ripgrep run again in path
+        order on one thread (`--sort path`), so a search over the cap stays stable too."""
+        found = self._rg_run(pattern, start, glob, regex, case_sensitive, max(COLLECT_MAX, limit), sort=False)
+        if found is not None:
+            matches = sorted(found, key=lambda m: (m.path.split("/"), m.line))
+            return matches[:limit], len(matches) >= limit  # as the walk says it: the cap was reached
+        ordered = self._rg_run(pattern, start, glob, regex, case_sensitive, limit, sort=True)
+        assert ordered is not None
+        return ordered[:limit], True
+
+    def _rg_run(
+        self, pattern: str, start: str, glob: str | None, regex: bool, case_sensitive: bool, cap: int, *, sort: bool
+    ) -> list[Match] | None:
+        """The matches ripgrep prints; None when more than `cap` came (unsorted) and the search was stopped. Sorted
+        by path (`sort`), the first `cap` + 1 are returned and ripgrep is stopped there."""
         assert self.rg is not None
-        # --sort path: one thread, files in name order; unsorted, the threads race and each call of a search
-        # over the cap would return a different first `limit` matches
-        argv = [*_rg_base(self.rg), "--sort", "path", "--no-heading", "--line-number", "--with-filename", "--null"]
+        argv = [*_rg_base(self.rg), "--no-heading", "--line-number", "--with-filename", "--null"]
+        if sort:
+            argv += ["--sort", "path"]  # one thread, files in name order
         argv += ["--max-columns", str(MAX_LINE_CHARS), "--max-columns-preview", "--max-filesize", "8M"]
         if not regex:
             argv.append("--fixed-strings")
@@ -156,7 +174,7 @@ class Searcher:
             argv += ["--glob", glob]
         argv += ["--regexp", pattern, "--", start]
         matches: list[Match] = []
-        truncated = False
+        over = False
         proc = subprocess.Popen(argv, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
             assert proc.stdout is not None
@@ -176,8 +194,8 @@ class Searcher:
                         text=text.decode("utf-8", errors="replace").rstrip("\r\n")[:MAX_LINE_CHARS],
                     )
                 )
-                if len(matches) >= limit:
-                    truncated = True
+                if len(matches) > cap:
+                    over = True
                     break
         finally:
             if proc.poll() is None:
@@ -187,7 +205,9 @@ class Searcher:
                 proc.stdout.close()
         if proc.returncode == 2 and not matches and regex:
             raise ValueError("the search pattern is not a valid regular expression")
-        return matches, truncated
+        if over and not sort:
+            return None
+        return matches
 
     def _py_search(
         self, pattern: str, start: str, glob: str | None, regex: bool, case_sensitive: bool, limit: int
