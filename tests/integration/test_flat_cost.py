@@ -64,5 +64,8 @@ def test_a_status_lists_the_latest_chunks_and_counts_the_earlier_ones(repo: Path
     status = sf.story_status(STORY)
     assert [c.number for c in status.chunks] == list(range(4, total + 1))
     assert all(c.closed for c in status.chunks)
+    # the last chunk with its files and commands, the ones before it by their counts
+    assert [len(c.files) for c in status.chunks] == [0] * (RECENT_CHUNKS - 1) + [2]
+    assert all(c.file_count == 2 and c.command_count == len(status.chunks[-1].commands) for c in status.chunks)
     assert (status.earlier_chunks, status.earlier_files) == (3, 6)
     assert sf.read_story(STORY).status.earlier_chunks == 3

@@ -87,8 +87,10 @@ class ChunkView(Result):
     number: int
     name: str
     objective: str
-    files: list[FileChange]
-    commands: list[CommandRun]
+    files: list[FileChange] = Field(description="the chunk's file changes (the latest chunk only; see file_count)")
+    commands: list[CommandRun] = Field(description="its typecheck commands (the latest chunk only)")
+    file_count: int = Field(default=0, description="how many file changes the chunk recorded")
+    command_count: int = Field(default=0, description="how many typecheck commands it ran")
     logged: bool
     typecheck: str
     failed_fix_attempts: int
@@ -133,7 +135,10 @@ class StatusView(Result):
     story: str
     status: Literal["idle", "open", "blocked", "complete"]
     signal: str = Field(description="'BACKEND COMPLETE', 'BLOCKED: <reason>' or '' while work goes on")
-    chunks: list[ChunkView] = Field(description="the latest chunks (the open one included), oldest first")
+    chunks: list[ChunkView] = Field(
+        description="the latest chunks, oldest first: the last one (open or closed) with its files and commands, the "
+        "ones before it by their counts (BACKEND-LOG.md has their sections)"
+    )
     earlier_chunks: int = Field(
         default=0, description="closed chunks before those listed; BACKEND-LOG.md holds their sections"
     )

@@ -33,13 +33,15 @@ from storyfence.core.status import next_step, signal
 from storyfence.core.workflow import Chunk, StoryState, ensure
 
 
-def chunk_view(chunk: Chunk) -> ChunkView:
+def chunk_view(chunk: Chunk, *, full: bool = True) -> ChunkView:
     return ChunkView(
         number=chunk.number,
         name=chunk.name,
         objective=chunk.objective,
-        files=list(chunk.changes),
-        commands=list(chunk.runs),
+        files=list(chunk.changes) if full else [],
+        commands=list(chunk.runs) if full else [],
+        file_count=len(chunk.changes),
+        command_count=len(chunk.runs),
         logged=chunk.logged,
         typecheck=chunk.check,
         failed_fix_attempts=chunk.failed_fix_attempts,
@@ -50,8 +52,9 @@ def chunk_view(chunk: Chunk) -> ChunkView:
 
 
 RECENT_CHUNKS = 5
-"""The chunks a status lists in full; earlier ones (closed, in BACKEND-LOG.md) are counted, so a status costs
-the same, and says as much to the model, at chunk 100 as at chunk 5."""
+"""The chunks a status lists: the last one with its files and commands, the ones before it by their counts,
+earlier ones (closed, in BACKEND-LOG.md) counted. A status costs about the same, and says about as much to the
+model, at chunk 100 as at chunk 1."""
 
 
 def status_view(story: Story, state: StoryState) -> StatusView:
@@ -60,7 +63,7 @@ def status_view(story: Story, state: StoryState) -> StatusView:
         story=story.id,
         status=state.status,
         signal=signal(state),
-        chunks=[chunk_view(c) for c in recent],
+        chunks=[chunk_view(c, full=c is recent[-1]) for c in recent],
         earlier_chunks=len(earlier),
         earlier_files=sum(len(c.changes) for c in earlier),
         strays=[
