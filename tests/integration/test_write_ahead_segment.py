@@ -10,10 +10,11 @@ import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from storyfence.adapters import durable, files, segment, store
+from storyfence.adapters import durable, files, recovery, segment, store
 from storyfence.adapters.policy_file import load_builtin
 from storyfence.app.service import StoryfenceService
 from storyfence.core.errors import StateError
@@ -56,7 +57,25 @@ def wal(repo: Path) -> bytes:
 
 
 def held_paths(repo: Path) -> list[str]:
-    return [op["path"] for line in wal(repo).splitlines() for op in json.loads(line)["ops"]]
+    return [op["path"] for entry in entries(repo) for op in entry["ops"]]
+
+
+def entries(repo: Path) -> list[dict[str, Any]]:
+    """The segment's entries (not its `done` lines)."""
+    return [e for line in wal(repo).splitlines() if "ops" in (e := json.loads(line))]
+
+
+Reboot = Callable[[], None]
+
+
+@pytest.fixture
+def reboot(monkeypatch: pytest.MonkeyPatch) -> Reboot:
+    """What follows a power cut: another boot, so no `done` line of the segment can be trusted."""
+
+    def rebooted() -> None:
+        monkeypatch.setattr(recovery, "boot_id", lambda: "the boot after the power cut")
+
+    return rebooted
 
 
 @pytest.fixture
@@ -88,7 +107,7 @@ def test_a_write_in_an_open_chunk_costs_one_sync_and_the_checkpoint_comes_at_the
         sf.write_file(STORY, A, f"export const findOrder = {n};\n")
         assert syncs == ["sync_data"], f"write {n} synced {syncs}"
         syncs.clear()
-    held = [json.loads(line) for line in wal(repo).splitlines()]
+    held = entries(repo)
     assert [e["ops"][0]["path"] for e in held] == [A] * 5
     # the segment holds the exact journal lines, at the offsets they sit at
     raw = journal(repo)
@@ -102,7 +121,9 @@ def test_a_write_in_an_open_chunk_costs_one_sync_and_the_checkpoint_comes_at_the
     assert syncs.count("sync_dir") >= 1
 
 
-def test_a_power_cut_that_lost_the_journal_tail_and_the_rename_is_finished_from_the_segment(repo: Path) -> None:
+def test_a_power_cut_that_lost_the_journal_tail_and_the_rename_is_finished_from_the_segment(
+    repo: Path, reboot: Reboot
+) -> None:
     sf = service(repo)
     sf.begin_chunk(STORY, "n", "o")
     before = journal(repo)
@@ -113,6 +134,7 @@ def test_a_power_cut_that_lost_the_journal_tail_and_the_rename_is_finished_from_
     (repo / PATHS.journal).write_bytes(before + complete[len(before) : len(before) + 17])
     (repo / A).write_text(V1, encoding="utf-8")
 
+    reboot()
     service(repo).story_status(STORY)  # read-only: repairs nothing
     assert (repo / A).read_text(encoding="utf-8") == V1
     service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")  # any transaction repairs
@@ -123,23 +145,25 @@ def test_a_power_cut_that_lost_the_journal_tail_and_the_rename_is_finished_from_
     assert A in {f.path for f in status.chunks[0].files}
 
 
-def test_a_zero_length_file_a_power_cut_left_is_rewritten(repo: Path) -> None:
+def test_a_zero_length_file_a_power_cut_left_is_rewritten(repo: Path, reboot: Reboot) -> None:
     sf = service(repo)
     sf.begin_chunk(STORY, "n", "o")
     sf.write_file(STORY, A, V2)
     (repo / A).write_bytes(b"")
+    reboot()
     service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
     assert (repo / A).read_text(encoding="utf-8") == V2
 
 
-def test_a_file_created_and_lost_is_created_again_and_a_temp_file_left_is_removed(repo: Path) -> None:
+def test_a_file_created_and_lost_is_created_again_and_a_temp_file_left_is_removed(repo: Path, reboot: Reboot) -> None:
     sf = service(repo)
     sf.begin_chunk(STORY, "n", "o")
     new = repo / "packages/core/src/c.ts"
     sf.write_file(STORY, "packages/core/src/c.ts", "export const c = 1;\n")
-    entry = json.loads(wal(repo).splitlines()[-1])
+    entry = entries(repo)[-1]
     new.unlink()
     (new.parent / entry["ops"][0]["tmp"]).write_bytes(b"export const c")  # a temp file cut short
+    reboot()
     service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
     assert new.read_text(encoding="utf-8") == "export const c = 1;\n"
     assert not list(new.parent.glob(".storyfence-tmp-*"))
@@ -154,7 +178,7 @@ def test_a_hand_edit_after_the_write_is_never_overwritten_by_the_repair(repo: Pa
     assert (repo / A).read_text(encoding="utf-8") == "export const findOrder = 3; // by hand\n"
 
 
-def test_a_delete_the_cut_undid_is_done_again(repo: Path) -> None:
+def test_a_delete_the_cut_undid_is_done_again(repo: Path, reboot: Reboot) -> None:
     sf = service(repo)
     sf.begin_chunk(STORY, "n", "o")
     target = repo / "packages/core/src/b.ts"
@@ -163,11 +187,12 @@ def test_a_delete_the_cut_undid_is_done_again(repo: Path) -> None:
     stat = target.stat()
     sf.delete_file(STORY, "packages/core/src/b.ts")
     assert not target.exists()
-    entry = json.loads(wal(repo).splitlines()[-1])
+    entry = entries(repo)[-1]
     assert entry["ops"][0]["unlinks"].startswith(f"{stat.st_dev}:{stat.st_ino}:")
     assert entry["ops"][0]["data"] is None
     os.link(keep, target)  # what a cut that lost the unsynced unlink leaves: the same file, still there
     keep.unlink()
+    reboot()
     service(repo).write_file(STORY, A, V2)
     assert not target.exists()
 
@@ -197,7 +222,7 @@ def test_a_journal_replaced_under_a_pending_segment_refuses(repo: Path) -> None:
     sf.begin_chunk(STORY, "n", "o")
     sf.write_file(STORY, A, V2)
     raw = journal(repo)
-    entry = json.loads(wal(repo).splitlines()[-1])
+    entry = entries(repo)[-1]
     other = raw[: entry["at"]] + b'{"other": "record"}\n' + b" " * len(entry["lines"])
     (repo / PATHS.journal).write_bytes(other)
     with pytest.raises(StateError, match="holds other records"):
@@ -238,7 +263,7 @@ def test_the_same_process_does_not_repair_its_own_segment_but_a_failed_write_mak
     assert (repo / A).read_text(encoding="utf-8") == "export const findOrder = 4;\n"
 
 
-def test_a_repair_brings_each_file_to_its_last_operation_never_an_earlier_one(repo: Path) -> None:
+def test_a_repair_brings_each_file_to_its_last_operation_never_an_earlier_one(repo: Path, reboot: Reboot) -> None:
     """What the stress run caught: replaying a segment op by op, a file written, deleted and created again with
     its first content looked like a write the crash had undone, and went back to an older content."""
     sf = service(repo)
@@ -248,17 +273,19 @@ def test_a_repair_brings_each_file_to_its_last_operation_never_an_earlier_one(re
     sf.write_file(STORY, A, V1)
     sf.write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
     sf.write_file(STORY, "packages/core/src/b.ts", "export {};\n")  # back to its content before the story
+    reboot()
     service(repo).write_file(STORY, "packages/core/src/c.ts", "export const c = 1;\n")
     assert (repo / A).read_text(encoding="utf-8") == V1
     assert (repo / "packages/core/src/b.ts").read_text(encoding="utf-8") == "export {};\n"
 
 
-def test_a_power_cut_that_lost_several_writes_to_one_file_ends_on_the_last(repo: Path) -> None:
+def test_a_power_cut_that_lost_several_writes_to_one_file_ends_on_the_last(repo: Path, reboot: Reboot) -> None:
     sf = service(repo)
     sf.begin_chunk(STORY, "n", "o")
     for n in range(3, 7):
         sf.write_file(STORY, A, f"export const findOrder = {n};\n")
     (repo / A).write_text("export const findOrder = 4;\n", encoding="utf-8")  # what reached the disk
+    reboot()
     service(repo).write_file(STORY, "packages/core/src/c.ts", "export const c = 1;\n")
     assert (repo / A).read_text(encoding="utf-8") == "export const findOrder = 6;\n"
 
@@ -285,3 +312,41 @@ def test_a_status_read_first_does_not_stop_the_next_transaction_finishing_a_cras
     restarted.write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
     assert (repo / A).read_text(encoding="utf-8") == V2
     assert "## Chunk 1" in (repo / f"{PATHS.impl}/BACKEND-LOG.md").read_text(encoding="utf-8")
+
+
+def test_git_sees_the_journal_but_not_the_servers_working_files(repo: Path) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    assert wal(repo)  # the segment holds the write: exactly what must not be committed
+    listed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+    server_files = sorted(line[3:] for line in listed.splitlines() if "/.storyfence/" in line)
+    assert server_files == [PATHS.ignore, PATHS.journal]
+
+
+
+def test_in_the_same_boot_a_finished_write_is_never_repaired_even_over_a_revert_to_its_old_content(
+    repo: Path,
+) -> None:
+    """What the edit property test caught: a hand revert to the content before a write looked like a write a
+    crash had undone. In the same boot a `done` line says the write finished (a kill keeps the page cache)."""
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    (repo / A).write_text(V1, encoding="utf-8")  # the user reverts it by hand
+    service(repo).write_file(STORY, "packages/core/src/c.ts", "export const c = 1;\n")  # a new process repairs
+    assert (repo / A).read_text(encoding="utf-8") == V1
+
+
+def test_in_the_same_boot_a_write_a_kill_stopped_before_its_rename_is_finished(repo: Path) -> None:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    raw = wal(repo)
+    assert json.loads(raw.splitlines()[-1]) == {"done": entries(repo)[-1]["at"]}
+    (repo / PATHS.wal).write_bytes(raw[: raw.rstrip(b"\n").rfind(b"\n") + 1])  # killed before the done line
+    (repo / A).write_text(V1, encoding="utf-8")  # and before the rename
+    service(repo).write_file(STORY, "packages/core/src/c.ts", "export const c = 1;\n")
+    assert (repo / A).read_text(encoding="utf-8") == V2

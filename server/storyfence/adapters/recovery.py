@@ -17,7 +17,7 @@ from pathlib import Path
 
 from storyfence.adapters.durable import sync_data
 from storyfence.adapters.ports import StoryFiles
-from storyfence.adapters.segment import Entry, Op, Segment
+from storyfence.adapters.segment import Entry, Op, Segment, boot_id
 from storyfence.core.errors import InputError, Refused, StateError
 from storyfence.core.story_paths import temp_name
 
@@ -29,13 +29,18 @@ Announce = Callable[[str, str], None]
 
 def replay(segment: Segment, files: StoryFiles, fd: int, journal: Path, announce: Announce) -> None:
     """Finish what the segment holds and a crash (or another process) may have left undone: the journal `fd`'s
-    lines first (a torn or lost tail is put back, byte for byte), then each file the segment names, brought
-    to what its last operation says."""
+    lines first (a torn or lost tail is put back, byte for byte), then each file brought to what its last
+    operation says: in this boot only the operations not marked done (a kill keeps the page cache), after a
+    reboot every one (a power cut may have lost any of them)."""
     entries = segment.read()
     for entry in entries:
         _restore_lines(fd, entry, journal)
+    boot = boot_id()
+    rebooted = boot is None or any(entry.boot != boot for entry in entries)
     by_path: dict[str, list[Op]] = {}
     for entry in entries:
+        if entry.done and not rebooted:
+            continue  # finished in this boot: its file is what the user (or a later write) made it since
         for op in entry.ops:
             by_path.setdefault(op.path, []).append(op)
     for path, ops in by_path.items():

@@ -8,8 +8,14 @@ next transaction finds them in the segment and finishes them (`StoryStore._repla
 chunk boundary, a record that is not a write, a new process's first transaction, a segment over
 `CHECKPOINT_BYTES`) syncs the journal and the files the segment names, then empties it.
 
-    {"at": 1234, "lines": "<journal lines>", "ops": [{"path": "...", "tmp": "...", "data": "<base64>",
-     "before": "<sha256>", "existed": true}]}
+    {"at": 1234, "boot": "<boot id>", "lines": "<journal lines>", "ops": [{"path": "...", "tmp": "...",
+     "data": "<base64>", "before": "<sha256>", "existed": true}]}
+    {"done": 1234}
+
+Once an entry's file operation is done, a `done` line follows it, unsynced: a kill cannot lose it (the page
+cache survives the process), only a power cut can, and a power cut changes the boot id. So in the same boot
+an entry marked done is finished and its file is never touched again by a repair (a later hand edit, even one
+back to an earlier content, stays); only entries not marked done, or any entry after a reboot, are repaired.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import base64
 import binascii
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import cast
 
@@ -50,6 +57,18 @@ class Entry:
     at: int  # the journal offset the lines go at
     lines: bytes  # the journal lines, exactly as appended
     ops: tuple[Op, ...]
+    boot: str | None = None  # the boot the entry was written in (None: not known on this platform)
+    done: bool = False  # a `done` line follows: its file operation finished in that boot
+
+
+@cache
+def boot_id() -> str | None:
+    """This boot's id (Linux); None where it cannot be read: then every entry counts as from another boot."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
 
 
 def encode_entry(entry: Entry) -> bytes:
@@ -64,7 +83,7 @@ def encode_entry(entry: Entry) -> bytes:
         }
         for op in entry.ops
     ]
-    line = {"at": entry.at, "lines": entry.lines.decode("utf-8"), "ops": ops}
+    line = {"at": entry.at, "boot": entry.boot, "lines": entry.lines.decode("utf-8"), "ops": ops}
     return (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
@@ -76,8 +95,15 @@ def decode_segment(raw: bytes, where: str) -> tuple[list[Entry], int]:
     entries: list[Entry] = []
     for number, line in enumerate(raw[:end].splitlines(), start=1):
         try:
-            entries.append(_entry(json.loads(line)))
-        except (ValueError, TypeError, KeyError, binascii.Error) as exc:
+            value = cast(object, json.loads(line))
+            fields = cast("dict[str, object]", value) if isinstance(value, dict) else None
+            if fields is not None and set(fields) == {"done"}:
+                at = fields["done"]
+                index = next(i for i in range(len(entries) - 1, -1, -1) if entries[i].at == at)
+                entries[index] = replace(entries[index], done=True)
+                continue
+            entries.append(_entry(fields))
+        except (ValueError, TypeError, KeyError, StopIteration, binascii.Error) as exc:
             raise StateError(
                 f"{where} line {number} does not decode ({exc}): the write-ahead segment was damaged, and it may "
                 "hold a write the journal lacks; restore it from a backup, or remove it once the journal and files "
@@ -86,14 +112,16 @@ def decode_segment(raw: bytes, where: str) -> tuple[list[Entry], int]:
     return entries, end
 
 
-def _entry(value: object) -> Entry:
-    if not isinstance(value, dict):
+def _entry(fields: dict[str, object] | None) -> Entry:
+    if fields is None:
         raise TypeError("not an object")
-    fields = cast("dict[str, object]", value)
-    at, lines, ops = fields["at"], fields["lines"], fields["ops"]
+    at, lines, ops, boot = fields["at"], fields["lines"], fields["ops"], fields.get("boot")
     if not isinstance(at, int) or at < 0 or not isinstance(lines, str) or not isinstance(ops, list):
         raise TypeError("at, lines or ops has the wrong type")
-    return Entry(at=at, lines=lines.encode("utf-8"), ops=tuple(_op(o) for o in cast("list[object]", ops)))
+    if boot is not None and not isinstance(boot, str):
+        raise TypeError("boot has the wrong type")
+    ops_read = tuple(_op(o) for o in cast("list[object]", ops))
+    return Entry(at=at, lines=lines.encode("utf-8"), ops=ops_read, boot=boot)
 
 
 def _op(value: object) -> Op:
@@ -154,6 +182,17 @@ class Segment:
             sync_data(fd)
             st = os.fstat(fd)
             self.left = (st.st_dev, st.st_ino, st.st_size)
+        finally:
+            os.close(fd)
+
+    def mark_done(self, at: int) -> None:
+        """Say the entry at `at` is done, unsynced (see the module's docstring: only a reboot can lose it)."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _O_NOFOLLOW)
+        try:
+            write_all(fd, (json.dumps({"done": at}) + "\n").encode("ascii"))
+            st = os.fstat(fd)
+            if self.left is not None:
+                self.left = (st.st_dev, st.st_ino, st.st_size)
         finally:
             os.close(fd)
 

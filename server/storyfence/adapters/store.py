@@ -34,13 +34,13 @@ from typing import cast
 from storyfence.adapters.durable import sync_data, write_all
 from storyfence.adapters.ports import StoryFiles
 from storyfence.adapters.recovery import checkpoint, replay
-from storyfence.adapters.segment import CHECKPOINT_BYTES, INLINE_MAX, Entry, Op, Segment
+from storyfence.adapters.segment import CHECKPOINT_BYTES, INLINE_MAX, Entry, Op, Segment, boot_id
 from storyfence.core import logbook
 from storyfence.core.errors import StateError, WorkflowError
 from storyfence.core.events import Event, FileChanged, StoryBlocked, StrayCleared
 from storyfence.core.journal import Record, chain, decode, encode
 from storyfence.core.steps import Step
-from storyfence.core.story_paths import StoryPaths, temp_name
+from storyfence.core.story_paths import WORKING_FILES, StoryPaths, temp_name
 from storyfence.core.workflow import StoryState, apply
 
 LOCK_TIMEOUT_SECONDS = 30.0
@@ -92,7 +92,8 @@ class Transaction:
         lines = [encode(r).encode("utf-8") for r in fresh]
         data = b"".join(lines)
         if ops:
-            self.store.segment.append(Entry(at=self.offset, lines=data, ops=ops))  # the commit point
+            entry = Entry(at=self.offset, lines=data, ops=ops, boot=boot_id())
+            self.store.segment.append(entry)  # the commit point
         write_all(self._fd, data)
         if not ops:
             sync_data(self._fd)
@@ -120,8 +121,10 @@ class Transaction:
         if self._carried(step, data):
             existed = self.store.files.check_writable(rel)
             digest = hashlib.sha256(before).hexdigest() if before is not None else None
+            at = self.offset
             self._append(step, (Op(path=rel, tmp=tmp, data=data, before=digest, existed=existed),))
             self.store.files.replace(rel, data, tmp)
+            self.store.segment.mark_done(at)
             return
         self.store.note_staged(rel, tmp)
         staged = self.store.files.stage(rel, data, tmp)
@@ -136,8 +139,10 @@ class Transaction:
         """Write-ahead, like writes: record the delete (with the file's identity) in the segment, then unlink; a
         kill in between leaves a record the next transaction finishes, never an unrecorded delete."""
         if self._carried(step, b""):
+            at = self.offset
             self._append(step, (Op(path=rel, unlinks=identity),))
             self.store.files.delete(rel, identity, durable=False)
+            self.store.segment.mark_done(at)
             return
         self.record(step)
         self.store.files.delete(rel, identity)
@@ -186,6 +191,8 @@ class StoryStore:
         self.log_path = root / paths.log
         self.blockers_path = root / paths.blockers
         self._verified: _Verified | None = None
+        self._ignore = root / paths.ignore
+        self._ignore_there = False
 
     def read_state(self) -> tuple[list[Record], StoryState]:
         """Read without the lock (read-only tools); a torn tail is ignored, never repaired here. Only what was
@@ -236,6 +243,8 @@ class StoryStore:
     @contextmanager
     def transaction(self) -> Generator[Transaction, None, None]:
         self.dir.mkdir(mode=0o755, exist_ok=True)
+        if not self._ignore_there:
+            self._write_ignore()
         lock_fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             self._acquire(lock_fd)
@@ -298,6 +307,22 @@ class StoryStore:
         """Make what the segment holds durable (the journal, each file it wrote or deleted, their folders), then
         empty it. Nothing to do when it is empty."""
         checkpoint(self.segment, self.files, fd)
+
+    def _write_ignore(self) -> None:
+        """A .gitignore beside the journal naming the server's working files (created once, never followed
+        through a link, left as it is when there)."""
+        text = "# storyfence's working files; journal.jsonl is the story's record and is committed\n"
+        text += "".join(f"{name}\n" for name in WORKING_FILES)
+        try:
+            fd = os.open(self._ignore, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except FileExistsError:
+            self._ignore_there = True
+            return
+        try:
+            write_all(fd, text.encode("utf-8"))
+        finally:
+            os.close(fd)
+        self._ignore_there = True
 
     def note_staged(self, rel: str, tmp: str) -> None:
         """Announce a temp file before it is created (under the lock): a kill before its rename leaves a name

@@ -32,6 +32,9 @@ LOCK = "lock"
 STAGED = "staged"
 WAL = "wal"
 """The write-ahead segment: each small write's record and content, synced once; emptied at each checkpoint."""
+WORKING_FILES = (LOCK, STAGED, WAL)
+"""The server's working files beside the journal: never evidence, so its .gitignore keeps them out of commits
+(the journal is the record a reviewer's audit reads, and is committed)."""
 
 TMP_PREFIX = ".storyfence-tmp-"
 """Every temp file the server stages beside a target starts with this; nothing else is ever cleaned up."""
@@ -107,6 +110,10 @@ class StoryPaths:
     @property
     def wal(self) -> str:
         return f"{self.server_dir}/{WAL}"
+
+    @property
+    def ignore(self) -> str:
+        return f"{self.server_dir}/.gitignore"
 
     def document(self, name: str) -> str:
         """The path of a story document by its name in DOCUMENTS."""
