@@ -326,7 +326,6 @@ def test_git_sees_the_journal_but_not_the_servers_working_files(repo: Path) -> N
     assert server_files == [PATHS.ignore, PATHS.journal]
 
 
-
 def test_in_the_same_boot_a_finished_write_is_never_repaired_even_over_a_revert_to_its_old_content(
     repo: Path,
 ) -> None:

@@ -20,6 +20,7 @@ from pydantic import (
 
 from storyfence.core.models import Value
 from storyfence.core.patterns import check_globs, check_regexes
+from storyfence.core.patterns import compiled as compiled_globs
 
 
 class ContentRuleBase(Value):
@@ -49,7 +50,7 @@ class ContentRuleBase(Value):
 
     @cached_property
     def spec(self) -> pathspec.PathSpec[Any]:
-        return pathspec.PathSpec.from_lines("gitignore", self.paths)
+        return compiled_globs(self.paths)
 
     def applies_to(self, path: str) -> bool:
         """Whether this rule judges `path`: enabled, one of its extensions (if any), and matched by `paths`."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import pathspec
@@ -17,7 +16,7 @@ import pathspec
 from storyfence.core.advice import default_deny_advice
 from storyfence.core.messages import decision_message, fill_template
 from storyfence.core.models import Value
-from storyfence.core.patterns import match_name
+from storyfence.core.patterns import compiled, match_name
 from storyfence.core.policy import PackageFacts, Policy, Rule, RuleKind, Stories
 from storyfence.core.story_paths import protected_globs
 
@@ -257,10 +256,9 @@ def frontend_package_refusal(policy: Policy, path: str, packages: Sequence[Packa
     return None
 
 
-@lru_cache(maxsize=64)
 def _spec(globs: tuple[str, ...]) -> pathspec.PathSpec[Any]:
     """A SCOPE.md list compiled once per distinct list, not once per write."""
-    return pathspec.PathSpec.from_lines("gitignore", globs)
+    return compiled(globs)
 
 
 def _decide_scope(path: str, scope: ScopeLists, allow: Rule, policy: Policy) -> Decision | None:

@@ -4,6 +4,11 @@ bad one names its key), and module or package name globs (`@fastify/*`) matched 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pathspec
 
 
 def glob_problem(glob: str) -> str | None:
@@ -37,13 +42,20 @@ def check_globs(value: tuple[str, ...]) -> tuple[str, ...]:
         problem = glob_problem(glob)
         if problem is not None:
             raise ValueError(f"entry {index} ({glob!r}) is not a valid glob: {problem}")
-    import pathspec  # imported here: the hook's quick path matches names with this module, never globs
-
     try:
-        pathspec.PathSpec.from_lines("gitignore", value)
+        compiled(tuple(value))
     except Exception as exc:  # pathspec raises several types for a bad pattern
         raise ValueError(f"invalid gitignore pattern: {exc}") from exc
     return value
+
+
+@lru_cache(maxsize=1024)
+def compiled(globs: tuple[str, ...]) -> pathspec.PathSpec[Any]:
+    """A gitignore pattern list compiled once per process: a policy's patterns are compiled when they are
+    checked (the policy loads) and used as they are (its rules match), not compiled again."""
+    import pathspec  # imported here: the hook's quick path matches names with this module, never globs
+
+    return pathspec.PathSpec.from_lines("gitignore", globs)
 
 
 def check_regexes(value: tuple[str, ...]) -> tuple[str, ...]:

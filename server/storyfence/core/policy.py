@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 
 from storyfence.core.content_rules import ContentRule
 from storyfence.core.models import Value
-from storyfence.core.patterns import check_globs
+from storyfence.core.patterns import check_globs, compiled
 
 RuleKind = Literal["allow", "deny", "read_deny"]
 
@@ -48,11 +48,11 @@ class Rule(Value):
 
     @cached_property
     def spec(self) -> pathspec.PathSpec[Any]:
-        return pathspec.PathSpec.from_lines("gitignore", self.patterns)
+        return compiled(self.patterns)
 
     @cached_property
     def folded_spec(self) -> pathspec.PathSpec[Any]:
-        return pathspec.PathSpec.from_lines("gitignore", [p.lower() for p in self.patterns])
+        return compiled(tuple(p.lower() for p in self.patterns))
 
     def match(self, path: str, *, any_case: bool = False) -> str | None:
         """The pattern that makes `path` match this rule, or None (a negated pattern un-matches).
@@ -89,7 +89,7 @@ class UncheckedAllowance(Value):
 
     @cached_property
     def spec(self) -> pathspec.PathSpec[Any]:
-        return pathspec.PathSpec.from_lines("gitignore", self.paths)
+        return compiled(self.paths)
 
 
 class TypecheckSettings(Value):
@@ -192,7 +192,7 @@ class FrontendPackages(Value):
 
     @cached_property
     def allow_spec(self) -> pathspec.PathSpec[Any]:
-        return pathspec.PathSpec.from_lines("gitignore", self.allow)
+        return compiled(self.allow)
 
 
 class PolicyExamples(Value):
