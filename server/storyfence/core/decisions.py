@@ -18,6 +18,7 @@ from storyfence.core.messages import decision_message, fill_template
 from storyfence.core.models import Value
 from storyfence.core.patterns import compiled, match_name
 from storyfence.core.policy import PackageFacts, Policy, Rule, RuleKind, Stories
+from storyfence.core.precedence import rank
 from storyfence.core.story_paths import protected_globs
 
 
@@ -162,33 +163,17 @@ def decide_write(
     if refused is not None:
         return refused
     guards = protected if protected is not None else protected_rules(policy.stories)
-    for rule in guards:
-        pattern = rule.match(path, any_case=True)
-        if pattern is not None:
-            return _decision(path, False, rule, pattern, policy, built_in=True)
-    allows = [
-        (rule, pattern) for rule in policy.rules if rule.kind == "allow" for pattern in [rule.match(path)] if pattern
-    ]
-    exceptions: list[str] = []
-    chosen = allows[0] if allows else None
-    for rule in policy.rules:
-        if rule.kind != "deny":
-            continue
-        pattern = rule.match(path, any_case=True)
-        if pattern is None:
-            continue
-        overriding = next((a for a in allows if rule.id in a[0].overrides), None)
-        if overriding is None:
-            return _decision(path, False, rule, pattern, policy)
-        exceptions.append(rule.id)
-        chosen = overriding
-    frontend = frontend_package_refusal(policy, path, packages)
-    if frontend is not None:
-        overriding = next((a for a in allows if frontend.rule in a[0].overrides), None)
-        if overriding is None:
-            return frontend
-        exceptions.append(frontend.rule)
-        chosen = overriding
+
+    def frontend(at: str) -> tuple[Decision, str] | None:
+        refusal = frontend_package_refusal(policy, at, packages)
+        return None if refusal is None else (refusal, refusal.rule)
+
+    verdict, rule, pattern, refused, exceptions = rank(path, guards, policy.rules, frontend)
+    if verdict in ("protected", "denied") and rule is not None:
+        return _decision(path, False, rule, pattern, policy, built_in=verdict == "protected")
+    if refused is not None:
+        return refused
+    chosen = (rule, pattern) if rule is not None and pattern is not None else None
     if chosen is None:
         return Decision(
             path=path,

@@ -14,6 +14,7 @@ import re
 from storyfence.core.content import content_finding
 from storyfence.core.messages import decision_message, fill_template
 from storyfence.core.patterns import match_name
+from storyfence.core.precedence import rank
 
 Globs = list[list[object]]
 """A gitignore pattern list as pathspec compiles it: per pattern [regex or None, include (bool or None)]."""
@@ -237,31 +238,12 @@ class Bounds:
             instead = "use a plain path without control characters."
             text = decision_message(path, False, "no-control-characters", None, self.built_in, reason, instead=instead)
             return Verdict(False, "no-control-characters", text)
-        for rule in self.protected:
-            pattern = rule.match(path, any_case=True)
-            if pattern is not None:
-                return self._verdict(path, False, rule, pattern, built_in=True)
-        allows = [(r, p) for r in self.rules if r.kind == "allow" for p in [r.match(path)] if p]
-        exceptions: list[str] = []
-        chosen = allows[0] if allows else None
-        for rule in self.rules:
-            if rule.kind != "deny":
-                continue
-            pattern = rule.match(path, any_case=True)
-            if pattern is None:
-                continue
-            overriding = next((a for a in allows if rule.id in a[0].overrides), None)
-            if overriding is None:
-                return self._verdict(path, False, rule, pattern)
-            exceptions.append(rule.id)
-            chosen = overriding
-        frontend = self._frontend(path)
-        if frontend is not None:
-            overriding = next((a for a in allows if self.front_id in a[0].overrides), None)
-            if overriding is None:
-                return frontend
-            exceptions.append(self.front_id)
-            chosen = overriding
+        verdict, found, pattern, refused, exceptions = rank(path, self.protected, self.rules, self._frontend_ranked)
+        if verdict in ("protected", "denied") and found is not None:
+            return self._verdict(path, False, found, pattern, built_in=verdict == "protected")
+        if refused is not None:
+            return refused
+        chosen = (found, pattern) if found is not None and pattern is not None else None
         if chosen is None:
             reason = "no allow rule matches this path: only backend scope may be written."
             text = decision_message(path, False, "default-deny", None, self.label, reason, instead=self.advice)
@@ -291,6 +273,10 @@ class Bounds:
                 text = decision_message(path, False, rule.id, finding.pattern, self.label, reason, instead=instead)
                 return Verdict(False, rule.id, text)
         return None
+
+    def _frontend_ranked(self, path: str) -> tuple[Verdict, str] | None:
+        refusal = self._frontend(path)
+        return None if refusal is None else (refusal, self.front_id)
 
     def _frontend(self, path: str) -> Verdict | None:
         if not self.front_enabled or not self.front_dependencies:
