@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing is not imported: the hook's quick path loads this module
 if TYPE_CHECKING:
+    from typing import Any
+
     import pathspec
 
 
