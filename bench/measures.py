@@ -41,11 +41,15 @@ class Settings:
 
 
 def realistic_repo(work: Path, name: str) -> Path:
-    """A copy of examples/ as a user's checkout would be: a git work tree that ignores node_modules."""
+    """A copy of examples/ as a user's checkout would be: a git work tree that ignores node_modules, every file
+    and folder an hour old (a copy made a moment ago is not: the server never trusts what it read about a
+    file changed in the last two seconds, and would find the workspace packages again at every call)."""
+    from bench.hook import settled
+
     root = copy_example(work, name)
     (root / ".gitignore").write_text("node_modules/\n.turbo/\n")
     subprocess.run(["git", "init", "-q", str(root)], check=True)
-    return root
+    return settled(root)
 
 
 # --- 1. search_code vs ripgrep ------------------------------------------------------------------------------

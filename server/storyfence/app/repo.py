@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from storyfence.adapters import read_log
 from storyfence.adapters.policy_file import package_facts
+from storyfence.adapters.private_cache import identity, racy
 from storyfence.adapters.workspace import Workspace
 from storyfence.core.decisions import Decision, ScopeLists, protected_rules
 from storyfence.core.errors import InputError, Refused
 from storyfence.core.inputs import decode_text, utf8
 from storyfence.core.policy import PackageFacts, Policy
 from storyfence.core.scope import parse_scope, unreadable_scope
-from storyfence.core.story_paths import StoryPaths
+from storyfence.core.story_paths import IMPLEMENTATION, StoryPaths
 
 if TYPE_CHECKING:
     # the store (journal, workflow, log) and the fence load with the first story or decision, not at start
@@ -60,7 +63,8 @@ class Repo:
         self._story_re = re.compile(policy.stories.id_pattern)
         self._stores: dict[str, StoryStore] = {}
         self._scopes: dict[str, tuple[tuple[int, int, int], ScopeLists]] = {}
-        self._packages: tuple[tuple[int, ...], tuple[PackageFacts, ...]] | None = None
+        self._packages: tuple[tuple[tuple[int, ...] | None, ...], tuple[PackageFacts, ...]] | None = None
+        self._packages_read: tuple[str, ...] = ()
 
     @property
     def cap(self) -> int:
@@ -152,32 +156,42 @@ class Repo:
         return scope
 
     def packages(self) -> tuple[PackageFacts, ...]:
-        """The workspace packages (for the frontend-by-manifest rule), found again when a manifest changes.
-
-        The key is the mtime of pnpm-workspace.yaml, the root package.json and every known manifest; a
-        manifest written through the server drops the cache too (see `forget_packages`).
-        """
-        key = self._manifest_key()
-        if self._packages is None or self._packages[0] != key:
+        """The workspace packages (for the frontend-by-manifest rule), found again whenever anything their
+        discovery read has changed: pnpm-workspace.yaml, each manifest, and each folder it listed (a package
+        folder made since, by the server or around it, changes its parent's entries). Never stale: a package
+        the server did not see made must still be judged by its manifest."""
+        if self._packages is not None and self._packages[0] == _identities(self._packages_read):
+            return self._packages[1]
+        with read_log.recording() as seen:
             facts = package_facts(self.root)
-            self._packages = (self._manifest_key(facts), facts)
-        return self._packages[1]
+        # a story's _implementation folder is the server's to write (its log at every chunk boundary), never a
+        # workspace package: watching it would find the packages again after every log append
+        read = tuple(
+            sorted(
+                path
+                for path in seen | {str(self.root / p.dir / "package.json") for p in facts}
+                if IMPLEMENTATION not in Path(os.path.relpath(path, self.root)).parts
+            )
+        )
+        now = _identities(read)
+        self._packages_read = read
+        # an input changed within the clock's granularity could change again and keep its identity (a racily
+        # clean index, in git's words): then these facts are used once and found again at the next decision
+        settled = not racy([None if i is None else list(i) for i in now], time.time_ns())
+        self._packages = (now, facts) if settled else None
+        return facts
 
     def use_packages(self, facts: tuple[PackageFacts, ...]) -> None:
-        """The workspace packages, just read by the caller (`packages()` still rereads them on a change)."""
-        self._packages = (self._manifest_key(facts), facts)
+        """The workspace packages, just read by the caller: kept only until the next decision checks what they
+        were read from (they are found again then, with the record of what that read)."""
+        del facts
+        self._packages = None
 
     def forget_packages(self, rel: str) -> None:
         if rel.rsplit("/", 1)[-1] in _MANIFESTS:
             self._packages = None
 
-    def _manifest_key(self, facts: tuple[PackageFacts, ...] | None = None) -> tuple[int, ...]:
-        known = facts if facts is not None else (self._packages[1] if self._packages else ())
-        paths = ["pnpm-workspace.yaml", "package.json", *(f"{p.dir}/package.json" for p in known if p.dir != ".")]
-        key: list[int] = []
-        for rel in paths:
-            try:
-                key.append(os.stat(self.root / rel).st_mtime_ns)
-            except OSError:
-                key.append(-1)
-        return tuple(key)
+
+def _identities(paths: tuple[str, ...]) -> tuple[tuple[int, ...] | None, ...]:
+    """Each path's identity now (inode, size, mtime, ctime, device; None when it is gone)."""
+    return tuple(None if (i := identity(p)) is None else tuple(i) for p in paths)
