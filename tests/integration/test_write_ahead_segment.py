@@ -90,7 +90,7 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
         return sync
 
-    for module in (store, files, segment):
+    for module in (store, files, segment, recovery):
         for name in ("sync_data", "sync_dir"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, counting(name, getattr(durable, name)))

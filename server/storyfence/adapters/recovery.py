@@ -9,15 +9,19 @@ unless the file moved on since. `checkpoint` then makes everything durable and e
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from storyfence.adapters.durable import sync_data
 from storyfence.adapters.ports import StoryFiles
 from storyfence.adapters.segment import Entry, Op, Segment, boot_id
+from storyfence.core import logbook
 from storyfence.core.errors import InputError, Refused, StateError
 from storyfence.core.story_paths import temp_name
 
@@ -132,3 +136,89 @@ def _same_file(files: StoryFiles, path: str, identity: str) -> bool:
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def announce(staged: Path, rel: str, tmp: str) -> None:
+    """Announce a temp file in the staged list before it is created (under the lock, synced): a kill before its
+    rename leaves a name the next transaction can clean up, instead of a stray file beside the target."""
+    line = (json.dumps({"path": rel, "tmp": tmp}, ensure_ascii=False) + "\n").encode("utf-8")
+    fd = os.open(staged, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        os.write(fd, line)
+        sync_data(fd)
+    finally:
+        os.close(fd)
+
+
+def clean_staged(staged: Path, files: StoryFiles, referenced: Callable[[], set[tuple[str, str]]]) -> None:
+    """Remove the announced temp files that a kill left behind and no journal record refers to (`referenced`:
+    a recorded one is the roll-forward's to finish), then empty the list."""
+    try:
+        raw = staged.read_bytes() if not staged.is_symlink() else b""
+    except FileNotFoundError:
+        return
+    if not raw:
+        return
+    keep = referenced()
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        try:
+            entry: object = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line a kill cut short: its temp file was never created
+        if not isinstance(entry, dict):
+            continue
+        fields = cast("dict[str, object]", entry)
+        path, tmp = fields.get("path"), fields.get("tmp")
+        if not isinstance(path, str) or not isinstance(tmp, str) or (path, tmp) in keep:
+            continue
+        if files.remove_stale(path, tmp):
+            log.warning("removed a staged file a crash left behind: %s beside %s", tmp, path)
+    # not synced: a list a power cut brings back names temp files that are gone, which the next clean skips
+    os.close(os.open(staged, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)))
+
+
+def texts_missing(
+    story_id: str, log_path: Path, blockers_path: Path, appends: tuple[str, ...], blockers: str | None
+) -> list[tuple[str, str]]:
+    """What BACKEND-LOG.md ("log") and BLOCKERS.md ("blockers") must be rewritten to, so they hold everything
+    the journal says was written (a crash, or another server, can leave them behind)."""
+    out: list[tuple[str, str]] = []
+    if appends:
+        try:
+            current = log_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = ""
+        text = current or logbook.render_log_header(story_id)
+        missing = _missing_blocks(text, appends)
+        if missing or not current:
+            for block in missing:
+                text = _blank_line_after(text) + block.lstrip("\n")
+            out.append(("log", text))
+    if blockers is not None:
+        try:
+            have = blockers_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            have = ""
+        if have != blockers:
+            out.append(("blockers", blockers))
+    return out
+
+
+def _missing_blocks(text: str, blocks: tuple[str, ...]) -> list[str]:
+    """The appended blocks the log does not hold yet, in order. A block can repeat word for word (the same
+    type error failing again after a pass), so its k-th copy is missing while the log holds fewer than k."""
+    have: dict[str, int] = {}
+    seen: Counter[str] = Counter()
+    missing: list[str] = []
+    for block in blocks:
+        seen[block] += 1
+        if block not in have:
+            have[block] = text.count(block)
+        if seen[block] > have[block]:
+            missing.append(block)
+    return missing
+
+
+def _blank_line_after(text: str) -> str:
+    """`text` ending in exactly one blank line, so appended blocks stay separate markdown blocks."""
+    return text.rstrip("\n") + "\n\n" if text else text

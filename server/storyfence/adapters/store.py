@@ -18,24 +18,20 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import time
 import uuid
-from collections import Counter
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import cast
 
 from storyfence.adapters.durable import sync_data, write_all
 from storyfence.adapters.ports import StoryFiles
-from storyfence.adapters.recovery import checkpoint, replay
+from storyfence.adapters.recovery import announce, checkpoint, clean_staged, replay, texts_missing
 from storyfence.adapters.segment import CHECKPOINT_BYTES, INLINE_MAX, Entry, Op, Segment, boot_id
-from storyfence.core import logbook
 from storyfence.core.errors import StateError, WorkflowError
 from storyfence.core.events import Event, FileChanged, StoryBlocked, StrayCleared
 from storyfence.core.journal import Record, chain, decode, encode
@@ -325,41 +321,23 @@ class StoryStore:
         self._ignore_there = True
 
     def note_staged(self, rel: str, tmp: str) -> None:
-        """Announce a temp file before it is created (under the lock): a kill before its rename leaves a name
-        the next transaction can clean up, instead of a stray file beside the target."""
-        line = (json.dumps({"path": rel, "tmp": tmp}, ensure_ascii=False) + "\n").encode("utf-8")
-        fd = os.open(self.staged, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        try:
-            os.write(fd, line)
-            sync_data(fd)
-        finally:
-            os.close(fd)
+        """Announce a temp file before it is created (see adapters/recovery.announce)."""
+        announce(self.staged, rel, tmp)
 
     def _clean_staged(self, records: list[Record]) -> None:
-        """Remove the announced temp files that a kill left behind and no journal record refers to (a
-        recorded one is the roll-forward's to finish), then empty the list."""
-        try:
-            raw = self.staged.read_bytes() if not self.staged.is_symlink() else b""
-        except FileNotFoundError:
-            return
-        if not raw:
-            return
-        referenced = {(t[0], t[1]) for r in records if (t := _write_ahead(r.event)) is not None and t[1]}
-        for line in raw.decode("utf-8", errors="replace").splitlines():
-            try:
-                entry: object = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line a kill cut short: its temp file was never created
-            if not isinstance(entry, dict):
-                continue
-            fields = cast("dict[str, object]", entry)
-            path, tmp = fields.get("path"), fields.get("tmp")
-            if not isinstance(path, str) or not isinstance(tmp, str) or (path, tmp) in referenced:
-                continue
-            if self.files.remove_stale(path, tmp):
-                log.warning("removed a staged file a crash left behind: %s beside %s", tmp, path)
-        # not synced: a list a power cut brings back names temp files that are gone, which the next clean skips
-        os.close(os.open(self.staged, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)))
+        """Remove the announced temp files a kill left that no journal record refers to, then empty the list."""
+
+        def referenced() -> set[tuple[str, str]]:
+            return {(t[0], t[1]) for r in records if (t := _write_ahead(r.event)) is not None and t[1]}
+
+        clean_staged(self.staged, self.files, referenced)
+
+    def reconcile(self, records: list[Record], state: StoryState) -> None:
+        """Make BACKEND-LOG.md and BLOCKERS.md hold everything the journal says was written."""
+        blocked = [r.event for r in records if isinstance(r.event, StoryBlocked)]
+        want = blocked[-1].blockers if blocked else None
+        for rel, text in texts_missing(self.story_id, self.log_path, self.blockers_path, state.log_appends, want):
+            self._write_text(self.paths.log if rel == "log" else self.paths.blockers, text)
 
     def _roll_forward(self, records: list[Record]) -> None:
         """Finish the staged write or the delete a crash left undone. Only the last one read can be: every
@@ -396,44 +374,6 @@ class StoryStore:
                     ) from None
                 time.sleep(0.005)  # another server's short transaction; bounded by the deadline
 
-    def reconcile(self, records: list[Record], state: StoryState) -> None:
-        """Make BACKEND-LOG.md and BLOCKERS.md hold everything the journal says was written."""
-        if state.log_appends:
-            try:
-                current = self.log_path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                current = ""
-            text = current or logbook.render_log_header(self.story_id)
-            missing = _missing_blocks(text, state.log_appends)
-            if missing or not current:
-                for block in missing:
-                    text = _blank_line_after(text) + block.lstrip("\n")
-                self._write_text(self.paths.log, text)
-        blocked = [r.event for r in records if isinstance(r.event, StoryBlocked)]
-        if blocked:
-            want = blocked[-1].blockers
-            try:
-                have = self.blockers_path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                have = ""
-            if have != want:
-                self._write_text(self.paths.blockers, want)
-
-
-def _missing_blocks(text: str, blocks: tuple[str, ...]) -> list[str]:
-    """The appended blocks the log does not hold yet, in order. A block can repeat word for word (the same
-    type error failing again after a pass), so its k-th copy is missing while the log holds fewer than k."""
-    have: dict[str, int] = {}
-    seen: Counter[str] = Counter()
-    missing: list[str] = []
-    for block in blocks:
-        seen[block] += 1
-        if block not in have:
-            have[block] = text.count(block)
-        if seen[block] > have[block]:
-            missing.append(block)
-    return missing
-
 
 def _complete_lines(raw: bytes, journal: Path) -> str:
     """The journal's newline-terminated lines, decoded. What follows the last newline is a torn append (a
@@ -443,8 +383,3 @@ def _complete_lines(raw: bytes, journal: Path) -> str:
         return raw[:end].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise StateError(f"{journal} is not UTF-8 (byte {exc.start}): the journal was damaged") from None
-
-
-def _blank_line_after(text: str) -> str:
-    """`text` ending in exactly one blank line, so appended blocks stay separate markdown blocks."""
-    return text.rstrip("\n") + "\n\n" if text else text
