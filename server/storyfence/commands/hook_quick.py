@@ -55,7 +55,7 @@ def quick_judge(
     story: str | None,
 ) -> str | None:
     """What `commands.hook.judge` answers for this call, or Unsure."""
-    from storyfence.commands.hook import proposed_texts, repo_relative
+    from storyfence.commands.hook_call import proposed_texts, repo_relative
 
     given = os.fspath(root)
     if not os.path.isdir(given):
