@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storyfence.core.content import Import, check_content, find_imports, listed_module
+from storyfence.core.content import check_content, listed_module
 from storyfence.core.decisions import Decision
 from storyfence.core.policy import Policy
 from storyfence.core.policy_load import extend_policy
+from storyfence.core.source_scan import Import, find_imports
 from tests.support.paths import EXAMPLES
 from tests.support.policies import backend_policy
 
