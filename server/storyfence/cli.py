@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from storyfence.core.errors import StoryfenceError
 
@@ -145,19 +145,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if denied else 0
 
 
-def use_color(choice: str, isatty: bool, environ: Mapping[str, str]) -> bool:
-    """`--color always|never` wins; else colour on a terminal unless NO_COLOR is set (any non-empty value)."""
-    if choice != "auto":
-        return choice == "always"
-    return isatty and not environ.get("NO_COLOR")
-
-
 def cmd_layout(args: argparse.Namespace) -> int:
     import json
     import shutil
 
     from storyfence.adapters.layout_facts import read_facts
-    from storyfence.commands.layout import Style, Verdict, build_map, render, to_json
+    from storyfence.commands.layout import Style, Verdict, build_map, render, to_json, use_color
     from storyfence.core.layout import learn
     from storyfence.core.learned import LEARNED_SOURCE
 
@@ -189,17 +182,9 @@ def cmd_layout(args: argparse.Namespace) -> int:
 
 
 def cmd_hook(args: argparse.Namespace) -> int:
+    from storyfence.commands.hook_cli import run_hook
+
     return run_hook(args.root, args.policy, args.story)
-
-
-def run_hook(root: str | None, policy: str | None, story: str | None) -> int:
-    from storyfence.commands.hook import arm_deadline, claude_code_hook, deadline_seconds
-
-    arm_deadline(deadline_seconds(os.environ))  # before stdin: a caller that never closes it is refused too
-    code, out = claude_code_hook(sys.stdin.read(), root=root or None, policy_path=policy or None, story=story)
-    if out:
-        print(out)
-    return code
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -394,37 +379,12 @@ UNSUPPORTED_PLATFORM = (
 )
 
 
-HOOK_OPTIONS = ("--root", "--policy", "--story")
-
-
-def hook_arguments(argv: list[str]) -> tuple[str | None, str | None, str | None] | None:
-    """(root, policy, story) when `argv` is plainly `hook claude-code [--root R] [--policy P] [--story S]` (what
-    `init` writes), so the hook answers without building the parser; None for anything else (argparse decides,
-    with its own errors and abbreviations)."""
-    if argv[:2] != ["hook", "claude-code"]:
-        return None
-    values: dict[str, str] = {}
-    rest = argv[2:]
-    while rest:
-        option, _, value = rest[0].partition("=")
-        if option not in HOOK_OPTIONS:
-            return None
-        if "=" not in rest[0]:
-            if len(rest) < 2:
-                return None
-            value = rest[1]
-            rest = rest[1:]
-        if not value or value.startswith("-"):
-            return None
-        values[option] = value
-        rest = rest[1:]
-    return values.get("--root"), values.get("--policy"), values.get("--story")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     if not sys.platform.startswith(("linux", "darwin")):
         print(UNSUPPORTED_PLATFORM.format(platform=sys.platform), file=sys.stderr)
         return 2
+    from storyfence.commands.hook_cli import hook_arguments, run_hook
+
     hook = hook_arguments(sys.argv[1:] if argv is None else list(argv))
     if hook is not None:
         return run_hook(*hook)

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from storyfence.cli import use_color
+from storyfence.commands.layout import use_color
 from tests.support.monorepos import SHAPES, build
 from tests.support.paths import REPO
 from tests.support.server import run_cli

@@ -7,7 +7,7 @@ import functools
 import posixpath
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -281,3 +281,10 @@ def to_json(nodes: Sequence[Node], *, root: str, policy: str, learned: bool) -> 
     packages = [n.to_json() for n in nodes]
     return {"root": root, "policy": policy, "learned": learned, "counts": counts, "modules": modules,
             "writable": writable, "packages": packages}  # fmt: skip
+
+
+def use_color(choice: str, isatty: bool, environ: Mapping[str, str]) -> bool:
+    """`--color always|never` wins; else colour on a terminal unless NO_COLOR is set (any non-empty value)."""
+    if choice != "auto":
+        return choice == "always"
+    return isatty and not environ.get("NO_COLOR")
