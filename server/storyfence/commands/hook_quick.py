@@ -62,8 +62,7 @@ def quick_judge(
         raise Unsure("the root is not a directory")
     real = os.path.realpath(given)
     try:
-        with os.scandir(real):
-            pass
+        os.scandir(real).close()  # the root can be listed: else the long way says why not
     except OSError:
         raise Unsure("the root cannot be listed") from None
     entry = hook_cache.load(real, None if policy_path is None else os.fspath(policy_path))
