@@ -103,6 +103,8 @@ def learned_overlay_cached(root: Path, *, folder: Path | None = None) -> dict[st
     if stored is not None:
         inputs, overlay = stored
         if inputs and all(identity(path) == ident for path, ident in inputs):
+            for path, _ in inputs:  # read from the cache, learned from these all the same: a caller keyed on
+                read_log.note(path)  # what it read (the hook's own cache) must be keyed on them too
             return overlay
     overlay, inputs = _learn(root)
     if not racy([*(i for _, i in inputs), *(i for _, i in code)]):
