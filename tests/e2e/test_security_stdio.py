@@ -154,6 +154,21 @@ async def test_reads_follow_no_link_out_of_the_root_and_never_show_secrets(
         assert found["matches"] == []
 
 
+async def test_a_read_of_a_fifo_or_device_answers_at_once_and_the_server_keeps_serving(
+    hostile: tuple[Path, Path],
+) -> None:
+    """read_file runs on the server's event loop (it is bounded work): a FIFO with no writer, or a device, must
+    be refused without waiting on it, or nothing else would be answered again."""
+    root, _ = hostile
+    os.mkfifo(root / "packages/core/src/pipe.ts")
+    os.symlink("/dev/zero", root / "packages/core/src/zero.ts")  # a device, through an in-root link
+    async with connect(root) as client:
+        assert "not a regular file" in await refused(client, "read_file", path="packages/core/src/pipe.ts")
+        await refused(client, "read_file", path="packages/core/src/zero.ts")
+        read = await call(client, "read_file", path="packages/core/src/a.ts")
+    assert read["content"] == "export const a = 1;\n"
+
+
 LEGIT = [
     "packages/core/src/orders/cancel-order.ts",
     "packages/backend/src/orders/repo.ts",

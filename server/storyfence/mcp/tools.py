@@ -49,7 +49,8 @@ class Add(Protocol):
 
 
 class Run(Protocol):
-    """Run a blocking service call off the event loop (domain errors become tool errors)."""
+    """Run a blocking service call off the event loop, or (`here`) a bounded one on it; domain errors become tool
+    errors."""
 
     def __call__(
         self,
@@ -70,7 +71,7 @@ class CallService(Protocol):
     ) -> Awaitable[R]: ...
 
 
-def register(add: Add, run: Run, call_service: CallService, client_log: ClientLog) -> None:
+def register(add: Add, run: Run, here: Run, call_service: CallService, client_log: ClientLog) -> None:
     """Register every tool through `add`, in the order tools/list gives them."""
 
     def tool(annotations: ToolAnnotations) -> Callable[[F], F]:
@@ -92,7 +93,7 @@ def register(add: Add, run: Run, call_service: CallService, client_log: ClientLo
         """Read a UTF-8 text file of the repo, by lines. Use it to reuse existing code before writing new code.
         Secrets (env files, private keys) are refused. If `truncated` is true, call again with
         offset=end_line+1."""
-        return await run(ctx, lambda s: s.read_file(path, offset, limit))
+        return await here(ctx, lambda s: s.read_file(path, offset, limit))  # bounded: no worker thread
 
     @tool(READ_ONLY)
     async def list_files(
