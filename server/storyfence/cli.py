@@ -49,6 +49,30 @@ def make_service(root: Path, policy: str | None) -> StoryfenceService:
     return StoryfenceService(root, loaded, policy_paths=sources)
 
 
+def _start(root: Path, policy: str | None) -> tuple[StoryfenceService | None, str]:
+    """`serve --root`'s start: the service, its policy loaded and checked (one that fails stops the start), and
+    the server instructions for that policy. When the last start loaded this very policy from these very inputs
+    and it passed (adapters/start_cache.py), only the instructions: the service is built, and the policy loaded
+    and checked again, when the first call needs it."""
+    from storyfence.adapters import start_cache
+
+    if not root.is_dir():
+        raise StoryfenceError(f"root {root} does not exist or is not a directory")
+    real = os.path.realpath(root)
+    known = start_cache.load(real, policy)
+    if known is not None:
+        return None, known
+    from storyfence.adapters.reads import Reads
+    from storyfence.mcp.prompts import instructions
+
+    inputs = start_cache.inputs_before(real, policy)
+    with Reads() as reads:
+        service = make_service(root, policy)
+    text = instructions(service.policy)
+    start_cache.save(real, policy, {**inputs, **reads.seen}, text)
+    return service, text
+
+
 def _service(args: argparse.Namespace) -> StoryfenceService:
     return make_service(_root(args.root), args.policy)
 
@@ -67,23 +91,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     level = args.log_level or ("INFO" if args.http else "WARNING")
     logging.basicConfig(level=level, stream=sys.stderr, format="storyfence %(levelname)s %(message)s")
-    from storyfence.adapters.search import engine_note, find_ripgrep
     from storyfence.mcp.roots import Binding
     from storyfence.mcp.server import build_server
     from storyfence.mcp.tool_list import schema_cache
 
     explicit = _explicit_root(args.root)
     # with --root, a bad root or policy fails now, at start; without it the first client root is used
-    ready = make_service(explicit, args.policy) if explicit is not None else None
+    ready, instructions = _start(explicit, args.policy) if explicit is not None else (None, None)
     binding = Binding(explicit, lambda root: make_service(root, args.policy), ready)
-    engine = engine_note(ready.searcher.rg if ready is not None else find_ripgrep())
+
+    def engine() -> str:  # which search engine: said where it is shown (the search module loads with the note)
+        from storyfence.adapters.search import engine_note, find_ripgrep
+
+        return engine_note(ready.searcher.rg if ready is not None else find_ripgrep())
+
     log = logging.getLogger("storyfence")
-    if ready is not None:
-        if log.isEnabledFor(logging.INFO):  # the note loads the story use cases: only when it is shown
-            log.info("serving %s with policy %s; %s", ready.root, ready.policy_note(), engine)
+    if not log.isEnabledFor(logging.INFO):
+        pass
+    elif ready is not None:  # the policy note loads the story use cases: only when it is shown
+        log.info("serving %s with policy %s; %s", ready.root, ready.policy_note(), engine())
+    elif explicit is not None:
+        log.info(
+            "serving %s; its policy passed its checks with these same files before, and is loaded and "
+            "checked again at the first call; %s",
+            explicit,
+            engine(),
+        )
     else:
-        log.info("serving the client's first root; %s", engine)
-    server = build_server(binding, schema_cache())
+        log.info("serving the client's first root; %s", engine())
+    server = build_server(binding, schema_cache(), instructions)
     if args.http:
         from storyfence.mcp.http import serve_http
 
@@ -94,7 +130,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from storyfence.mcp.stdio import serve_stdio
 
         if sys.stdin.isatty():  # typed into a terminal: say what it waits for instead of printing nothing
-            print(f"{WAITING}\n  {engine}", file=sys.stderr, flush=True)
+            print(f"{WAITING}\n  {engine()}", file=sys.stderr, flush=True)
         anyio.run(serve_stdio, server)
     return 0
 

@@ -23,7 +23,7 @@ from storyfence.adapters.private_cache import cache_folder, identity, lidentity,
 
 FORMAT = 1
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_LAYERS = ("core", "adapters", "app", "commands")
+_LAYERS = ("core", "adapters", "app", "commands", "mcp")  # every layer: the start cache keeps mcp's words
 
 
 def entry_file(real_root: str, explicit: str | None, folder: str | None = None) -> str:

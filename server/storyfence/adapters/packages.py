@@ -14,6 +14,7 @@ import pathspec
 
 from storyfence.adapters import read_log
 from storyfence.core.dependents import dependents
+from storyfence.core.story_paths import IMPLEMENTATION
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ NEVER_PACKAGES = frozenset(
         "dist",
         "build",
         "coverage",
+        # a story's _implementation folder is the server's (its log, its journal), never a package or a project:
+        # listing it would find the packages and learn the layout again after every chunk boundary
+        IMPLEMENTATION,
     )
 )
 

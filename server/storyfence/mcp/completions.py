@@ -10,23 +10,24 @@ yet (no --root, no client roots) completes to nothing.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CompleteRequestParams, CompleteResult, Completion, PromptReference
 
-from storyfence.app.service import StoryfenceService
 from storyfence.core.errors import StoryfenceError
-from storyfence.core.story_paths import DOCUMENTS
+
+if TYPE_CHECKING:  # the service and its models load with the first call, not to start serving
+    from storyfence.app.service import StoryfenceService
 
 MAX_VALUES = 100  # the spec's cap on one answer
 STORY_ARGUMENT = "story"
 PATH_ARGUMENT = "path"
 DOCUMENT_ARGUMENT = "document"
 
-ServiceFor = Callable[[ServerRequestContext[Any]], Awaitable[StoryfenceService]]
+ServiceFor = Callable[[ServerRequestContext[Any]], Awaitable["StoryfenceService"]]
 
 
 def answer(candidates: list[str], typed: str) -> Completion:
@@ -53,6 +54,8 @@ def register(
         if known is None or argument.name not in known:
             return CompleteResult(completion=Completion(values=[]))
         if argument.name == DOCUMENT_ARGUMENT:
+            from storyfence.core.story_paths import DOCUMENTS
+
             return CompleteResult(completion=answer(list(DOCUMENTS), argument.value))
         try:
             service = await service_for(ctx)

@@ -4,20 +4,24 @@ client root; with neither, a clear error. One service per resolved root, built o
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 import anyio
 
-from storyfence.app.service import StoryfenceService
 from storyfence.core.errors import InputError
+
+if TYPE_CHECKING:  # the service and its models load with the first call, not to start serving
+    from storyfence.app.service import StoryfenceService
 
 log = logging.getLogger("storyfence")
 
-ServiceFactory = Callable[[Path], StoryfenceService]
+ServiceFactory = Callable[[Path], "StoryfenceService"]
 
 
 def root_from_uri(uri: str) -> Path | None:
@@ -45,7 +49,9 @@ def choose_root(explicit: Path | None, client_roots: Sequence[Path]) -> Path:
 
 
 class Binding:
-    """Resolves and caches the service for the roots a client announces."""
+    """Resolves and caches the service for the roots a client announces. A root's service is built once, when
+    first needed (`ready`: the explicit root's, built already); one that cannot be built (a policy that fails its
+    checks) is not kept, and every call that needs it gets the reason."""
 
     def __init__(self, explicit: Path | None, factory: ServiceFactory, ready: StoryfenceService | None = None) -> None:
         self.explicit = explicit
@@ -56,7 +62,18 @@ class Binding:
         # keyed by the session object itself, not id(): a finished session's id can be reused by a new one
         self._chosen: weakref.WeakKeyDictionary[object, Path] = weakref.WeakKeyDictionary()
         self._lock = anyio.Lock()
+        self._building = threading.Lock()  # the event loop (a static resource) and worker threads both build
         self._announced: set[Path] = set()
+
+    def _built(self, root: Path) -> StoryfenceService:
+        """The service of `root`, built now unless it was (once: concurrent callers wait for the first)."""
+        with self._building:
+            service = self._services.get(root)
+            if service is None:
+                service = self.factory(root)
+                self._services[service.root] = service
+                self._services[root] = service
+            return service
 
     async def _client_roots(self, session: object, supports_roots: bool) -> list[Path]:
         if not supports_roots:
@@ -72,11 +89,10 @@ class Binding:
         return [r for r in roots if r is not None]
 
     def current(self) -> StoryfenceService | None:
-        """The service of the explicit root, else of the most recently bound client root."""
+        """The service of the explicit root (built now if it was not yet), else of the most recently bound client
+        root (None: no client root is bound yet)."""
         if self.explicit is not None:
-            service = self._services.get(self.explicit.resolve())
-            if service is not None:
-                return service
+            return self._built(self.explicit.resolve())
         return next(reversed(self._services.values()), None)
 
     async def service(self, session: object, supports_roots: bool) -> StoryfenceService:
@@ -94,7 +110,5 @@ class Binding:
                     log.info("session serves %s", root)
             service = self._services.get(root)
             if service is None:
-                service = await anyio.to_thread.run_sync(self.factory, root)
-                self._services[service.root] = service
-                self._services[root] = service
+                service = await anyio.to_thread.run_sync(self._built, root)
             return service

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 from mcp.server.context import ServerRequestContext
@@ -27,13 +27,15 @@ from mcp_types import Tool as MCPTool
 from pydantic import Field
 
 from storyfence import __version__
-from storyfence.app.code_cache import CodeCache
-from storyfence.app.service import StoryfenceService
 from storyfence.core.errors import StoryfenceError
-from storyfence.mcp import completions, prompts
+from storyfence.mcp import completions
 from storyfence.mcp.client_log import ClientLog
 from storyfence.mcp.roots import Binding
 from storyfence.mcp.tool_list import DeferredTools
+
+if TYPE_CHECKING:  # the service, the policy and their models load with the first call, not to start serving
+    from storyfence.app.code_cache import CodeCache
+    from storyfence.app.service import StoryfenceService
 
 log = logging.getLogger("storyfence")
 R = TypeVar("R")
@@ -113,16 +115,17 @@ class SpecErrorsServer(MCPServer[Any]):
         return await super()._handle_get_prompt(ctx, params)
 
 
-def build_server(binding: Binding, schemas: CodeCache | None = None) -> MCPServer:
+def build_server(binding: Binding, schemas: CodeCache | None = None, instructions: str | None = None) -> MCPServer:
     """A configured MCPServer serving `binding`'s repo; no module-level state. `schemas`: where the tools/list
-    answer is cached between runs (None: every tool is built when first listed or called)."""
-    bound = binding.current()  # with --root the policy is known now; else the instructions point at check_path
-    server = SpecErrorsServer(
-        schemas=schemas,
-        name="storyfence",
-        version=__version__,
-        instructions=prompts.instructions(bound.policy if bound else None),
-    )
+    answer is cached between runs (None: every tool is built when first listed or called). `instructions`: the
+    server instructions for the repo's policy, already known (None: made from the policy now: with --root the
+    policy is loaded for them, else they point at check_path)."""
+    if instructions is None:
+        from storyfence.mcp import prompts
+
+        bound = binding.current()
+        instructions = prompts.instructions(bound.policy if bound else None)
+    server = SpecErrorsServer(schemas=schemas, name="storyfence", version=__version__, instructions=instructions)
     client_log = ClientLog()
     client_log.register(server)
 
@@ -196,7 +199,10 @@ def build_server(binding: Binding, schemas: CodeCache | None = None) -> MCPServe
     )
     def policy_resource() -> str:
         # static resources get no Context (SDK rule): serve the policy of the root already bound
-        service = binding.current()
+        try:
+            service = binding.current()
+        except StoryfenceError as exc:  # the served root's policy cannot be loaded: say why
+            raise ResourceError(str(exc)) from exc
         if service is None:
             raise ResourceError("no repo is bound yet: call a tool first, or start storyfence with --root")
         return service.policy_document()
@@ -234,6 +240,8 @@ def build_server(binding: Binding, schemas: CodeCache | None = None) -> MCPServe
             service = await service_for(ctx.request_context)
         except StoryfenceError:
             service = None  # no repo (or no valid policy) yet: the prompt points at check_path instead
+        from storyfence.mcp import prompts
+
         return prompts.implement_backend(story, service.policy if service else None)
 
     return server
