@@ -548,12 +548,12 @@ class Driver:
     def plan(self, status: dict[str, Any]) -> Call:
         story = {"story": STORY}
         if status["status"] == "idle":
-            closed = sum(1 for c in status["chunks"] if c["closed"])
+            closed = status.get("earlier_chunks", 0) + sum(1 for c in status["chunks"] if c["closed"])
             if closed >= self.chunks_per_story:
                 return Call("complete_story", story)
             if closed and self.rng.random() < 0.03:
                 return Call("report_blocker", {**story, "reason": "stress: giving up", "details": "on purpose"})
-            number = len(status["chunks"]) + 1
+            number = status.get("earlier_chunks", 0) + len(status["chunks"]) + 1
             return Call("begin_chunk", {**story, "name": f"stress chunk {number}", "objective": "survive SIGKILL"})
         chunk = status["chunks"][-1]
         step = status["next_step"]

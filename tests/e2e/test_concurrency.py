@@ -111,7 +111,9 @@ async def test_two_servers_racing_through_chunks_each_step_has_one_winner_and_a_
             assert "run_typecheck refused" in refusal
             assert "already passed" in refusal or "needs an open chunk" in refusal
         status = await call(a, "story_status", **story)
-        assert [c["closed"] for c in status["chunks"]] == [True] * rounds
+        assert ([c["closed"] for c in status["chunks"]], status["earlier_chunks"]) == ([True], rounds - 1)
+        assert len(status["recent"]) == min(rounds - 1, 4)
+        assert all(line.endswith(", closed") for line in status["recent"])
 
     records = journal(root)
     per_chunk = ["chunk_opened", "file_changed", "file_changed", "chunk_logged", "typecheck_ran", "chunk_closed"]

@@ -43,9 +43,9 @@ def test_story_status_decodes_only_what_was_appended_since_it_last_read(
     assert decoded[2] > 30
 
 
-def test_a_status_lists_the_latest_chunks_and_counts_the_earlier_ones(repo: Path) -> None:
-    """A story of 100 chunks must not answer story_status with all of them (382 KB at 2,000 writes): the latest
-    few in full, the earlier ones counted (their sections are in BACKEND-LOG.md)."""
+def test_a_status_lists_the_last_chunk_names_a_few_before_it_and_counts_the_rest(repo: Path) -> None:
+    """A story of 100 chunks must not answer story_status with all of them (382 KB at 2,000 writes): the last in
+    full, the few before it in a line each, all of them counted (their sections are in BACKEND-LOG.md)."""
     import anyio
 
     from storyfence.app.stories import RECENT_CHUNKS
@@ -62,10 +62,12 @@ def test_a_status_lists_the_latest_chunks_and_counts_the_earlier_ones(repo: Path
         )
         anyio.run(sf.run_typecheck, STORY)
     status = sf.story_status(STORY)
-    assert [c.number for c in status.chunks] == list(range(4, total + 1))
-    assert all(c.closed for c in status.chunks)
-    # the last chunk with its files and commands, the ones before it by their counts
-    assert [len(c.files) for c in status.chunks] == [0] * (RECENT_CHUNKS - 1) + [2]
-    assert all(c.file_count == 2 and c.command_count == len(status.chunks[-1].commands) for c in status.chunks)
-    assert (status.earlier_chunks, status.earlier_files) == (3, 6)
-    assert sf.read_story(STORY).status.earlier_chunks == 3
+    [last] = status.chunks
+    assert (last.number, last.closed, len(last.files), last.file_count) == (total, True, 2, 2)
+    assert last.command_count == len(last.commands)
+    runs = "1 typecheck run" if last.command_count == 1 else f"{last.command_count} typecheck runs"
+    assert status.recent == [
+        f'chunk {n} "chunk {n}": 2 file changes, {runs}, closed' for n in range(total - RECENT_CHUNKS, total)
+    ]
+    assert (status.earlier_chunks, status.earlier_files) == (total - 1, 2 * (total - 1))
+    assert sf.read_story(STORY).status.earlier_chunks == total - 1

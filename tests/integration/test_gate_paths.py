@@ -103,7 +103,8 @@ def test_a_passing_typecheck_and_a_log_close_the_chunk_in_either_order_and_the_s
     assert log.rstrip().endswith("BACKEND COMPLETE")
     assert "- Chunks: 2" in log
     status = service.story_status(STORY)
-    assert (status.status, [c.closed for c in status.chunks]) == ("complete", [True, True])
+    assert (status.status, [c.closed for c in status.chunks], status.earlier_chunks) == ("complete", [True], 1)
+    assert status.recent == ['chunk 1 "cancelOrder use case": 1 file change, 1 typecheck run, closed']
     with pytest.raises(WorkflowError, match="COMPLETE"):
         service.write_file(STORY, CORE_FILE, "export const a = 2;\n")
 

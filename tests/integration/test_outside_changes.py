@@ -134,7 +134,8 @@ def test_complete_story_refuses_while_an_outside_change_waits_for_a_chunk(
     with pytest.raises(WorkflowError, match=BY_HAND):
         service.complete_story(STORY)
     service.begin_chunk(STORY, "take it in", "o")
-    assert [f.path for f in service.story_status(STORY).chunks[1].files] == [BY_HAND]
+    [taken] = service.story_status(STORY).chunks
+    assert (taken.number, [f.path for f in taken.files]) == (2, [BY_HAND])
 
 
 def report_findings(repo: Path) -> list[str]:

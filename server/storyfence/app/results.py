@@ -87,8 +87,8 @@ class ChunkView(Result):
     number: int
     name: str
     objective: str
-    files: list[FileChange] = Field(description="the chunk's file changes (the latest chunk only; see file_count)")
-    commands: list[CommandRun] = Field(description="its typecheck commands (the latest chunk only)")
+    files: list[FileChange] = Field(description="the chunk's file changes")
+    commands: list[CommandRun] = Field(description="its typecheck commands")
     file_count: int = Field(default=0, description="how many file changes the chunk recorded")
     command_count: int = Field(default=0, description="how many typecheck commands it ran")
     logged: bool
@@ -136,11 +136,14 @@ class StatusView(Result):
     status: Literal["idle", "open", "blocked", "complete"]
     signal: str = Field(description="'BACKEND COMPLETE', 'BLOCKED: <reason>' or '' while work goes on")
     chunks: list[ChunkView] = Field(
-        description="the latest chunks, oldest first: the last one (open or closed) with its files and commands, the "
-        "ones before it by their counts (BACKEND-LOG.md has their sections)"
+        description="the last chunk (open or closed) with its files and commands; empty before the first"
+    )
+    recent: list[str] = Field(
+        default_factory=list[str],
+        description="the few chunks before the last, oldest first, one line each (BACKEND-LOG.md has their sections)",
     )
     earlier_chunks: int = Field(
-        default=0, description="closed chunks before those listed; BACKEND-LOG.md holds their sections"
+        default=0, description="closed chunks before the last one; BACKEND-LOG.md holds their sections"
     )
     earlier_files: int = Field(default=0, description="file changes recorded in those earlier chunks")
     strays: list[Stray] = Field(

@@ -33,13 +33,13 @@ from storyfence.core.status import next_step, signal
 from storyfence.core.workflow import Chunk, StoryState, ensure
 
 
-def chunk_view(chunk: Chunk, *, full: bool = True) -> ChunkView:
+def chunk_view(chunk: Chunk) -> ChunkView:
     return ChunkView(
         number=chunk.number,
         name=chunk.name,
         objective=chunk.objective,
-        files=list(chunk.changes) if full else [],
-        commands=list(chunk.runs) if full else [],
+        files=list(chunk.changes),
+        commands=list(chunk.runs),
         file_count=len(chunk.changes),
         command_count=len(chunk.runs),
         logged=chunk.logged,
@@ -51,19 +51,32 @@ def chunk_view(chunk: Chunk, *, full: bool = True) -> ChunkView:
     )
 
 
-RECENT_CHUNKS = 5
-"""The chunks a status lists: the last one with its files and commands, the ones before it by their counts,
-earlier ones (closed, in BACKEND-LOG.md) counted. A status costs about the same, and says about as much to the
-model, at chunk 100 as at chunk 1."""
+RECENT_CHUNKS = 4
+"""The chunks before the last that a status names, one line each. A status lists the last chunk in full (its
+files and commands), names the few before it and counts the rest (closed, in BACKEND-LOG.md): it has the same
+shape, and costs the same to build, send and validate, at chunk 100 as at chunk 2."""
+
+
+def recent_line(chunk: Chunk) -> str:
+    """One chunk in a line: `chunk 3 "orders port": 4 file changes, 1 typecheck run, closed`."""
+
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}{'' if n == 1 else 's'}"
+
+    state = "closed" if chunk.closed else "open"
+    return f'chunk {chunk.number} "{chunk.name}": {count(len(chunk.changes), "file change")}, ' + (
+        f"{count(len(chunk.runs), 'typecheck run')}, {state}"
+    )
 
 
 def status_view(story: Story, state: StoryState) -> StatusView:
-    earlier, recent = state.chunks[:-RECENT_CHUNKS], state.chunks[-RECENT_CHUNKS:]
+    earlier, last = state.chunks[:-1], state.chunks[-1:]
     return StatusView(
         story=story.id,
         status=state.status,
         signal=signal(state),
-        chunks=[chunk_view(c, full=c is recent[-1]) for c in recent],
+        chunks=[chunk_view(c) for c in last],
+        recent=[recent_line(c) for c in earlier[-RECENT_CHUNKS:]],
         earlier_chunks=len(earlier),
         earlier_files=sum(len(c.changes) for c in earlier),
         strays=[
