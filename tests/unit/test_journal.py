@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -113,8 +114,53 @@ def test_a_byte_edited_in_an_event_is_reported_as_edited_by_hand_with_its_line_n
 
 def test_an_edit_on_a_later_line_names_that_line() -> None:
     lines = lines_of(journal(chain(EVENTS)))
-    lines[2] = lines[2].replace('"duration_seconds": 1.25', '"duration_seconds": 1.26')
+    assert '"duration_seconds":1.25' in lines[2]
+    lines[2] = lines[2].replace('"duration_seconds":1.25', '"duration_seconds":1.26')
     with pytest.raises(StateError, match=r"^journal line 3 does not match its hash: the journal was edited by hand$"):
+        decode("".join(lines))
+
+
+def spaced(record: Record) -> str:
+    """A line as journals were written before lines were canonical JSON (with spaces)."""
+    return json.dumps(record.model_dump(mode="json"), sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_a_line_is_the_canonical_record_and_its_hashed_text_is_the_line_without_its_hash() -> None:
+    for record in chain(EVENTS):
+        line = encode(record).rstrip("\n")
+        canonical = json.dumps(
+            record.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        assert line == canonical
+        without = line.replace(f',"hash":"{record.hash}"', "")
+        assert hashlib.sha256(without.encode("utf-8")).hexdigest() == record.hash
+
+
+def test_a_journal_written_with_spaces_still_reads_and_an_edit_in_it_is_still_caught() -> None:
+    records = chain(EVENTS)
+    old = "".join(spaced(r) for r in records)
+    assert decode(old)[0] == records
+    mixed = spaced(records[0]) + "".join(encode(r) for r in records[1:])  # a journal continued after an upgrade
+    assert decode(mixed)[0] == records
+    edited = old.replace('"duration_seconds": 1.25', '"duration_seconds": 1.26')
+    with pytest.raises(StateError, match="line 3 does not match its hash"):
+        decode(edited)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda line, h: line.replace(f'"hash":"{h}"', f'"hash":"{h[:-1]}0"' if h[-1] != "0" else f'"hash":"{h[:-1]}1"'),
+        lambda line, h: line.replace('"seq":1', '"seq": 1'),  # the same record, not the text that was hashed
+        lambda line, h: line.replace(f',"hash":"{h}"', "") + "",  # no hash at all
+        lambda line, h: line.replace('"event":{', '"event":{"hash":"' + h + '",'),  # a second member named hash
+    ],
+)
+def test_any_change_to_the_hashed_text_or_the_hash_is_caught(edit: Callable[[str, str], str]) -> None:
+    records = chain(EVENTS)
+    lines = lines_of(journal(records))
+    lines[1] = edit(lines[1], records[1].hash)
+    with pytest.raises(StateError, match=r"line 2 (does not match its hash|is not a record)"):
         decode("".join(lines))
 
 

@@ -3,6 +3,10 @@
 Each line is one JSON record: {"v", "seq", "at", "prev", "event", "hash"}. `hash` is the sha256 of
 the canonical JSON of the record without `hash`; `prev` is the previous record's hash ("" for the
 first). An edit by hand breaks the chain and is reported with its line number.
+
+A line is written as the canonical JSON of the whole record (sorted keys, no spaces), so the hashed text is
+the line itself with its `"hash":"..."` member taken out: a reader checks the hash on the bytes it read,
+without serializing the record again. Lines written before that (with spaces) are checked the long way.
 """
 
 from __future__ import annotations
@@ -32,8 +36,11 @@ class Record(BaseModel):
 
 
 def _digest(body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def make_record(previous: Record | None, event: Event, at: str) -> Record:
@@ -57,8 +64,26 @@ def chain(previous: Record | None, events: tuple[Event, ...], at: str) -> list[R
 
 
 def encode(record: Record) -> str:
-    """One line of JSON, newline-terminated."""
-    return json.dumps(record.model_dump(mode="json"), sort_keys=True, ensure_ascii=False) + "\n"
+    """One line of canonical JSON, newline-terminated."""
+    return json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+_HASH_MEMBER = ',"hash":"'
+_HEX = frozenset("0123456789abcdef")
+
+
+def _hashed_text(line: str) -> tuple[str, str] | None:
+    """(the hashed text, the stored hash) of a line in canonical form, else None (checked the long way). The
+    record's members in key order are at, event, hash, prev, seq, v: `hash` is the last member named so whose
+    value is followed by `prev` (what follows it is hex, a number and a number), and its value is 64 hex."""
+    start = line.rfind(_HASH_MEMBER)
+    if start < 0 or not line.startswith('{"at":"'):
+        return None
+    value = start + len(_HASH_MEMBER)
+    digest = line[value : value + 64]
+    if line[value + 64 : value + 73] != '","prev":' or len(digest) != 64 or not _HEX.issuperset(digest):
+        return None
+    return line[: start + 1] + line[value + 66 :], digest
 
 
 def decode(text: str, source: str = "journal", *, previous: Record | None = None) -> tuple[list[Record], int]:
@@ -89,8 +114,13 @@ def decode(text: str, source: str = "journal", *, previous: Record | None = None
                 f"{where} has journal version {version!r}; this storyfence reads version {JOURNAL_VERSION}. "
                 "Use the storyfence version that wrote it, or archive the story's .storyfence folder."
             )
-        body = {k: v for k, v in raw_dict.items() if k != "hash"}
-        if raw_dict.get("hash") != _digest(body):
+        hashed = _hashed_text(line)
+        if hashed is not None:  # the bytes read are the bytes hashed
+            text_hashed, stored = hashed
+            intact = stored == raw_dict.get("hash") and stored == _sha256(text_hashed)
+        else:
+            intact = raw_dict.get("hash") == _digest({k: v for k, v in raw_dict.items() if k != "hash"})
+        if not intact:
             raise StateError(f"{where} does not match its hash: the journal was edited by hand")
         before = records[-1] if records else previous
         expected_prev = before.hash if before is not None else ""
