@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from storyfence.core.errors import WorkflowError
 from storyfence.core.events import (
@@ -395,6 +397,21 @@ def test_the_fast_replace_equals_dataclasses_replace_and_checks_field_names() ->
     state = replace(StoryState(), chunks=(fast,), status="open")
     assert state == dataclasses.replace(StoryState(), chunks=(fast,), status="open")
     assert state.current is None
-    assert state.closed_chunks == 1
     with pytest.raises(TypeError, match="no field closd"):
         replace(chunk, closd=True)
+
+
+@given(st.lists(st.tuples(st.integers(min_value=0, max_value=4), st.booleans()), max_size=12))
+def test_the_counts_a_status_reads_are_kept_by_the_fold_and_equal_a_pass_over_every_chunk(
+    chunks: list[tuple[int, bool]],
+) -> None:
+    """story_status reads closed_chunks and files_before_last without a pass over every chunk: the fold keeps them,
+    and they must equal what a pass would count, however many chunks, writes and closes."""
+    events: list[Event] = []
+    for number, (writes, closes) in enumerate(chunks, start=1):
+        events += [opened(number), *(wrote(number, f"packages/core/src/f{k}.ts") for k in range(writes))]
+        if closes or number < len(chunks):  # only the last chunk may be left open
+            events.append(ChunkClosed(chunk=number))
+    state = derive(events)
+    assert state.closed_chunks == sum(1 for c in state.chunks if c.closed)
+    assert state.files_before_last == sum(len(c.changes) for c in state.chunks[:-1])

@@ -70,15 +70,16 @@ def recent_line(chunk: Chunk) -> str:
 
 
 def status_view(story: Story, state: StoryState) -> StatusView:
-    earlier, last = state.chunks[:-1], state.chunks[-1:]
+    last = state.chunks[-1:]
+    recent = state.chunks[-1 - RECENT_CHUNKS : -1]  # no copy of every chunk: flat cost
     return StatusView(
         story=story.id,
         status=state.status,
         signal=signal(state),
         chunks=[chunk_view(c) for c in last],
-        recent=[recent_line(c) for c in earlier[-RECENT_CHUNKS:]],
-        earlier_chunks=len(earlier),
-        earlier_files=sum(len(c.changes) for c in earlier),
+        recent=[recent_line(c) for c in recent],
+        earlier_chunks=max(len(state.chunks) - 1, 0),
+        earlier_files=state.files_before_last,
         strays=[
             Stray(path=s.change.path, kind=s.change.kind, rule=s.rule, reason=s.reason, instead=s.instead)
             for s in state.strays

@@ -92,16 +92,15 @@ class StoryState:
     log_appends: tuple[str, ...] = field(default=(), repr=False)
     strays: tuple[FileObserved, ...] = ()  # refused outside changes not undone yet: no chunk closes meanwhile
     refused: tuple[str, ...] = ()  # the rule of each write refused while no chunk was open
+    # kept by the fold, so a status costs the same at chunk 100 as at chunk 2 (no pass over every chunk)
+    closed_chunks: int = 0  # chunks closed
+    files_before_last: int = 0  # file changes recorded in the chunks before the last one
 
     @property
     def current(self) -> Chunk | None:
         if self.chunks and not self.chunks[-1].closed:
             return self.chunks[-1]
         return None
-
-    @property
-    def closed_chunks(self) -> int:
-        return sum(1 for c in self.chunks if c.closed)
 
     def stray_advice(self) -> str:
         """What keeps the chunk open while outside changes were refused, and how to undo each."""
@@ -141,7 +140,8 @@ def apply(state: StoryState, event: Event) -> StoryState:
         chunk = Chunk(
             number=event.number, name=event.name, objective=event.objective, opened_in_log=bool(event.log_append)
         )
-        return replace(state, status="open", chunks=(*state.chunks, chunk))
+        before = state.files_before_last + (len(state.chunks[-1].changes) if state.chunks else 0)
+        return replace(state, status="open", chunks=(*state.chunks, chunk), files_before_last=before)
     current = state.current
     if isinstance(event, FileObserved):
         kept = tuple(s for s in state.strays if s.change.path != event.change.path)
@@ -193,7 +193,8 @@ def apply(state: StoryState, event: Event) -> StoryState:
     if isinstance(event, BaselineChecked):
         return state  # a fact about the story's base commit: core/blame.py reads it, the workflow does not move
     # the last kind left: ChunkClosed
-    return replace(_replace_current(state, replace(current, closed=True)), status="idle")
+    closed = _replace_current(state, replace(current, closed=True))
+    return replace(closed, status="idle", closed_chunks=state.closed_chunks + 1)
 
 
 def derive(events: Iterable[Event]) -> StoryState:
