@@ -96,7 +96,7 @@ class Stories:
 
     def story_status(self, story: str) -> StatusView:
         st = self.repo.story(story)
-        _, state = st.store.read_state()
+        state = st.store.state()
         return status_view(st, state)
 
     def read_story(self, story: str) -> StoryView:
@@ -109,7 +109,7 @@ class Stories:
             texts[key] = self.repo.read_text(rel)
         reading = read_scope(texts["scope"], source=st.paths.scope)
         scope = reading.lists
-        _, state = st.store.read_state()
+        state = st.store.state()
         return StoryView(
             story=st.id,
             folder=st.paths.folder,

@@ -299,7 +299,7 @@ class Seen:
         journal = str(found.store.journal)
         before = identity(journal)
         try:
-            _, state = found.store.read_state()
+            state = found.store.state()
         except StoryfenceError:
             if identity(journal) == before:
                 self.stories[found.paths.folder] = {"journal": before, "status": None, "refusal": None}
