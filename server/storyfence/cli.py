@@ -12,8 +12,11 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing is one more import for
 if TYPE_CHECKING:
     import argparse
     from pathlib import Path
+    from typing import TypeVar
 
     from storyfence.app.service import StoryfenceService
+
+    T = TypeVar("T")
 
 # Claude Code starts `storyfence hook claude-code` before every write: the command line imports what a command
 # needs when it runs (argparse, logging and the rest are not needed to answer the hook)
@@ -73,6 +76,16 @@ def _start(root: Path, policy: str | None) -> tuple[StoryfenceService | None, st
     return service, text
 
 
+def _settled(value: T) -> T:
+    """Move every object the server has made so far (its imports, its policy and service) out of the garbage
+    collector's view: they live as long as the server. Otherwise a full collection, which the first read of a
+    long story's journal sets off, walks all of them again (about 80 ms at a 2,000-write story)."""
+    import gc
+
+    gc.freeze()
+    return value
+
+
 def _service(args: argparse.Namespace) -> StoryfenceService:
     return make_service(_root(args.root), args.policy)
 
@@ -98,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     explicit = _explicit_root(args.root)
     # with --root, a bad root or policy fails now, at start; without it the first client root is used
     ready, instructions = _start(explicit, args.policy) if explicit is not None else (None, None)
-    binding = Binding(explicit, lambda root: make_service(root, args.policy), ready)
+    binding = Binding(explicit, lambda root: _settled(make_service(root, args.policy)), ready)
 
     def engine() -> str:  # which search engine: said where it is shown (the search module loads with the note)
         from storyfence.adapters.search import engine_note, find_ripgrep
@@ -120,6 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         log.info("serving the client's first root; %s", engine())
     server = build_server(binding, schema_cache(), instructions)
+    _settled(None)
     if args.http:
         from storyfence.mcp.http import serve_http
 
