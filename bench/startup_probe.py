@@ -20,8 +20,8 @@ from typing import Any
 SERVE_MODULES = (
     "storyfence.mcp.server",
     "storyfence.mcp.roots",
-    "storyfence.app.service",
-    "storyfence.adapters.policy_file",
+    "storyfence.mcp.tool_list",
+    "storyfence.adapters.start_cache",
 )
 
 
@@ -68,14 +68,14 @@ def main() -> None:
         cli = _timed(phases, "import storyfence.cli", lambda: importlib.import_module("storyfence.cli"))
         _timed(
             phases,
-            "import what serve loads (mcp_server, binding, service, policy_file)",
+            "import what serve loads (mcp server, roots, tool list, start cache)",
             lambda: _import_all(SERVE_MODULES),
         )
         MCPServer.run = catch  # type: ignore[method-assign]
         run_loop = anyio.run
         anyio.run = catch_loop  # type: ignore[assignment]  # serve hands the server to the event loop
         argv = ["serve", "--root", sys.argv[2], "--log-level", "WARNING"]
-        _timed(phases, "serve up to serving (policy, service, tool registration)", lambda: cli.main(argv))
+        _timed(phases, "serve up to serving (start cache or policy, tool registration)", lambda: cli.main(argv))
         anyio.run = run_loop
         server = caught[0]
 
