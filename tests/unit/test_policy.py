@@ -929,3 +929,58 @@ def test_a_secret_env_file_by_another_name_is_refused_for_reading(path: str) -> 
 )
 def test_an_env_template_stays_readable(path: str) -> None:
     assert decide_read(POLICY, path).allowed is True
+
+
+SEGMENTS = st.sampled_from(
+    [
+        "packages",
+        "apps",
+        "core",
+        "web",
+        "src",
+        "api",
+        "app",
+        "components",
+        "orders",
+        ".env",
+        ".env.local",
+        "x.ts",
+        "page.tsx",
+        "route.ts",
+        "a.css",
+        "Dockerfile",
+        "docker-compose.yml",
+        "migrations",
+        "1.sql",
+        "__http__",
+        "STORY-042",
+        "_implementation",
+        "BACKEND-LOG.md",
+        ".storyfence",
+        "node_modules",
+        "[id]",
+        "(group)",
+        "ÄÖ.ts",
+        "README.md",
+        "next.config.js",
+        "a b.ts",
+        "Page.TSX",
+        ".ENV",
+    ]
+)
+
+
+@given(st.lists(SEGMENTS, min_size=1, max_size=6).map("/".join))
+def test_the_quick_test_before_pathspec_never_changes_what_a_rule_matches(path: str) -> None:
+    """Rule.match asks pathspec only when one regex of the rule's include patterns could match: for every rule of
+    the built-in policy, and either case, the answer is pathspec's own."""
+    for rule in backend_policy().rules:
+        expected = rule.spec.check_file(path)
+        want = rule.patterns[expected.index] if expected.include and expected.index is not None else None
+        if want is None:
+            folded = rule.folded_spec.check_file(path.lower())
+            folded_want = rule.patterns[folded.index] if folded.include and folded.index is not None else None
+        else:
+            folded_want = want
+        assert rule.match(path) == want, (rule.id, path)
+        assert rule.match(path, any_case=True) == folded_want, (rule.id, path)

@@ -8,6 +8,7 @@ from functools import lru_cache
 
 TYPE_CHECKING = False  # typing is not imported: the hook's quick path loads this module
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     import pathspec
@@ -58,6 +59,35 @@ def compiled(globs: tuple[str, ...]) -> pathspec.PathSpec[Any]:
     import pathspec  # imported here: the hook's quick path matches names with this module, never globs
 
     return pathspec.PathSpec.from_lines("gitignore", globs)
+
+
+@lru_cache(maxsize=1024)
+def any_include(globs: tuple[str, ...]) -> Callable[[str], bool] | None:
+    """A quick test that is False only when no include pattern of `globs` matches a path (so pathspec would not
+    match it either: a negated pattern only ever un-matches); one regex search instead of one per pattern. None
+    when the patterns cannot be joined into one regex (the caller asks pathspec every time)."""
+    from pathspec.util import normalize_file
+
+    spec = compiled(globs)
+    parts: list[str] = []
+    for pattern in spec.patterns:
+        regex: object = getattr(pattern, "regex", None)
+        if not getattr(pattern, "include", False):
+            continue
+        if not isinstance(regex, re.Pattern) or regex.flags & ~re.UNICODE:
+            return None
+        text: object = regex.pattern  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        if not isinstance(text, str):
+            return None
+        parts.append(f"(?:{text})")
+    if not parts:
+        return lambda path: False
+    try:
+        joined = re.compile("|".join(parts))
+    except re.error:  # a pathspec whose regexes name their groups: no quick test
+        return None
+    search = joined.search
+    return lambda path: search(normalize_file(path)) is not None
 
 
 def check_regexes(value: tuple[str, ...]) -> tuple[str, ...]:

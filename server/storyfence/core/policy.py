@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 
 from storyfence.core.content_rules import ContentRule
 from storyfence.core.models import Value
-from storyfence.core.patterns import check_globs, compiled
+from storyfence.core.patterns import any_include, check_globs, compiled
 
 RuleKind = Literal["allow", "deny", "read_deny"]
 
@@ -51,18 +51,26 @@ class Rule(Value):
         return compiled(self.patterns)
 
     @cached_property
+    def folded_patterns(self) -> tuple[str, ...]:
+        return tuple(p.lower() for p in self.patterns)
+
+    @cached_property
     def folded_spec(self) -> pathspec.PathSpec[Any]:
-        return compiled(tuple(p.lower() for p in self.patterns))
+        return compiled(self.folded_patterns)
 
     def match(self, path: str, *, any_case: bool = False) -> str | None:
         """The pattern that makes `path` match this rule, or None (a negated pattern un-matches).
 
         `any_case` also matches regardless of case: deny rules and protections must hold on case-insensitive
         filesystems (on macOS `.ENV` is `.env`); allow rules never use it."""
-        result = self.spec.check_file(path)
-        if result.include and result.index is not None:
+        could = any_include(self.patterns)
+        result = self.spec.check_file(path) if could is None or could(path) else None
+        if result is not None and result.include and result.index is not None:
             return self.patterns[result.index]
         if any_case:
+            could = any_include(self.folded_patterns)
+            if could is not None and not could(path.lower()):
+                return None
             folded = self.folded_spec.check_file(path.lower())
             if folded.include and folded.index is not None:
                 return self.patterns[folded.index]
