@@ -12,17 +12,14 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing is one more import for
 if TYPE_CHECKING:
     import argparse
     from pathlib import Path
-    from typing import TypeVar
 
     from storyfence.app.service import StoryfenceService
-
-    T = TypeVar("T")
 
 # Claude Code starts `storyfence hook claude-code` before every write: the command line imports what a command
 # needs when it runs (argparse, logging and the rest are not needed to answer the hook)
 
 
-def _explicit_root(value: str | None) -> Path | None:
+def explicit_root(value: str | None) -> Path | None:
     from pathlib import Path
 
     chosen = value or os.environ.get("STORYFENCE_ROOT")
@@ -32,7 +29,7 @@ def _explicit_root(value: str | None) -> Path | None:
 def _root(value: str | None) -> Path:
     from pathlib import Path
 
-    return _explicit_root(value) or Path.cwd()
+    return explicit_root(value) or Path.cwd()
 
 
 def _policy_path(value: str | None) -> Path | None:
@@ -52,101 +49,14 @@ def make_service(root: Path, policy: str | None) -> StoryfenceService:
     return StoryfenceService(root, loaded, policy_paths=sources)
 
 
-def _start(root: Path, policy: str | None) -> tuple[StoryfenceService | None, str]:
-    """`serve --root`'s start: the service, its policy loaded and checked (one that fails stops the start), and
-    the server instructions for that policy. When the last start loaded this very policy from these very inputs
-    and it passed (adapters/start_cache.py), only the instructions: the service is built, and the policy loaded
-    and checked again, when the first call needs it."""
-    from storyfence.adapters import start_cache
-
-    if not root.is_dir():
-        raise StoryfenceError(f"root {root} does not exist or is not a directory")
-    real = os.path.realpath(root)
-    known = start_cache.load(real, policy)
-    if known is not None:
-        return None, known
-    from storyfence.adapters.reads import Reads
-    from storyfence.mcp.prompts import instructions
-
-    inputs = start_cache.inputs_before(real, policy)
-    with Reads() as reads:
-        service = make_service(root, policy)
-    text = instructions(service.policy)
-    start_cache.save(real, policy, {**inputs, **reads.seen}, text)
-    return service, text
-
-
-def _settled(value: T) -> T:
-    """Move every object the server has made so far (its imports, its policy and service) out of the garbage
-    collector's view: they live as long as the server. Otherwise a full collection, which the first read of a
-    long story's journal sets off, walks all of them again (about 80 ms at a 2,000-write story)."""
-    import gc
-
-    gc.freeze()
-    return value
-
-
 def _service(args: argparse.Namespace) -> StoryfenceService:
     return make_service(_root(args.root), args.policy)
 
 
-WAITING = (
-    "storyfence: serving MCP over stdio: waiting for an MCP client on stdin (JSON-RPC, one message a line).\n"
-    "  An MCP client starts this command itself: `storyfence init --claude-code` (or --client cursor, vscode)\n"
-    "  writes its config; `storyfence demo` shows a session; Ctrl-C stops."
-)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    # stdio carries JSON-RPC: every diagnostic goes to stderr, nothing else ever touches stdout. Clients show a
-    # stdio server's stderr as errors (Claude Code: `[ERROR] Server stderr`), so stdio logs warnings and up
-    import logging
+    from storyfence.commands.serve import serve
 
-    level = args.log_level or ("INFO" if args.http else "WARNING")
-    logging.basicConfig(level=level, stream=sys.stderr, format="storyfence %(levelname)s %(message)s")
-    from storyfence.mcp.roots import Binding
-    from storyfence.mcp.server import build_server
-    from storyfence.mcp.tool_list import schema_cache
-
-    explicit = _explicit_root(args.root)
-    # with --root, a bad root or policy fails now, at start; without it the first client root is used
-    ready, instructions = _start(explicit, args.policy) if explicit is not None else (None, None)
-    binding = Binding(explicit, lambda root: _settled(make_service(root, args.policy)), ready)
-
-    def engine() -> str:  # which search engine: said where it is shown (the search module loads with the note)
-        from storyfence.adapters.search import engine_note, find_ripgrep
-
-        return engine_note(ready.searcher.rg if ready is not None else find_ripgrep())
-
-    log = logging.getLogger("storyfence")
-    if not log.isEnabledFor(logging.INFO):
-        pass
-    elif ready is not None:  # the policy note loads the story use cases: only when it is shown
-        log.info("serving %s with policy %s; %s", ready.root, ready.policy_note(), engine())
-    elif explicit is not None:
-        log.info(
-            "serving %s; its policy passed its checks with these same files before, and is loaded and "
-            "checked again at the first call; %s",
-            explicit,
-            engine(),
-        )
-    else:
-        log.info("serving the client's first root; %s", engine())
-    server = build_server(binding, schema_cache(), instructions)
-    _settled(None)
-    if args.http:
-        from storyfence.mcp.http import serve_http
-
-        serve_http(server, args.host, args.port)
-    else:
-        import anyio
-
-        from storyfence.mcp.stdio import serve_stdio
-
-        if sys.stdin.isatty():  # typed into a terminal: say what it waits for instead of printing nothing
-            print(f"{WAITING}\n  {engine()}", file=sys.stderr, flush=True)
-        anyio.run(serve_stdio, server)
-    return 0
+    return serve(args)
 
 
 def cmd_examples(args: argparse.Namespace) -> int:
@@ -222,7 +132,7 @@ def cmd_layout(args: argparse.Namespace) -> int:
     color = use_color(args.color, sys.stdout.isatty(), os.environ)
     style = Style(color=color, width=shutil.get_terminal_size((100, 24)).columns, max_parts=0 if args.all else 12)
     lines = render(
-        nodes, layout, root=str(_explicit_root(args.root) or "."), policy=policy, learned=learned, style=style
+        nodes, layout, root=str(explicit_root(args.root) or "."), policy=policy, learned=learned, style=style
     )
     try:
         print("\n".join(lines), flush=True)
