@@ -17,9 +17,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import zlib
 
-from storyfence.adapters.private_cache import cache_folder, identity, lidentity, racy, read_entry, write_entry
+from storyfence.adapters.private_cache import (
+    entry_path,
+    identity,
+    inputs_hold,
+    lidentity,
+    racy,
+    read_entry,
+    write_entry,
+)
 
 FORMAT = 1
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,8 +36,7 @@ _LAYERS = ("core", "adapters", "app", "commands", "mcp")  # every layer: the sta
 def entry_file(real_root: str, explicit: str | None, folder: str | None = None) -> str:
     """The cache file of this root and policy argument (a name clash only ever costs a miss: the entry names
     both)."""
-    name = f"{real_root}\0{explicit or ''}".encode("utf-8", "surrogateescape")
-    return os.path.join(folder or cache_folder(), f"hook-{zlib.crc32(name):08x}{zlib.adler32(name):08x}.json")
+    return entry_path("hook", real_root, explicit, folder)
 
 
 def _policies_folder() -> str | None:
@@ -148,13 +154,7 @@ def load(real_root: str, explicit: str | None, *, folder: str | None = None) -> 
     raw = _map(read_entry(entry_file(real_root, explicit, folder)))
     if raw is None or raw.get("key") != _key(real_root, explicit):
         return None
-    inputs, stories, scopes = _list(raw.get("inputs")), _map(raw.get("stories")), _map(raw.get("scopes"))
-    if not inputs or stories is None or scopes is None:
+    stories, scopes = _map(raw.get("stories")), _map(raw.get("scopes"))
+    if stories is None or scopes is None or not inputs_hold(raw.get("inputs")):
         return None
-    for item in inputs:
-        pair = _list(item)
-        if pair is None or len(pair) != 2 or not isinstance(pair[0], str):
-            return None
-        if identity(pair[0]) != pair[1]:
-            return None
     return Entry(raw.get("bounds"), stories, scopes)

@@ -54,6 +54,28 @@ def racy(identities: list[list[int] | None], now_ns: int) -> bool:
     return any(i is not None and now_ns - i[2] < RACY_NS for i in identities)
 
 
+def entry_path(kind: str, real_root: str, explicit: str | None, folder: str | None = None) -> str:
+    """The cache file of one kind of entry for this root and policy argument (a name clash only ever costs a
+    miss: an entry names both in its key)."""
+    import zlib
+
+    name = f"{real_root}\0{explicit or ''}".encode("utf-8", "surrogateescape")
+    return os.path.join(folder or cache_folder(), f"{kind}-{zlib.crc32(name):08x}{zlib.adler32(name):08x}.json")
+
+
+def inputs_hold(inputs: object) -> bool:
+    """True when `inputs` (as an entry stores them: a non-empty list of [path, identity]) all still have that
+    identity; False for anything else."""
+    if not isinstance(inputs, list) or not inputs:
+        return False
+    for item in inputs:  # pyright: ignore[reportUnknownVariableType]
+        if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], str):  # pyright: ignore[reportUnknownArgumentType]
+            return False
+        if identity(item[0]) != item[1]:
+            return False
+    return True
+
+
 def read_entry(file: str) -> object | None:
     """The cache file's JSON, or None when there is none we may trust (fail closed: a read error is a miss)."""
     try:

@@ -16,19 +16,15 @@ from __future__ import annotations
 
 import os
 import sys
-import zlib
 
 from storyfence.adapters.hook_cache import code_and_policy_inputs
-from storyfence.adapters.private_cache import cache_folder, identity, racy, read_entry, write_entry
+from storyfence.adapters.private_cache import entry_path, inputs_hold, racy, read_entry, write_entry
 
 FORMAT = 1
 
 
 def entry_file(real_root: str, explicit: str | None, folder: str | None = None) -> str:
-    """The cache file of this root and policy argument (a name clash only ever costs a miss: the entry names
-    both)."""
-    name = f"{real_root}\0{explicit or ''}".encode("utf-8", "surrogateescape")
-    return os.path.join(folder or cache_folder(), f"start-{zlib.crc32(name):08x}{zlib.adler32(name):08x}.json")
+    return entry_path("start", real_root, explicit, folder)
 
 
 def _key(real_root: str, explicit: str | None) -> list[object]:
@@ -48,17 +44,10 @@ def load(real_root: str, explicit: str | None, *, folder: str | None = None) -> 
     if not isinstance(raw, dict):
         return None
     entry: dict[str, object] = raw  # pyright: ignore[reportUnknownVariableType]
-    inputs, text = entry.get("inputs"), entry.get("instructions")
-    if entry.get("key") != _key(real_root, explicit) or not isinstance(text, str) or not isinstance(inputs, list):
+    text = entry.get("instructions")
+    if entry.get("key") != _key(real_root, explicit) or not isinstance(text, str):
         return None
-    if not inputs:
-        return None
-    for item in inputs:  # pyright: ignore[reportUnknownVariableType]
-        if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], str):  # pyright: ignore[reportUnknownArgumentType]
-            return None
-        if identity(item[0]) != item[1]:
-            return None
-    return text
+    return text if inputs_hold(entry.get("inputs")) else None
 
 
 def save(
