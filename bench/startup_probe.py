@@ -22,7 +22,7 @@ SERVE_MODULES = (
     "storyfence.mcp.roots",
     "storyfence.mcp.tool_list",
     "storyfence.adapters.start_cache",
-    "storyfence.commands.serve",
+    "storyfence.serve",
 )
 
 

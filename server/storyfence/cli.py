@@ -54,7 +54,7 @@ def _service(args: argparse.Namespace) -> StoryfenceService:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from storyfence.commands.serve import serve
+    from storyfence.serve import serve
 
     return serve(args)
 

@@ -79,6 +79,8 @@ def locate(root: str, user_path: str) -> tuple[str, str, str | None]:
             current = target
         else:
             current = candidate
+    if symlink is None:  # no link on the way: the real path is the lexical one (no relpath to compute)
+        return rel, rel, None
     real = posixpath.relpath(current, root) if current != root else "."
     return rel, real, symlink
 
