@@ -89,3 +89,47 @@ async def test_a_stdio_session_with_default_logging_writes_nothing_to_stderr(roo
             await refused(client, "write_file", story="STORY-001", path=".env", content="x\n")
             await refused(client, "read_file", path="../etc/passwd")
     assert errlog.read_text(encoding="utf-8") == ""
+
+
+@pytest.mark.anyio
+async def test_a_second_start_from_the_same_files_serves_first_and_guards_as_the_first(tmp_path: Path) -> None:
+    """Over real stdio: the first start loads and checks the policy before serving, the second (nothing changed)
+    serves at once and loads it at the first call; both sessions get the same instructions and the same
+    decisions on disk."""
+    import time
+
+    from tests.support.client import call
+    from tests.support.repos import copy_example
+
+    root = copy_example(tmp_path / "repo", node_modules=False)
+    hour_ago = time.time() - 3600
+    for folder, dirs, files in os.walk(root):  # a checkout, not a tree copied a moment ago
+        for name in [*dirs, *files]:
+            os.utime(os.path.join(folder, name), (hour_ago, hour_ago), follow_symlinks=False)
+    command, *args = storyfence_argv()
+    env = {"PATH": tool_path(), "STORYFENCE_CACHE_DIR": str(tmp_path / "cache")}
+    params = StdioServerParameters(
+        command=command, args=[*args, "serve", "--root", str(root), "--log-level", "INFO"], env=env
+    )
+    seen: list[tuple[str, str | None]] = []
+    for n in (1, 2):
+        errlog = tmp_path / f"stderr-{n}.txt"
+        with errlog.open("w", encoding="utf-8") as sink:
+            async with open_client(params, errlog=sink) as client:
+                text = await refused(
+                    client, "write_file", story="STORY-042", path="apps/web/components/X.tsx", content="x\n"
+                )
+                seen.append((text, client.instructions))
+        assert not (root / "apps/web/components/X.tsx").exists()
+    first_log, second_log = ((tmp_path / f"stderr-{n}.txt").read_text(encoding="utf-8") for n in (1, 2))
+    assert "with policy" in first_log
+    assert "passed its checks with these same files before" in second_log
+    assert seen[0] == seen[1]
+    assert seen[0][0].startswith("apps/web/components/X.tsx: refused by rule")
+    async with open_client(params) as client:
+        await call(client, "begin_chunk", story="STORY-042", name="n", objective="o")
+        wrote = await call(
+            client, "write_file", story="STORY-042", path="packages/core/src/orders/x.ts", content="export {};\n"
+        )
+    assert wrote["rule"]
+    assert (root / "packages/core/src/orders/x.ts").read_text(encoding="utf-8") == "export {};\n"
