@@ -284,21 +284,15 @@ def test_a_new_workspace_package_is_never_decided_from_the_cache(tmp_path: Path)
     assert isinstance(quick_way(call, root, None), Unsure)
 
 
-def test_an_edited_module_of_a_learned_app_is_never_decided_from_the_cache(tmp_path: Path) -> None:
-    root = example(tmp_path, policy_file=False)
-    call = warm(root)
-    page = root / "apps/web/app/page.tsx"
-    page.write_text(page.read_text(encoding="utf-8") + "\n// edited\n", encoding="utf-8")
-    assert isinstance(quick_way(call, root, None), Unsure)
-
-
-def test_an_edited_module_is_never_decided_from_the_cache_when_the_layout_was_already_learned(
-    tmp_path: Path,
+@pytest.mark.parametrize("layout_learned_first", [False, True], ids=["layout-learned-now", "layout-from-its-cache"])
+def test_an_edited_module_of_a_learned_app_is_never_decided_from_the_cache(
+    tmp_path: Path, layout_learned_first: bool
 ) -> None:
-    """The server (or an earlier hook) learned the layout first: the hook's long way then reads it from the layout
-    cache, and its entry must still be keyed on every file and folder the layout was learned from."""
+    """Also when the server (or an earlier hook) learned the layout first: the hook's long way then reads it from
+    the layout cache, and its entry must still be keyed on every file and folder the layout was learned from."""
     root = example(tmp_path, policy_file=False)
-    learned_overlay_cached(root)
+    if layout_learned_first:
+        learned_overlay_cached(root)
     call = warm(root)
     page = root / "apps/web/app/page.tsx"
     page.write_text(page.read_text(encoding="utf-8") + "\n// edited\n", encoding="utf-8")
