@@ -4,6 +4,7 @@ with default settings writes nothing to stderr for a client to show as an error.
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -133,3 +134,41 @@ async def test_a_second_start_from_the_same_files_serves_first_and_guards_as_the
         )
     assert wrote["rule"]
     assert (root / "packages/core/src/orders/x.ts").read_text(encoding="utf-8") == "export {};\n"
+
+
+def test_a_stdio_server_whose_client_stopped_reading_ends_its_session_without_a_traceback(root: Path) -> None:
+    """The client closed the server's stdout but not its stdin (it crashed half way, or kept the pipe open by
+    mistake): the session ends as on EOF instead of serving answers no one reads."""
+    proc = subprocess.Popen(
+        [*storyfence_argv(), "serve", "--root", str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": tool_path()},
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    try:
+        hello = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
+        proc.stdin.write((json.dumps(hello) + "\n").encode())
+        proc.stdin.flush()
+        assert b'"id":1' in proc.stdout.readline()
+        proc.stdout.close()
+        assert proc.wait(timeout=60) == 0
+        assert b"Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        proc.stdin.close()
+        proc.stderr.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, cast
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp.shared._stream_protocols import ReadStream, WriteStream
@@ -18,6 +19,8 @@ from mcp.shared.message import SessionMessage
 from mcp_types import ErrorData
 from mcp_types.jsonrpc import JSONRPCError
 from pydantic import ValidationError
+
+from storyfence.mcp import pipes
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -87,8 +90,18 @@ class AnsweringReader:
 
 
 async def serve_stdio(server: MCPServer) -> None:
+    """Serve over stdin and stdout: from the event loop when both are pipes or sockets (mcp/pipes.py), else
+    through the SDK's threaded transport."""
+    if pipes.usable():
+        async with pipes.loop_stdio() as (lines, out):
+            await _serve(server, cast("anyio.AsyncFile[str]", lines), cast("anyio.AsyncFile[str]", out))
+    else:
+        await _serve(server, None, None)
+
+
+async def _serve(server: MCPServer, stdin: anyio.AsyncFile[str] | None, stdout: anyio.AsyncFile[str] | None) -> None:
     lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
-    async with stdio_server() as (read_stream, write_stream):
+    async with stdio_server(stdin, stdout) as (read_stream, write_stream):
         await lowlevel.run(
             AnsweringReader(read_stream, write_stream), write_stream, lowlevel.create_initialization_options()
         )
