@@ -190,6 +190,21 @@ def test_an_in_scope_section_with_no_valid_glob_refuses_every_write_and_read_sto
     assert not (repo / "packages/core/src/new.ts").exists()
 
 
+def test_a_path_written_before_scope_md_narrowed_is_refused_after_it(service: StoryfenceService, repo: Path) -> None:
+    """Decisions are remembered per path only while the facts they read are the same: an edited SCOPE.md (and a
+    package found again) decides each path anew."""
+    service.begin_chunk(STORY, "n", "o")
+    path = "packages/core/src/orders/again.ts"
+    service.write_file(STORY, path, "export const a = 1;\n")
+    assert service.check_path(path, STORY).allowed is True
+    (repo / SCOPE_MD).write_text("## In scope\n- `apps/api/api/**`\n", encoding="utf-8")
+    assert service.check_path(path, STORY).rule == "story-not-in-scope"
+    with pytest.raises(Refused) as refused:
+        service.write_file(STORY, path, "export const a = 2;\n")
+    assert refused.value.decision.rule == "story-not-in-scope"
+    assert (repo / path).read_text(encoding="utf-8") == "export const a = 1;\n"
+
+
 @pytest.mark.parametrize("damage", ["not utf-8", "missing"])
 def test_a_scope_md_that_cannot_be_read_refuses_every_write(
     service: StoryfenceService, repo: Path, damage: str

@@ -65,6 +65,7 @@ class Repo:
         self._scopes: dict[str, tuple[tuple[int, int, int], ScopeLists]] = {}
         self._packages: tuple[tuple[tuple[int, ...] | None, ...], tuple[PackageFacts, ...]] | None = None
         self._packages_read: tuple[str, ...] = ()
+        self._bounds: dict[str | None, Bounds] = {}  # the last Bounds of each story (None: no story)
 
     @property
     def cap(self) -> int:
@@ -120,7 +121,15 @@ class Repo:
         from storyfence.core.fence import Bounds
 
         scope = self.scope(story) if story is not None else None
-        return Bounds(policy=self.policy, protected=self.protected, scope=scope, packages=self.packages())
+        packages = self.packages()
+        key = story.paths.impl if story is not None else None
+        last = self._bounds.get(key)
+        if last is not None and last.scope is scope and last.packages is packages:
+            return last  # the same facts (the cached objects themselves): its decisions still hold
+        bounds = self._bounds[key] = Bounds(
+            policy=self.policy, protected=self.protected, scope=scope, packages=packages
+        )
+        return bounds
 
     def decide_path(self, path: str, story: Story | None, content: str | None = None) -> Decision:
         """The decision a write of `path` (with `content`, if given, for the content rules) would get."""

@@ -8,7 +8,7 @@ Refused with the decision that names the rule; the caller goes on only when noth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from storyfence.core import steps
 from storyfence.core.content import check_content
@@ -17,6 +17,8 @@ from storyfence.core.errors import Refused
 from storyfence.core.models import FileChange
 from storyfence.core.policy import PackageFacts, Policy, Rule
 from storyfence.core.workflow import StoryState
+
+DECIDED_MAX = 4096  # decisions a Bounds remembers
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,17 @@ class Bounds:
     protected: tuple[Rule, ...]
     scope: ScopeLists | None  # the story's SCOPE.md lists; None outside a story (check_path without one)
     packages: Sequence[PackageFacts]
+    # each path's decision, made once: a pure function of the fields above, which never change
+    _decided: dict[str, Decision] = field(default_factory=dict[str, Decision], compare=False, repr=False)
 
     def decide(self, rel: str) -> Decision:
-        return decide_write(self.policy, rel, scope=self.scope, protected=self.protected, packages=self.packages)
+        found = self._decided.get(rel)
+        if found is None:
+            found = decide_write(self.policy, rel, scope=self.scope, protected=self.protected, packages=self.packages)
+            if len(self._decided) >= DECIDED_MAX:
+                self._decided.clear()
+            self._decided[rel] = found
+        return found
 
     def content_refusal(self, rel: str, old_text: str | None, new_text: str | None) -> Decision | None:
         """The content rules' refusal of replacing `old_text` (None: a new file) with `new_text` (None: a
