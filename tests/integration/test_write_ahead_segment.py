@@ -349,3 +349,48 @@ def test_in_the_same_boot_a_write_a_kill_stopped_before_its_rename_is_finished(r
     (repo / A).write_text(V1, encoding="utf-8")  # and before the rename
     service(repo).write_file(STORY, "packages/core/src/c.ts", "export const c = 1;\n")
     assert (repo / A).read_text(encoding="utf-8") == V2
+
+
+# --- a full segment (found at 1,500 writes of 4 KB in one chunk: every later write failed) -----------------
+
+
+def test_a_segment_that_fills_up_is_checkpointed_after_the_write_it_carried_and_the_story_goes_on(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "CHECKPOINT_BYTES", 1)  # every carried write fills it
+    synced: list[tuple[str, str]] = []
+    real_sync_path = files.RepoFiles.sync_path
+
+    def sync_path(self: files.RepoFiles, rel: str) -> None:
+        synced.append((rel, (self.root / rel).read_text(encoding="utf-8")))  # what is on disk when it is synced
+        real_sync_path(self, rel)
+
+    monkeypatch.setattr(files.RepoFiles, "sync_path", sync_path)
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    for n in range(3):
+        content = f"export const findOrder = {n + 10};\n"
+        sf.write_file(STORY, A, content)
+        assert wal(repo) == b"", f"write {n} left {wal(repo)!r} in the segment after its checkpoint"
+        # the checkpoint made the write itself durable: the file held the new content when it was synced
+        assert synced[-1] == (A, content)
+    assert (repo / A).read_text(encoding="utf-8") == "export const findOrder = 12;\n"
+    service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")  # another server goes on
+
+
+def test_a_done_line_whose_entry_a_checkpoint_already_removed_is_no_damage(repo: Path) -> None:
+    """What the full-segment bug left in a story's segment: a lone `done` line. It holds no write, so it is
+    skipped, never refused."""
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    sf.append_chunk_log(
+        STORY, "did it", Reuse(reused="a", new="b", why_new="c"), PortsAdapters(core="x", adapters="y"), "none"
+    )
+    assert wal(repo) == b""
+    (repo / PATHS.wal).write_bytes(b'{"done":4242}\n')
+    entries_now, _ = segment.decode_segment(wal(repo), "wal")
+    assert entries_now == []
+    after = service(repo)
+    after.write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+    assert (repo / "packages/core/src/b.ts").read_text(encoding="utf-8") == "export const b = 1;\n"

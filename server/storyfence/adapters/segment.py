@@ -99,8 +99,11 @@ def decode_segment(raw: bytes, where: str) -> tuple[list[Entry], int]:
             fields = cast("dict[str, object]", value) if isinstance(value, dict) else None
             if fields is not None and set(fields) == {"done"}:
                 at = fields["done"]
-                index = next(i for i in range(len(entries) - 1, -1, -1) if entries[i].at == at)
-                entries[index] = replace(entries[index], done=True)
+                if not isinstance(at, int) or isinstance(at, bool):
+                    raise TypeError(f"done must be an offset, not {at!r}")
+                index = next((i for i in range(len(entries) - 1, -1, -1) if entries[i].at == at), None)
+                if index is not None:  # else its entry was checkpointed before the line came: it holds no write
+                    entries[index] = replace(entries[index], done=True)
                 continue
             entries.append(_entry(fields))
         except (ValueError, TypeError, KeyError, StopIteration, binascii.Error) as exc:

@@ -99,7 +99,16 @@ class Transaction:
         self.state = step.state
         if any(_writes_text(e) for e in step.events):
             self.store.reconcile(self.records, self.state)
-        if not ops or self.store.segment.size() > CHECKPOINT_BYTES:
+        if not ops:
+            self.store.checkpoint(self._fd)
+        # a carried write checkpoints a full segment itself, once its file is in place and its entry marked done
+        # (`_carried_done`): a checkpoint here would sync the file before it is written and clear the segment
+        # under the `done` line still to come
+
+    def _carried_done(self, at: int) -> None:
+        """The carried write or delete whose entry is at `at` is in place: say so, and checkpoint a full segment."""
+        self.store.segment.mark_done(at)
+        if self.store.segment.size() > CHECKPOINT_BYTES:
             self.store.checkpoint(self._fd)
 
     def _carried(self, step: Step, data: bytes) -> bool:
@@ -120,7 +129,7 @@ class Transaction:
             at = self.offset
             self._append(step, (Op(path=rel, tmp=tmp, data=data, before=digest, existed=existed),))
             self.store.files.replace(rel, data, tmp)
-            self.store.segment.mark_done(at)
+            self._carried_done(at)
             return
         self.store.note_staged(rel, tmp)
         staged = self.store.files.stage(rel, data, tmp)
@@ -138,7 +147,7 @@ class Transaction:
             at = self.offset
             self._append(step, (Op(path=rel, unlinks=identity),))
             self.store.files.delete(rel, identity, durable=False)
-            self.store.segment.mark_done(at)
+            self._carried_done(at)
             return
         self.record(step)
         self.store.files.delete(rel, identity)
