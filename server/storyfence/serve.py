@@ -101,7 +101,7 @@ def serve(args: argparse.Namespace) -> int:
     log = logging.getLogger("storyfence")
     if log.isEnabledFor(logging.INFO):  # the note loads the search module (and the story use cases): only if shown
         log.info("%s; %s", serving(explicit, ready), engine())
-    server = build_server(binding, schema_cache(), instructions)
+    server = build_server(binding, schema_cache(), instructions, inline_writes=not args.http)
     settled(None)
     if args.http:
         from storyfence.mcp.http import serve_http

@@ -32,7 +32,7 @@ from storyfence.adapters.durable import sync_data, write_all
 from storyfence.adapters.ports import StoryFiles
 from storyfence.adapters.recovery import announce, checkpoint, clean_staged, replay, texts_missing
 from storyfence.adapters.segment import CHECKPOINT_BYTES, INLINE_MAX, Entry, Op, Segment, boot_id
-from storyfence.core.errors import StateError, WorkflowError
+from storyfence.core.errors import StateError, WorkflowError, WouldWait
 from storyfence.core.events import Event, FileChanged, StoryBlocked, StrayCleared
 from storyfence.core.journal import Record, chain, decode, encode
 from storyfence.core.steps import Step
@@ -255,13 +255,15 @@ class StoryStore:
         return 0, [], StoryState(), b"", False
 
     @contextmanager
-    def transaction(self) -> Generator[Transaction, None, None]:
+    def transaction(self, *, wait: bool = True) -> Generator[Transaction, None, None]:
+        """The story locked, its journal verified. `wait=False`: raise WouldWait at once, before anything is
+        done, when another transaction holds the lock (the caller runs it again where it may wait)."""
         self.dir.mkdir(mode=0o755, exist_ok=True)
         if not self._ignore_there:
             self._write_ignore()
         lock_fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
-            self._acquire(lock_fd)
+            self._acquire(lock_fd, wait=wait)
             fd = os.open(self.journal, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
             tx: Transaction | None = None
             try:
@@ -379,13 +381,15 @@ class StoryStore:
         self.note_staged(rel, tmp)
         self.files.write_atomic(rel, text.encode("utf-8"), tmp)
 
-    def _acquire(self, lock_fd: int) -> None:
+    def _acquire(self, lock_fd: int, *, wait: bool = True) -> None:
         deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
         while True:
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
+                if not wait:
+                    raise WouldWait from None
                 if time.monotonic() > deadline:
                     raise WorkflowError(
                         f"story {self.story_id} is busy: another storyfence server holds its lock; try again"

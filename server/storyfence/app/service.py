@@ -159,11 +159,14 @@ class StoryfenceService:
 
     # --- writes and the gate --------------------------------------------------------------------------------
 
-    def write_file(self, story: str, path: str, content: str) -> WriteResult:
-        return self.writes.write_file(story, path, content)
+    def write_file(self, story: str, path: str, content: str, *, wait: bool = True) -> WriteResult:
+        """`wait=False`: raise WouldWait, with nothing done, instead of waiting for the story's lock."""
+        return self.writes.write_file(story, path, content, wait=wait)
 
-    def edit_file(self, story: str, path: str, edits: Sequence[Edit], dry_run: bool = False) -> EditResult:
-        return self.writes.edit_file(story, path, edits, dry_run)
+    def edit_file(
+        self, story: str, path: str, edits: Sequence[Edit], dry_run: bool = False, *, wait: bool = True
+    ) -> EditResult:
+        return self.writes.edit_file(story, path, edits, dry_run, wait=wait)
 
     def delete_file(self, story: str, path: str) -> WriteResult:
         return self.writes.delete_file(story, path)

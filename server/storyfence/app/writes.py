@@ -114,12 +114,13 @@ class Writes:
         if len(data) > self.repo.cap:
             raise InputError(f"content is {len(data):,} bytes, over the {self.repo.cap:,}-byte cap for one file")
 
-    def write_file(self, story: str, path: str, content: str) -> WriteResult:
+    def write_file(self, story: str, path: str, content: str, *, wait: bool = True) -> WriteResult:
+        """`wait=False`: WouldWait, with nothing done, when the story's lock is held (see StoryStore.transaction)."""
         data = utf8(content, "content")
         self._check_size(data)
         st = self.repo.story(story)
         bounds = self.repo.bounds(st)
-        with st.store.transaction() as tx, self._evidence(tx, "write_file"):
+        with st.store.transaction(wait=wait) as tx, self._evidence(tx, "write_file"):
             target = self.ws.target(path, cap=self.repo.cap)
             tmp = temp_name(target.rel, uuid.uuid4().hex[:12])
             change = FileChange(path=target.rel, kind="modified" if target.exists else "created", sha256=sha256(data))
@@ -135,12 +136,14 @@ class Writes:
                 next_step=next_step(tx.state),
             )
 
-    def edit_file(self, story: str, path: str, edits: Sequence[Edit], dry_run: bool = False) -> EditResult:
+    def edit_file(
+        self, story: str, path: str, edits: Sequence[Edit], dry_run: bool = False, *, wait: bool = True
+    ) -> EditResult:
         if not edits:
             raise InputError("edits must contain at least one {old_text, new_text} pair")
         st = self.repo.story(story)
         bounds = self.repo.bounds(st)
-        with st.store.transaction() as tx, self._evidence(tx, "edit_file"):
+        with st.store.transaction(wait=wait) as tx, self._evidence(tx, "edit_file"):
             target = self.ws.target(path, cap=self.repo.cap)
             allowed_path(bounds, target.rel)
             if not dry_run:

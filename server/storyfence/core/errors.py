@@ -41,3 +41,8 @@ class PolicyError(StoryfenceError):
 
 class StateError(StoryfenceError):
     """A story's journal cannot be trusted (corrupt, edited by hand, unknown version)."""
+
+
+class WouldWait(Exception):
+    """A call asked not to wait (`wait=False`) found the story's lock held. Nothing was done yet: run it again
+    where it may wait. Not a StoryfenceError: it never reaches the model."""

@@ -27,7 +27,7 @@ from mcp_types import Tool as MCPTool
 from pydantic import Field
 
 from storyfence import __version__
-from storyfence.core.errors import StoryfenceError
+from storyfence.core.errors import StoryfenceError, WouldWait
 from storyfence.mcp import completions
 from storyfence.mcp.client_log import ClientLog
 from storyfence.mcp.roots import Binding
@@ -115,11 +115,15 @@ class SpecErrorsServer(MCPServer[Any]):
         return await super()._handle_get_prompt(ctx, params)
 
 
-def build_server(binding: Binding, schemas: CodeCache | None = None, instructions: str | None = None) -> MCPServer:
+def build_server(
+    binding: Binding, schemas: CodeCache | None = None, instructions: str | None = None, *, inline_writes: bool = False
+) -> MCPServer:
     """A configured MCPServer serving `binding`'s repo; no module-level state. `schemas`: where the tools/list
     answer is cached between runs (None: every tool is built when first listed or called). `instructions`: the
     server instructions for the repo's policy, already known (None: made from the policy now: with --root the
-    policy is loaded for them, else they point at check_path)."""
+    policy is loaded for them, else they point at check_path). `inline_writes`: run a write on the event loop when
+    its story's lock is free (stdio: one client, whose calls wait on each other's writes anyway); else always in a
+    worker thread (HTTP: many clients, whose reads must not wait for another's sync)."""
     if instructions is None:
         from storyfence.mcp import prompts
 
@@ -177,10 +181,22 @@ def build_server(binding: Binding, schemas: CodeCache | None = None, instruction
 
         return await call_service(ctx, at_once, error)
 
+    async def write(ctx: Context, call: Callable[[StoryfenceService, bool], R]) -> R:
+        """A write, on the event loop when `inline_writes` and the story's lock is free at once (it is bounded:
+        one file under the size cap, one sync; a worker thread's round trip costs about a tenth of it), else in
+        a worker thread, where it may wait for the lock. Nothing is done before the lock is taken, so a write
+        that found it held is simply run again."""
+        if inline_writes:
+            try:
+                return await here(ctx, lambda service: call(service, False))
+            except WouldWait:
+                pass  # another transaction holds the lock (a typecheck, another server): wait off the loop
+        return await run(ctx, lambda service: call(service, True))
+
     def register_tools() -> None:
         from storyfence.mcp.tools import register  # the tools' types load with the first tool built
 
-        register(server.deferred.add, run, here, call_service, client_log)
+        register(server.deferred.add, run, here, write, call_service, client_log)
 
     server.deferred.registers(register_tools)
 

@@ -60,6 +60,12 @@ class Run(Protocol):
     ) -> Awaitable[R]: ...
 
 
+class Write(Protocol):
+    """Run a write; `call` gets the service and whether it may wait for the story's lock."""
+
+    def __call__(self, ctx: Context, call: Callable[[StoryfenceService, bool], R]) -> Awaitable[R]: ...
+
+
 class CallService(Protocol):
     """Await a service call on the event loop (domain errors become tool errors)."""
 
@@ -71,7 +77,7 @@ class CallService(Protocol):
     ) -> Awaitable[R]: ...
 
 
-def register(add: Add, run: Run, here: Run, call_service: CallService, client_log: ClientLog) -> None:
+def register(add: Add, run: Run, here: Run, write: Write, call_service: CallService, client_log: ClientLog) -> None:
     """Register every tool through `add`, in the order tools/list gives them."""
 
     def tool(annotations: ToolAnnotations) -> Callable[[F], F]:
@@ -163,7 +169,7 @@ def register(add: Add, run: Run, here: Run, call_service: CallService, client_lo
     ) -> WriteResult:
         """Create or replace a file, atomically, inside backend scope and the story's SCOPE.md, in the open
         chunk. A refusal names the rule and what to write instead; nothing is written then."""
-        return await run(ctx, lambda s: s.write_file(story, path, content))
+        return await write(ctx, lambda s, wait: s.write_file(story, path, content, wait=wait))
 
     @tool(DESTRUCTIVE)
     async def edit_file(
@@ -175,7 +181,7 @@ def register(add: Add, run: Run, here: Run, call_service: CallService, client_lo
     ) -> EditResult:
         """Replace exact text in a file. Each old_text must match exactly once; otherwise nothing is written
         and the error says which edit failed. Returns a unified diff."""
-        return await run(ctx, lambda s: s.edit_file(story, path, edits, dry_run))
+        return await write(ctx, lambda s, wait: s.edit_file(story, path, edits, dry_run, wait=wait))
 
     @tool(DESTRUCTIVE)
     async def delete_file(ctx: Context, story: Story, path: RepoPath) -> WriteResult:
