@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -154,7 +155,13 @@ def clean_staged(staged: Path, files: StoryFiles, referenced: Callable[[], set[t
     """Remove the announced temp files that a kill left behind and no journal record refers to (`referenced`:
     a recorded one is the roll-forward's to finish), then empty the list."""
     try:
-        raw = staged.read_bytes() if not staged.is_symlink() else b""
+        st = os.lstat(staged)
+    except FileNotFoundError:
+        return
+    if st.st_size == 0 or stat.S_ISLNK(st.st_mode):  # the usual case, one call: nothing was announced
+        return
+    try:
+        raw = staged.read_bytes()
     except FileNotFoundError:
         return
     if not raw:

@@ -178,7 +178,8 @@ def _write_ahead(event: Event) -> tuple[str, str | None, str | None] | None:
 
 
 def _writes_text(event: Event) -> bool:
-    return bool(getattr(event, "log_append", "")) or isinstance(event, StoryBlocked)
+    # read from the model's fields: getattr of a field an event lacks takes pydantic's slow __getattr__ path
+    return isinstance(event, StoryBlocked) or bool(event.__dict__.get("log_append"))
 
 
 class StoryStore:
