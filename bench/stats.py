@@ -88,14 +88,33 @@ def spread(values: list[float]) -> str:
 Sampler = Callable[[int], Awaitable[float]]
 
 
+def balanced_orders(n: int) -> list[list[int]]:
+    """Orders of n sides in which each side comes right after each other side equally often (a Williams design,
+    the balanced Latin square of crossover trials; its mirror rows too when n is odd). A fixed cyclic rotation
+    keeps one side always right after the same other: a side that leaves work for the disk (a sync, a rename)
+    then always lands it on the same neighbour's timing."""
+    first = [0]
+    low, high = 1, n - 1
+    while len(first) < n:
+        first.append(low if len(first) % 2 else high)
+        if len(first) % 2:
+            high -= 1
+        else:
+            low += 1
+    rows = [[(side + shift) % n for side in first] for shift in range(n)]
+    return rows + [row[::-1] for row in rows] if n % 2 else rows
+
+
 async def rotate(reps: int, sides: Sequence[tuple[list[float], Sampler]]) -> None:
-    """Run every side once per repetition, rotating which goes first, so slow drift hits all sides alike.
+    """Run every side once per repetition, in balanced orders (`balanced_orders`), so slow drift and what one
+    side leaves behind hit all sides alike.
 
     Each sampler gets the repetition index and returns one sample (already in the comparison's unit).
     """
+    orders = balanced_orders(len(sides))
     for i in range(reps):
-        k = i % len(sides)
-        for samples, sampler in [*sides[k:], *sides[:k]]:
+        for index in orders[i % len(orders)]:
+            samples, sampler = sides[index]
             samples.append(await sampler(i))
 
 
