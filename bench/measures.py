@@ -281,8 +281,9 @@ async def measure_write(s: Settings) -> list[Comparison]:
     rest = statistics.median(comp.cand) - statistics.median(floor.cand) - statistics.median(service_only.cand)
     own.notes.append(
         f"storyfence round trip = SDK floor {statistics.median(floor.cand):.2f} ms + service "
-        f"{statistics.median(service_only.cand):.2f} ms + {rest:.2f} ms left for the MCP layer (worker-thread hop, "
-        "larger argument/result models, the client validating the result against a larger output schema)"
+        f"{statistics.median(service_only.cand):.2f} ms + {rest:.2f} ms left for the MCP layer (larger argument and "
+        "result models, the client validating the result against a larger output schema; over stdio the write runs on "
+        "the event loop, without a worker-thread hop, when its story's lock is free)"
     )
     return [comp, floor, own, service_only]
 
