@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -161,3 +162,28 @@ def test_the_process_fds_are_diverted_while_serving_and_given_back_blocking_afte
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout == b"ONE\nTWO\n"
     assert proc.stderr == b"restored\n"
+
+
+def test_sockets_are_served_too_as_node_clients_give_them() -> None:
+    """Node's child_process (Claude Code, the MCP inspector) gives a child socket pairs, not pipes."""
+    stdin_ours, stdin_theirs = socket.socketpair()
+    stdout_ours, stdout_theirs = socket.socketpair()
+    with stdin_ours, stdin_theirs, stdout_ours, stdout_theirs:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD],
+            stdin=stdin_theirs.fileno(),
+            stdout=stdout_theirs.fileno(),
+            stderr=subprocess.PIPE,
+        )
+        stdin_theirs.close()
+        stdout_theirs.close()
+        stdin_ours.sendall(b"one\ntwo\n")
+        stdin_ours.shutdown(socket.SHUT_WR)
+        got = b""
+        stdout_ours.settimeout(60)
+        while chunk := stdout_ours.recv(4096):
+            got += chunk
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert got == b"ONE\nTWO\n"
+    assert err == b"restored\n"
