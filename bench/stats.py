@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -107,10 +108,11 @@ def balanced_orders(n: int) -> list[list[int]]:
 
 async def rotate(reps: int, sides: Sequence[tuple[list[float], Sampler]]) -> None:
     """Run every side once per repetition, in balanced orders (`balanced_orders`), so slow drift and what one
-    side leaves behind hit all sides alike.
+    side leaves behind hit all sides alike. The disk is settled first (a checkout is long written back).
 
     Each sampler gets the repetition index and returns one sample (already in the comparison's unit).
     """
+    os.sync()  # the setup's copies written back first: their writeback must not land on the timed calls
     orders = balanced_orders(len(sides))
     for i in range(reps):
         for index in orders[i % len(orders)]:
