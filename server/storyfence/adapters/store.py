@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from storyfence.adapters import journal_file
 from storyfence.adapters.durable import sync_data, write_all
 from storyfence.adapters.ports import StoryFiles
 from storyfence.adapters.recovery import announce, checkpoint, clean_staged, replay, texts_missing
 from storyfence.adapters.segment import CHECKPOINT_BYTES, INLINE_MAX, Entry, Op, Segment, boot_id
-from storyfence.core.errors import StateError, WorkflowError, WouldWait
+from storyfence.core.errors import WorkflowError, WouldWait
 from storyfence.core.events import Event, FileChanged, StoryBlocked, StrayCleared
 from storyfence.core.journal import Record, chain, decode, encode
 from storyfence.core.steps import Step
@@ -101,12 +102,10 @@ class Transaction:
             self.store.reconcile(self.records, self.state)
         if not ops:
             self.store.checkpoint(self._fd)
-        # a carried write checkpoints a full segment itself, once its file is in place and its entry marked done
-        # (`_carried_done`): a checkpoint here would sync the file before it is written and clear the segment
-        # under the `done` line still to come
 
     def _carried_done(self, at: int) -> None:
-        """The carried write or delete whose entry is at `at` is in place: say so, and checkpoint a full segment."""
+        """The carried write or delete at `at` is in place: mark it done, then checkpoint a full segment (never in
+        `_append`: that would sync the file before it is written and clear the segment under its done line)."""
         self.store.segment.mark_done(at)
         if self.store.segment.size() > CHECKPOINT_BYTES:
             self.store.checkpoint(self._fd)
@@ -151,20 +150,6 @@ class Transaction:
             return
         self.record(step)
         self.store.files.delete(rel, identity)
-
-
-def _read_from(fd: int, start: int) -> bytes:
-    chunks: list[bytes] = []
-    offset = start
-    while block := os.pread(fd, 1 << 20, offset):
-        chunks.append(block)
-        offset += len(block)
-    return b"".join(chunks)
-
-
-def _last_line(raw: bytes) -> bytes:
-    """The last newline-terminated line of `raw` (its complete lines)."""
-    return raw[raw.rstrip(b"\n").rfind(b"\n") + 1 :]
 
 
 def _write_ahead(event: Event) -> tuple[str, str | None, str | None] | None:
@@ -220,11 +205,11 @@ class StoryStore:
         try:
             st = os.fstat(fd)
             start, records, state, _, _ = self._resume(fd)
-            raw = _read_from(fd, start)
+            raw = journal_file.read_from(fd, start)
         finally:
             os.close(fd)
         previous = records[-1] if records else None
-        fresh, good = decode(_complete_lines(raw, self.journal), str(self.journal), previous=previous)
+        fresh, good = decode(journal_file.complete_lines(raw, self.journal), str(self.journal), previous=previous)
         if not fresh:
             return records, state
         for rec in fresh:
@@ -234,7 +219,7 @@ class StoryStore:
             ino=st.st_ino,
             dev=st.st_dev,
             offset=start + good,
-            last_line=_last_line(raw[:good]),
+            last_line=journal_file.last_line(raw[:good]),
             records=records,
             state=state,
             finished=False,  # nothing was rolled forward or reconciled: the next transaction does it
@@ -296,9 +281,9 @@ class StoryStore:
             self._replay(fd)
         start, cached, state, last_line, finished = self._resume(fd)
         records = list(cached)
-        raw = _read_from(fd, start)
+        raw = journal_file.read_from(fd, start)
         previous = records[-1] if records else None
-        fresh, good = decode(_complete_lines(raw, self.journal), str(self.journal), previous=previous)
+        fresh, good = decode(journal_file.complete_lines(raw, self.journal), str(self.journal), previous=previous)
         if good != len(raw):
             os.ftruncate(fd, start + good)  # drop a torn, never-acknowledged tail
             sync_data(fd)
@@ -309,7 +294,7 @@ class StoryStore:
         self._roll_forward(fresh if finished else records)
         self._clean_staged(records)
         if fresh:
-            last_line = _last_line(raw[:good])
+            last_line = journal_file.last_line(raw[:good])
         os.lseek(fd, 0, os.SEEK_END)
         if not finished or any(_writes_text(r.event) for r in fresh):
             self.reconcile(records, state)  # repair text a crash (or another server) left unwritten
@@ -396,13 +381,3 @@ class StoryStore:
                         f"story {self.story_id} is busy: another storyfence server holds its lock; try again"
                     ) from None
                 time.sleep(0.005)  # another server's short transaction; bounded by the deadline
-
-
-def _complete_lines(raw: bytes, journal: Path) -> str:
-    """The journal's newline-terminated lines, decoded. What follows the last newline is a torn append (a
-    crash cut the write short, maybe inside a multi-byte character): never acknowledged, so never decoded."""
-    end = raw.rfind(b"\n") + 1
-    try:
-        return raw[:end].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise StateError(f"{journal} is not UTF-8 (byte {exc.start}): the journal was damaged") from None
