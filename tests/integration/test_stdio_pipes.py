@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager, suppress
 
 import anyio
+import anyio.lowlevel
 import pytest
 from mcp_types import jsonrpc_message_adapter
 from pydantic import ValidationError
@@ -27,15 +28,15 @@ pytestmark = pytest.mark.anyio
 @asynccontextmanager
 async def reading(
     max_line: int = pipes.MAX_LINE, high_water: int = pipes.HIGH_WATER
-) -> AsyncGenerator[tuple[int, pipes.Lines]]:
-    """A real pipe whose read end the loop serves through `Lines`; yields the write end's fd."""
+) -> AsyncGenerator[tuple[int, pipes.Lines, asyncio.ReadTransport]]:
+    """A real pipe whose read end the loop serves through `Lines`; yields the write end's fd and the transport."""
     read_fd, write_fd = os.pipe()
     lines = pipes.Lines(max_line, high_water)
     transport, _ = await asyncio.get_running_loop().connect_read_pipe(
         lambda: lines, os.fdopen(read_fd, "rb", buffering=0)
     )
     try:
-        yield write_fd, lines
+        yield write_fd, lines, transport
     finally:
         transport.close()
         with suppress(OSError):
@@ -48,7 +49,7 @@ async def collect(lines: pipes.Lines) -> list[str]:
 
 
 async def test_lines_split_across_writes_and_several_in_one_come_out_whole() -> None:
-    async with reading() as (w, lines):
+    async with reading() as (w, lines, _):
         os.write(w, b'{"a": 1}\n{"b"')
         os.write(w, b': 2}\n{"c": "caf\xc3')  # a UTF-8 character split between two writes
         os.write(w, b'\xa9"}\n\n{"d": 4}')  # an empty line, then a last line without its newline
@@ -58,14 +59,14 @@ async def test_lines_split_across_writes_and_several_in_one_come_out_whole() -> 
 
 
 async def test_invalid_utf8_is_replaced_as_the_sdk_does() -> None:
-    async with reading() as (w, lines):
+    async with reading() as (w, lines, _):
         os.write(w, b'{"s": "\xff"}\n')
         os.close(w)
         assert await collect(lines) == ['{"s": "\ufffd"}']
 
 
 async def test_an_overlong_line_is_dropped_and_becomes_a_parse_error_the_next_line_is_served() -> None:
-    async with reading(max_line=64) as (w, lines):
+    async with reading(max_line=64) as (w, lines, _):
         os.write(w, b"x" * 40)
         os.write(w, b"y" * 40)  # over the cap before its newline arrives: dropped up to the newline
         os.write(w, b"z" * 100 + b"\n" + b"ok\n" + b"w" * 65 + b"\nlast\n")  # one more overlong, complete line
@@ -78,13 +79,17 @@ async def test_an_overlong_line_is_dropped_and_becomes_a_parse_error_the_next_li
 
 
 async def test_reading_pauses_past_the_high_water_mark_and_resumes_without_losing_a_line() -> None:
-    got: list[str] = []
     sent = [f'{{"n": {n}, "pad": "{"p" * 200}"}}' for n in range(2000)]
-    async with reading(high_water=4096) as (w, lines):
+    blob = ("\n".join(sent) + "\n").encode()
+    got: list[str] = []
+    async with reading(high_water=4096) as (w, lines, transport):
+        os.write(w, blob[:16384])  # four times the mark, and nobody reads the lines yet
+        with anyio.fail_after(10):
+            while transport.is_reading():  # the loop takes what arrived, then stops reading the pipe
+                await anyio.lowlevel.checkpoint()
 
         async def feed() -> None:
-            blob = ("\n".join(sent) + "\n").encode()
-            for start in range(0, len(blob), 7000):
+            for start in range(16384, len(blob), 7000):
                 await anyio.to_thread.run_sync(os.write, w, blob[start : start + 7000])
             os.close(w)
 
@@ -97,8 +102,7 @@ async def test_reading_pauses_past_the_high_water_mark_and_resumes_without_losin
 async def test_a_stdout_whose_reader_went_away_refuses_writes_and_ends_the_lines() -> None:
     read_fd, write_fd = os.pipe()
     lines = pipes.Lines()
-    drain = pipes.Drain()
-    drain.when_lost.append(lines)
+    drain = pipes.Drain(lines)
     transport, _ = await asyncio.get_running_loop().connect_write_pipe(
         lambda: drain, os.fdopen(write_fd, "wb", buffering=0)
     )

@@ -149,13 +149,14 @@ class Lines(asyncio.Protocol):
 
 
 class Drain(asyncio.Protocol):
-    """Flow control of a write pipe: writers wait while it is paused; a lost pipe is remembered."""
+    """Flow control of a write pipe: writers wait while it is paused; a lost pipe is remembered, and ends
+    `lines` (the session's input) when given."""
 
-    def __init__(self) -> None:
+    def __init__(self, lines: Lines | None = None) -> None:
         self.paused = False
         self.lost = False
         self._waiters: list[asyncio.Future[None]] = []
-        self.when_lost: list[Lines] = []
+        self._lines = lines
 
     def pause_writing(self) -> None:
         self.paused = True
@@ -167,8 +168,8 @@ class Drain(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self._wake()
-        for lines in self.when_lost:
-            lines.end()
+        if self._lines is not None:
+            self._lines.end()
 
     def _wake(self) -> None:
         for waiter in self._waiters:
@@ -214,8 +215,8 @@ async def loop_stdio(fd_in: int = 0, fd_out: int = 1) -> AsyncGenerator[tuple[Li
     diverted: list[tuple[int, int]] = []
     read: asyncio.ReadTransport | None = None
     write: asyncio.WriteTransport | None = None
-    lines, drain = Lines(), Drain()
-    drain.when_lost.append(lines)
+    lines = Lines()
+    drain = Drain(lines)
     try:
         for fd, wire, diversion in (
             (fd_in, wire_in, lambda: os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)),
