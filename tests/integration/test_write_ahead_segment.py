@@ -251,10 +251,10 @@ def test_the_same_process_does_not_repair_its_own_segment_but_a_failed_write_mak
     story = sf.story(STORY)
     assert not story.store.segment.needs_repair()
 
-    def failing_replace(self: files.RepoFiles, rel: str, data: bytes, tmp: str) -> None:
+    def failing_replace(self: files.Folder, data: bytes, tmp: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(files.RepoFiles, "replace", failing_replace)
+    monkeypatch.setattr(files.Folder, "replace", failing_replace)
     with pytest.raises(OSError, match="No space left"):
         sf.write_file(STORY, A, "export const findOrder = 4;\n")
     assert story.store.segment.needs_repair()

@@ -3,9 +3,10 @@ O_NOFOLLOW, so no symlink is ever followed, and every write is atomic (a synced 
 renamed over it, the directory synced). Paths are repo-relative and already confined by the workspace.
 
 Two write-ahead protocols run on these calls (the story store picks one per write):
-- a small write: `check_writable`, then the store records the write *and its content* in its write-ahead
-  segment (the one sync), then `replace` writes a temp file and renames it, neither synced; a crash is
-  repaired from the segment (`read_current`, `write_atomic`), and a checkpoint makes it durable (`sync_path`);
+- a small write: `writable` opens and checks the target's folder, then the store records the write *and its
+  content* in its write-ahead segment (the one sync), then `replace` writes a temp file into that folder and
+  renames it, neither synced; a crash is repaired from the segment (`read_current`, `write_atomic`), and a
+  checkpoint makes it durable (`sync_path`);
 - a large write: `stage` the content under a synced temp name (announced first), record it in the journal,
   then `commit` (rename, directory synced). After a crash, `roll_forward` finishes a recorded write.
 `delete` finishes a recorded delete, and `remove_stale` removes a temp file a crash left behind.
@@ -73,32 +74,16 @@ class RepoFiles:
         self.commit(staged)
         return staged.existed
 
-    def check_writable(self, rel: str) -> bool:
-        """Make the folders of `rel` and check that a write can replace it (no link, not a folder, a regular file
-        or nothing), before the write is recorded. Returns whether it exists."""
+    def writable(self, rel: str) -> Folder:
+        """Make and open the folders of `rel` and check that a write can replace it (no link, not a folder, a
+        regular file or nothing), before the write is recorded; `replace` then writes into that same folder."""
         parts = rel.split("/")
         dir_fd = self._open_dir(parts[:-1], create=True)
         try:
-            return _regular_or_missing(rel, dir_fd, parts[-1]) is not None
-        finally:
+            return Folder(rel, dir_fd, parts[-1], _regular_or_missing(rel, dir_fd, parts[-1]) is not None)
+        except BaseException:
             os.close(dir_fd)
-
-    def replace(self, rel: str, data: bytes, tmp: str) -> None:
-        """Write `data` to the temp file `tmp` beside `rel` and rename it over `rel`, nothing synced: the story's
-        write-ahead segment already holds `data`, and its checkpoint makes the file durable (`sync_path`)."""
-        parts = rel.split("/")
-        dir_fd = self._open_dir(parts[:-1], create=True)
-        try:
-            st = _regular_or_missing(rel, dir_fd, parts[-1])
-            mode = stat.S_IMODE(st.st_mode) if st is not None else 0o644
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, mode, dir_fd=dir_fd)
-            try:
-                write_all(fd, data)
-            finally:
-                os.close(fd)
-            os.replace(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        finally:
-            os.close(dir_fd)
+            raise
 
     def read_current(self, rel: str, *, cap: int) -> bytes | None:
         """The file at `rel` as it is (None when it is not there), for a crash repair to compare with what was
@@ -307,6 +292,32 @@ class RepoFiles:
                 os.close(fd)
         finally:
             os.close(dir_fd)
+
+
+class Folder:
+    """The open folder of a file a small write replaces (`RepoFiles.writable`); closed on leaving the block."""
+
+    def __init__(self, rel: str, dir_fd: int, name: str, existed: bool) -> None:
+        self.rel, self._fd, self._name, self.existed = rel, dir_fd, name, existed
+
+    def __enter__(self) -> Folder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
+
+    def replace(self, data: bytes, tmp: str) -> None:
+        """Write `data` to the temp file `tmp` beside the target and rename it over the target, nothing synced:
+        the story's write-ahead segment already holds `data`, and its checkpoint makes the file durable
+        (`RepoFiles.sync_path`)."""
+        st = _regular_or_missing(self.rel, self._fd, self._name)
+        mode = stat.S_IMODE(st.st_mode) if st is not None else 0o644
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, mode, dir_fd=self._fd)
+        try:
+            write_all(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self._name, src_dir_fd=self._fd, dst_dir_fd=self._fd)
 
 
 def _regular_or_missing(rel: str, dir_fd: int, name: str) -> os.stat_result | None:

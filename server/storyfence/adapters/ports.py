@@ -43,12 +43,23 @@ class Staged:
     existed: bool
 
 
+class WritableFolder(Protocol):
+    """The open folder of one file a small write replaces (see StoryFiles.writable): checked once, written into
+    once, then closed, so the write lands in the very folder that was checked."""
+
+    existed: bool  # the target was a regular file when the folder was opened (False: nothing there)
+
+    def replace(self, data: bytes, tmp: str) -> None: ...
+
+    def __enter__(self) -> WritableFolder: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
 class StoryFiles(Protocol):
     """What a story's store needs of the repo's files: confined, atomic, never through a link."""
 
-    def check_writable(self, rel: str) -> bool: ...
-
-    def replace(self, rel: str, data: bytes, tmp: str) -> None: ...
+    def writable(self, rel: str) -> WritableFolder: ...
 
     def read_current(self, rel: str, *, cap: int) -> bytes | None: ...
 

@@ -123,11 +123,11 @@ class Transaction:
         repair rewrites the file only while it still holds that (or nothing), never over a later edit.
         """
         if self._carried(step, data):
-            existed = self.store.files.check_writable(rel)
             digest = hashlib.sha256(before).hexdigest() if before is not None else None
             at = self.offset
-            self._append(step, (Op(path=rel, tmp=tmp, data=data, before=digest, existed=existed),))
-            self.store.files.replace(rel, data, tmp)
+            with self.store.files.writable(rel) as folder:
+                self._append(step, (Op(path=rel, tmp=tmp, data=data, before=digest, existed=folder.existed),))
+                folder.replace(data, tmp)
             self._carried_done(at)
             return
         self.store.note_staged(rel, tmp)
