@@ -14,6 +14,7 @@ from mcp_types import CallToolResult
 
 from storyfence.adapters.policy_file import load_builtin
 from storyfence.app.service import StoryfenceService
+from storyfence.app.writes import Edit
 from storyfence.core.errors import InputError, Refused
 from storyfence.mcp.roots import Binding
 from storyfence.mcp.server import build_server
@@ -203,6 +204,51 @@ def test_a_path_written_before_scope_md_narrowed_is_refused_after_it(service: St
         service.write_file(STORY, path, "export const a = 2;\n")
     assert refused.value.decision.rule == "story-not-in-scope"
     assert (repo / path).read_text(encoding="utf-8") == "export const a = 1;\n"
+
+
+@pytest.mark.parametrize(
+    ("link", "points_at", "path", "says"),
+    [
+        # a folder link inside the repo: the refusal names the link and the real path to write instead
+        (
+            "packages/core/lib",
+            "src",
+            "packages/core/lib/a.ts",
+            ["`packages/core/lib`", "write the real path `packages/core/src/a.ts`"],
+        ),
+        # a file link inside the repo
+        (
+            "packages/core/src/alias.ts",
+            "a.ts",
+            "packages/core/src/alias.ts",
+            ["`packages/core/src/alias.ts`", "write the real path `packages/core/src/a.ts`"],
+        ),
+        # a folder link that leads out of the repo
+        ("packages/core/out", "OUTSIDE", "packages/core/out/x.ts", ["leads outside the repo root"]),
+    ],
+)
+def test_an_existing_file_behind_a_symlink_is_refused_naming_the_link(
+    repo: Path, link: str, points_at: str, path: str, says: list[str]
+) -> None:
+    """A write to a file that exists and reads fine is still refused when its path goes through a link, with the
+    refusal that names the link (and the real path, or that it leads out), for write_file and edit_file alike."""
+    outside = repo.parent / "outside"
+    write_tree(outside, {"x.ts": "export const x = 1;\n"})
+    (repo / link).symlink_to(outside if points_at == "OUTSIDE" else points_at)
+    service = StoryfenceService(repo, load_builtin())
+    service.begin_chunk(STORY, "n", "o")
+    before = (repo / path).read_bytes()
+    for attempt in (
+        lambda: service.write_file(STORY, path, "export const findOrder = 2;\n"),
+        lambda: service.edit_file(STORY, path, [Edit(old_text="= 1", new_text="= 2")]),
+    ):
+        with pytest.raises(Refused) as refused:
+            attempt()
+        assert refused.value.decision.rule == "confinement"
+        for text in says:
+            assert text in str(refused.value)
+    assert (repo / path).read_bytes() == before
+    assert (outside / "x.ts").read_text(encoding="utf-8") == "export const x = 1;\n"
 
 
 @pytest.mark.parametrize("damage", ["not utf-8", "missing"])

@@ -34,6 +34,34 @@ def locate(root: str, user_path: str) -> tuple[str, str, str | None]:
     """(rel, real, first symlink) of `user_path` (relative to `root`, the root's real path, or absolute inside
     it); `rel` is lexical, `real` after following symlinks (still inside the root). Raises Outside or Unusable.
     """
+    rel = lexical(root, user_path)
+    # walk component by component so the first symlink on the way can be named
+    current = root
+    symlink: str | None = None
+    for part in [] if rel == "." else rel.split("/"):
+        candidate = os.path.join(current, part)
+        if os.path.islink(candidate):
+            target = os.path.realpath(candidate)
+            link_rel = posixpath.relpath(candidate, root)
+            if not inside(root, target):
+                raise Outside(
+                    user_path.strip(),
+                    f"`{link_rel}` is a symlink that leads outside the repo root.",
+                    "use paths whose every directory is inside the repo.",
+                )
+            symlink = symlink or link_rel
+            current = target
+        else:
+            current = candidate
+    if symlink is None:  # no link on the way: the real path is the lexical one (no relpath to compute)
+        return rel, rel, None
+    real = posixpath.relpath(current, root) if current != root else "."
+    return rel, real, symlink
+
+
+def lexical(root: str, user_path: str) -> str:
+    """`user_path` as a normalized path relative to `root` ("." for the root), by its text alone: everything
+    `locate` refuses except what only the disk can tell (a symlink on the way). Raises Outside or Unusable."""
     if "\x00" in user_path:
         raise Outside(repr(user_path), "the path contains a NUL byte.", "pass a plain path.")
     try:
@@ -48,7 +76,7 @@ def locate(root: str, user_path: str) -> tuple[str, str, str | None]:
     if "\\" in raw:
         raise Outside(raw, "the path contains a backslash.", "use forward slashes, relative to the repo root.")
     if raw in ("", "."):
-        return ".", ".", None
+        return "."
     if os.path.isabs(raw):
         absolute = posixpath.normpath(raw)
         if not inside(root, absolute):
@@ -61,28 +89,7 @@ def locate(root: str, user_path: str) -> tuple[str, str, str | None]:
     if rel == ".." or rel.startswith("../"):
         raise Outside(raw, "the path escapes the repo root with `..`.", "use a path inside the repo root.")
     _check_lengths(root, rel)
-    # walk component by component so the first symlink on the way can be named
-    current = root
-    symlink: str | None = None
-    for part in [] if rel == "." else rel.split("/"):
-        candidate = os.path.join(current, part)
-        if os.path.islink(candidate):
-            target = os.path.realpath(candidate)
-            link_rel = posixpath.relpath(candidate, root)
-            if not inside(root, target):
-                raise Outside(
-                    raw,
-                    f"`{link_rel}` is a symlink that leads outside the repo root.",
-                    "use paths whose every directory is inside the repo.",
-                )
-            symlink = symlink or link_rel
-            current = target
-        else:
-            current = candidate
-    if symlink is None:  # no link on the way: the real path is the lexical one (no relpath to compute)
-        return rel, rel, None
-    real = posixpath.relpath(current, root) if current != root else "."
-    return rel, real, symlink
+    return rel
 
 
 def _check_lengths(root: str, rel: str) -> None:
