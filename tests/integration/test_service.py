@@ -251,6 +251,27 @@ def test_an_existing_file_behind_a_symlink_is_refused_naming_the_link(
     assert (outside / "x.ts").read_text(encoding="utf-8") == "export const x = 1;\n"
 
 
+def test_a_story_found_before_is_looked_for_again_when_its_folders_change(repo: Path, tmp_path: Path) -> None:
+    """The story a call names is remembered with how the folders its search looked at looked; a story folder
+    removed, swapped for a symlink, or made in an earlier story folder is seen at the next call."""
+    service = StoryfenceService(repo, load_builtin())
+    assert service.story(STORY).paths.folder == STORY
+    moved = tmp_path / "moved"
+    (repo / STORY).rename(moved)
+    with pytest.raises(InputError, match=f"unknown story {STORY}"):
+        service.story(STORY)
+    (repo / STORY).symlink_to(moved)  # a story folder behind a link is never used
+    with pytest.raises(InputError, match=f"unknown story {STORY}"):
+        service.story(STORY)
+    (repo / STORY).unlink()
+    (repo / "stories").mkdir()
+    moved.rename(repo / "stories" / STORY)
+    assert service.story(STORY).paths.folder == f"stories/{STORY}"
+    (repo / "docs" / "stories").mkdir(parents=True)  # a folder searched before `stories/`
+    write_tree(repo / "docs" / "stories" / STORY, story_inputs(STORY))
+    assert service.story(STORY).paths.folder == f"docs/stories/{STORY}"
+
+
 @pytest.mark.parametrize("damage", ["not utf-8", "missing"])
 def test_a_scope_md_that_cannot_be_read_refuses_every_write(
     service: StoryfenceService, repo: Path, damage: str

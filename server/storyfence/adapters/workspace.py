@@ -80,6 +80,13 @@ class Workspace:
             raise InputError(str(exc)) from None
         return Located(rel=rel, real=real, symlink=symlink)
 
+    def lexical(self, user_path: str) -> str | None:
+        """`user_path` relative to the root by its text alone (see confine.lexical); None when its text is refused."""
+        try:
+            return lexical(self._root_str, user_path)
+        except (Outside, Unusable):
+            return None
+
     def absolute(self, rel: str) -> Path:
         return self.root if rel == "." else self.root / rel
 

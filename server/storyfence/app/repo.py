@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ class Repo:
         self._packages: tuple[tuple[tuple[int, ...] | None, ...], tuple[PackageFacts, ...]] | None = None
         self._packages_read: tuple[str, ...] = ()
         self._bounds: dict[str | None, Bounds] = {}  # the last Bounds of each story (None: no story)
+        # each story found: the folders the search looked at, how they looked, and the story found there
+        self._found: dict[str, tuple[tuple[tuple[str, ...], ...], tuple[str, ...], Story]] = {}
+        self._root_str = str(self.root)
 
     @property
     def cap(self) -> int:
@@ -85,22 +89,38 @@ class Repo:
             )
         from storyfence.adapters.store import StoryStore
 
+        known = self._found.get(sid)
+        if known is not None and _looks(known[0]) == known[1]:
+            return known[2]  # the folders it was found by look the same: the search would find it again
         tried: list[str] = []
+        probes: list[tuple[str, ...]] = []  # each folder looked at on the disk: the absolute paths of its parts
         for folder in self.policy.stories.folders:
             rel = sid if folder in (".", "") else f"{folder.strip('/')}/{sid}"
             tried.append(StoryPaths(sid, rel).story)
             try:
                 loc = self.ws.locate(rel)
             except Refused:
+                lexical = self.ws.lexical(rel)  # None: refused by its text alone, whatever the disk holds
+                if lexical is not None:
+                    probes.append(self._parts(lexical))
                 continue
+            probes.append(self._parts(loc.rel))
             if loc.symlink is None and self.ws.is_dir(loc.rel):
                 paths = StoryPaths(sid, loc.rel)
                 # one store per story for the server's life: it remembers what it verified of the journal
                 store = self._stores.get(paths.impl)
                 if store is None:
                     store = self._stores[paths.impl] = StoryStore(self.root, paths, self.files)
-                return Story(paths=paths, store=store)
+                found = Story(paths=paths, store=store)
+                looks = _looks(tuple(probes))
+                if looks[-1] == "folder" and "folder" not in looks[:-1]:  # as the search saw them (not mid-change)
+                    self._found[sid] = (tuple(probes), looks, found)
+                return found
         raise InputError(f"unknown story {sid}: expected its folder at one of " + ", ".join(tried))
+
+    def _parts(self, rel: str) -> tuple[str, ...]:
+        parts = rel.split("/")
+        return tuple(os.path.join(self._root_str, *parts[: i + 1]) for i in range(len(parts)))
 
     def base_content(self, commit: str, rel: str) -> bytes | None:
         """`rel` as the story's base commit had it; None when it did not have it. An InputError when git has it
@@ -199,6 +219,28 @@ class Repo:
     def forget_packages(self, rel: str) -> None:
         if rel.rsplit("/", 1)[-1] in _MANIFESTS:
             self._packages = None
+
+
+def _looks(probes: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
+    """How each folder a story search looked at looks now, by an lstat of each part of its path: "link" when a
+    part is a symlink (the search skips it), "folder", "missing" or "other". The same looks: the same search."""
+    looks: list[str] = []
+    for parts in probes:
+        look = "folder"
+        for path in parts:
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                look = "missing"
+                break
+            if stat.S_ISLNK(mode):
+                look = "link"
+                break
+            if not stat.S_ISDIR(mode):
+                look = "other"
+                break
+        looks.append(look)
+    return tuple(looks)
 
 
 def _identities(paths: tuple[str, ...]) -> tuple[tuple[int, ...] | None, ...]:
