@@ -153,6 +153,7 @@ class Segment:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.left: tuple[int, int, int] | None = None  # (device, inode, size) after this process's last change
+        self._fd: int | None = None  # the segment, open from an entry's append to its done line
 
     def _identity(self) -> tuple[int, int, int] | None:
         try:
@@ -177,26 +178,38 @@ class Segment:
         return now[2] if now is not None else 0
 
     def append(self, entry: Entry) -> None:
-        """Append one entry and sync it: the write's commit point."""
+        """Append one entry and sync it: the write's commit point. The file stays open for the entry's done line."""
         data = encode_entry(entry)
+        self._drop()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW, 0o644)
         try:
             write_all(fd, data)
             sync_data(fd)
             st = os.fstat(fd)
             self.left = (st.st_dev, st.st_ino, st.st_size)
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        self._fd = fd
 
-    def mark_done(self, at: int) -> None:
-        """Say the entry at `at` is done, unsynced (see the module's docstring: only a reboot can lose it)."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _O_NOFOLLOW)
+    def mark_done(self, at: int) -> int:
+        """Say the entry at `at` is done, unsynced (see the module's docstring: only a reboot can lose it).
+        Returns the segment's size after it."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _O_NOFOLLOW)
         try:
-            write_all(fd, (json.dumps({"done": at}) + "\n").encode("ascii"))
+            write_all(fd, b'{"done": %d}\n' % at)
             st = os.fstat(fd)
             if self.left is not None:
                 self.left = (st.st_dev, st.st_ino, st.st_size)
+            return st.st_size
         finally:
+            os.close(fd)
+
+    def _drop(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
             os.close(fd)
 
     def read(self) -> list[Entry]:
@@ -226,3 +239,4 @@ class Segment:
     def forget(self) -> None:
         """This process can no longer vouch for the segment (an exception mid-write): repair it next time."""
         self.left = None
+        self._drop()

@@ -106,8 +106,7 @@ class Transaction:
     def _carried_done(self, at: int) -> None:
         """The carried write or delete at `at` is in place: mark it done, then checkpoint a full segment (never in
         `_append`: that would sync the file before it is written and clear the segment under its done line)."""
-        self.store.segment.mark_done(at)
-        if self.store.segment.size() > CHECKPOINT_BYTES:
+        if self.store.segment.mark_done(at) > CHECKPOINT_BYTES:
             self.store.checkpoint(self._fd)
 
     def _carried(self, step: Step, data: bytes) -> bool:
