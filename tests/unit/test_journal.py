@@ -11,7 +11,7 @@ import pytest
 
 from storyfence.core.errors import StateError
 from storyfence.core.events import ChunkOpened, Event, FileChanged, TypecheckRan
-from storyfence.core.journal import JOURNAL_VERSION, Record, decode, encode, make_record
+from storyfence.core.journal import JOURNAL_VERSION, Record, decode, encode, make_record, seal
 from storyfence.core.models import CommandRun, Diagnostic, FileChange
 
 AT = "2026-01-02T03:04:05+00:00"
@@ -65,6 +65,22 @@ def test_a_record_round_trips_through_one_line_of_json() -> None:
     records, good = decode(line)
     assert records == [record]
     assert good == len(line.encode("utf-8"))
+
+
+def test_a_sealed_line_is_the_encoded_record() -> None:
+    """The line a record is appended as is made from the text that was hashed, not by serializing the record
+    again: it must be exactly what encode gives, for every kind of member (text with quotes, braces and
+    non-ASCII, a nested event, a `prev` inside a value), and decode back to the same records."""
+    tricky = ChunkOpened(number=2, name='a },"prev":"x" name', objective='{"hash":"' + "f" * 64 + '","prev":""}')
+    previous: Record | None = None
+    text = ""
+    for event in [*EVENTS, tricky]:
+        record, line = seal(previous, event, AT)
+        assert line == encode(record)
+        previous = record
+        text += line
+    records, _ = decode(text)
+    assert [r.event for r in records] == [*EVENTS, tricky]
 
 
 def test_the_first_record_starts_the_chain() -> None:

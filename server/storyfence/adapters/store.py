@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from storyfence.adapters import journal_file
@@ -35,7 +34,7 @@ from storyfence.adapters.recovery import announce, checkpoint, clean_staged, rep
 from storyfence.adapters.segment import CHECKPOINT_BYTES, INLINE_MAX, Entry, Op, Segment, boot_id
 from storyfence.core.errors import WorkflowError, WouldWait
 from storyfence.core.events import Event, FileChanged, StoryBlocked, StrayCleared
-from storyfence.core.journal import Record, chain, decode, encode
+from storyfence.core.journal import Record, decode, sealed_chain
 from storyfence.core.steps import Step
 from storyfence.core.story_paths import WORKING_FILES, StoryPaths, temp_name
 from storyfence.core.workflow import StoryState, apply
@@ -50,7 +49,9 @@ def new_temp_name(rel: str) -> str:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now in UTC to the millisecond, as `2026-12-02T16:18:20.516Z`."""
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos // 1_000_000:03d}Z"
 
 
 @dataclass
@@ -85,8 +86,9 @@ class Transaction:
     def _append(self, step: Step, ops: tuple[Op, ...]) -> None:
         if step.before is not self.state:
             raise RuntimeError("a step must be decided on this transaction's current state")
-        fresh = chain(self.records[-1] if self.records else None, step.events, now_iso())
-        lines = [encode(r).encode("utf-8") for r in fresh]
+        sealed = sealed_chain(self.records[-1] if self.records else None, step.events, now_iso())
+        fresh = [record for record, _ in sealed]
+        lines = [line.encode("utf-8") for _, line in sealed]
         data = b"".join(lines)
         if ops:
             entry = Entry(at=self.offset, lines=data, ops=ops, boot=boot_id())

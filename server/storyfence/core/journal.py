@@ -44,6 +44,13 @@ def _sha256(text: str) -> str:
 
 
 def make_record(previous: Record | None, event: Event, at: str) -> Record:
+    return seal(previous, event, at)[0]
+
+
+def seal(previous: Record | None, event: Event, at: str) -> tuple[Record, str]:
+    """The record of `event` chained after `previous`, and its line: exactly `encode(record)`, made from the text
+    that was hashed (the hash member goes in before `prev`, the last top-level member named so: what follows it
+    is hex and two numbers), so the record is serialized once."""
     body: dict[str, Any] = {
         "v": JOURNAL_VERSION,
         "seq": 0 if previous is None else previous.seq + 1,
@@ -51,16 +58,25 @@ def make_record(previous: Record | None, event: Event, at: str) -> Record:
         "prev": "" if previous is None else previous.hash,
         "event": _EVENT.dump_python(event, mode="json"),
     }
-    return Record.model_validate({**body, "hash": _digest(body)})
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = _sha256(text)
+    cut = text.rfind(',"prev":')
+    record = Record.model_validate({**body, "hash": digest})
+    return record, f'{text[:cut]},"hash":"{digest}"{text[cut:]}\n'
 
 
 def chain(previous: Record | None, events: tuple[Event, ...], at: str) -> list[Record]:
     """The records of `events`, chained after `previous`, all stamped `at`."""
-    records: list[Record] = []
+    return [record for record, _ in sealed_chain(previous, events, at)]
+
+
+def sealed_chain(previous: Record | None, events: tuple[Event, ...], at: str) -> list[tuple[Record, str]]:
+    """`chain`, each record with its line (see `seal`)."""
+    sealed: list[tuple[Record, str]] = []
     for event in events:
-        previous = make_record(previous, event, at)
-        records.append(previous)
-    return records
+        sealed.append(seal(previous, event, at))
+        previous = sealed[-1][0]
+    return sealed
 
 
 def encode(record: Record) -> str:
