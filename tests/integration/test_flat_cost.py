@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storyfence.adapters import store
+from storyfence.adapters import store, verified
 from storyfence.app.service import StoryfenceService
 from storyfence.core.models import PortsAdapters, Reuse
 from tests.integration.test_write_ahead_segment import STORY, V2, A, service, small_repo
@@ -35,7 +35,8 @@ def test_story_status_decodes_only_what_was_appended_since_it_last_read(
         decoded.append(text.count("\n"))
         return real(text, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store, "decode", counting)
+    monkeypatch.setattr(store, "decode", counting)  # a transaction's read
+    monkeypatch.setattr(verified, "decode", counting)  # a status's read
     sf.write_file(STORY, A, V2)
     sf.story_status(STORY)
     service(repo).story_status(STORY)  # a new process reads it all once

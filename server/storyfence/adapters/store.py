@@ -32,6 +32,7 @@ from storyfence.adapters.durable import sync_data, write_all
 from storyfence.adapters.ports import StoryFiles
 from storyfence.adapters.recovery import announce, checkpoint, clean_staged, replay, texts_missing
 from storyfence.adapters.segment import CHECKPOINT_BYTES, INLINE_MAX, Entry, Op, Segment, boot_id
+from storyfence.adapters.verified import JournalView
 from storyfence.core.errors import WorkflowError, WouldWait
 from storyfence.core.events import Event, FileChanged, StoryBlocked, StrayCleared
 from storyfence.core.journal import Record, decode, sealed_chain
@@ -52,19 +53,6 @@ def now_iso() -> str:
     """Now in UTC to the millisecond, as `2026-12-02T16:18:20.516Z`."""
     seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos // 1_000_000:03d}Z"
-
-
-@dataclass
-class _Verified:
-    """What this process already read and verified of the journal: the next read starts at `offset`."""
-
-    ino: int
-    dev: int
-    offset: int
-    last_line: bytes  # re-read before trusting the cache: a rewrite of the file is noticed
-    records: list[Record]
-    state: StoryState
-    finished: bool = True  # a transaction read it (and finished what a crash left); False: only a read-only read
 
 
 @dataclass
@@ -182,64 +170,22 @@ class StoryStore:
         self.segment = Segment(root / paths.wal)
         self.log_path = root / paths.log
         self.blockers_path = root / paths.blockers
-        self._verified: _Verified | None = None
+        self.view = JournalView(self.journal)  # what this process verified of the journal
         self._ignore = root / paths.ignore
         self._ignore_there = False
 
     def read_state(self) -> tuple[list[Record], StoryState]:
         """The records and the state, read without the lock (see `state`)."""
-        records, state = self._read()
+        records, state = self.view.read(records=True)
+        assert records is not None
         return list(records), state
 
     def state(self) -> StoryState:
         """The story's state, read without the lock (read-only tools); a torn tail is ignored, never repaired
-        here. Only what was appended since this process last verified the journal is decoded, and nothing is
-        copied: a status costs the same at 20 records as at 2,000."""
-        return self._read()[1]
-
-    def _read(self) -> tuple[list[Record], StoryState]:
-        """The verified records (the cache's own list: not to be changed) and the state."""
-        try:
-            fd = os.open(self.journal, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except FileNotFoundError:
-            return [], StoryState()
-        try:
-            st = os.fstat(fd)
-            start, records, state, _, _ = self._resume(fd)
-            raw = journal_file.read_from(fd, start)
-        finally:
-            os.close(fd)
-        previous = records[-1] if records else None
-        fresh, good = decode(journal_file.complete_lines(raw, self.journal), str(self.journal), previous=previous)
-        if not fresh:
-            return records, state
-        for rec in fresh:
-            state = apply(state, rec.event)
-        records = [*records, *fresh]
-        self._verified = _Verified(
-            ino=st.st_ino,
-            dev=st.st_dev,
-            offset=start + good,
-            last_line=journal_file.last_line(raw[:good]),
-            records=records,
-            state=state,
-            finished=False,  # nothing was rolled forward or reconciled: the next transaction does it
-        )
-        return records, state
-
-    def _resume(self, fd: int) -> tuple[int, list[Record], StoryState, bytes, bool]:
-        """Where to read the journal `fd` from: after what this process verified, when the file is the same one
-        and still holds that line where it was; else from the start."""
-        st = os.fstat(fd)
-        cache = self._verified
-        if (
-            cache is not None
-            and (cache.ino, cache.dev) == (st.st_ino, st.st_dev)
-            and st.st_size >= cache.offset
-            and os.pread(fd, len(cache.last_line), cache.offset - len(cache.last_line)) == cache.last_line
-        ):
-            return cache.offset, cache.records, cache.state, cache.last_line, cache.finished
-        return 0, [], StoryState(), b"", False
+        here. Only what was appended since this process last verified the journal is decoded (in a new process:
+        since the saved head, see adapters/journal_head.py), and nothing is copied: a status costs the same at 20
+        records as at 2,000."""
+        return self.view.read(records=False)[1]
 
     @contextmanager
     def transaction(self, *, wait: bool = True) -> Generator[Transaction, None, None]:
@@ -256,18 +202,10 @@ class StoryStore:
             try:
                 tx = self._open(fd)
                 yield tx
-                st = os.fstat(fd)
-                self._verified = _Verified(
-                    ino=st.st_ino,
-                    dev=st.st_dev,
-                    offset=tx.offset,
-                    last_line=tx.last_line,
-                    records=tx.records,
-                    state=tx.state,
-                )
+                self.view.settle(fd, tx.offset, tx.last_line, tx.records, tx.state)
             except BaseException:
                 # what was appended is durable, but read it back next time rather than trust this view
-                self._verified = None
+                self.view.forget()
                 self.segment.forget()  # and check what the segment holds against the disk
                 raise
             finally:
@@ -280,8 +218,10 @@ class StoryStore:
         """Verify the journal under the lock: only the appended tail when this process has read the head."""
         if self.segment.needs_repair():
             self._replay(fd)
-        start, cached, state, last_line, finished = self._resume(fd)
-        records = list(cached)
+        cache = self.view.resume(fd)
+        start, state = (cache.offset, cache.state) if cache is not None else (0, StoryState())
+        last_line, finished = (cache.last_line, cache.finished) if cache is not None else (b"", False)
+        records = list(cache.records) if cache is not None and cache.records is not None else []
         raw = journal_file.read_from(fd, start)
         previous = records[-1] if records else None
         fresh, good = decode(journal_file.complete_lines(raw, self.journal), str(self.journal), previous=previous)

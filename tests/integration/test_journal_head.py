@@ -1,0 +1,132 @@
+"""A story's saved journal head (issue 15, item 5: a server start costs the same at 2,000 writes as at 20): a
+new process's status reads only what was appended after the head, and the head is never trusted past the
+bytes it was folded from, the code that folded it, or a transaction."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storyfence.adapters import journal_head
+from storyfence.adapters.policy_file import load_builtin
+from storyfence.adapters.private_cache import read_entry, write_entry
+from storyfence.app.service import StoryfenceService
+from storyfence.core.errors import StateError, WorkflowError
+from storyfence.core.story_paths import StoryPaths
+from tests.support.repos import story_inputs, write_tree
+
+STORY = "STORY-001"
+PATHS = StoryPaths(STORY, STORY)
+EVERY = 5
+
+
+@pytest.fixture(autouse=True)
+def small_heads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal_head, "HEAD_EVERY", EVERY)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    write_tree(root, {"packages/core/src/a.ts": "export const a = 0;\n", **story_inputs(STORY)})
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+def service(repo: Path) -> StoryfenceService:
+    """A new process: nothing verified in memory."""
+    return StoryfenceService(repo, load_builtin())
+
+
+def history(repo: Path, writes: int) -> StoryfenceService:
+    sf = service(repo)
+    sf.begin_chunk(STORY, "history", "AC1")
+    for n in range(writes):
+        sf.write_file(STORY, f"packages/core/src/m{n % 3}.ts", f"export const m = {n};\n")
+    return sf
+
+
+def head_of(repo: Path) -> dict[str, Any]:
+    entry = read_entry(journal_head.head_file(repo / PATHS.journal))
+    assert isinstance(entry, dict)
+    return entry  # pyright: ignore[reportUnknownVariableType]
+
+
+def journal_lines(repo: Path) -> int:
+    return len((repo / PATHS.journal).read_bytes().splitlines())
+
+
+def test_a_new_process_reads_the_head_and_only_the_records_after_it(repo: Path) -> None:
+    sf = history(repo, 2 * EVERY + 2)
+    want = sf.story_status(STORY).model_dump()
+    saved = head_of(repo)
+    assert 0 < saved["records"] < journal_lines(repo)  # records were appended after the head
+    fresh = service(repo)
+    assert fresh.story_status(STORY).model_dump() == want
+    cache = fresh.story(STORY).store.view.cache
+    assert cache is not None
+    assert cache.records is None
+    assert cache.count == journal_lines(repo)
+
+
+def test_a_read_from_the_start_saves_a_head_the_next_process_uses(repo: Path) -> None:
+    history(repo, 2 * EVERY)
+    Path(journal_head.head_file(repo / PATHS.journal)).unlink()
+    want = service(repo).story_status(STORY).model_dump()  # read from the start: saves a head where it ends
+    assert head_of(repo)["records"] == journal_lines(repo)
+    again = service(repo)
+    assert again.story_status(STORY).model_dump() == want
+    cache = again.story(STORY).store.view.cache
+    assert cache is not None
+    assert cache.records is None
+
+
+def test_a_journal_edited_inside_the_head_is_still_refused(repo: Path) -> None:
+    history(repo, 2 * EVERY)
+    path = repo / PATHS.journal
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert head_of(repo)["records"] >= 3
+    lines[1] = lines[1].replace(b'"seq":1', b'"seq":7')  # a record the head covers, edited by hand
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(StateError, match="journal"):
+        service(repo).story_status(STORY)
+
+
+def test_a_head_folded_by_other_code_is_not_used(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    history(repo, 2 * EVERY)
+    file = journal_head.head_file(repo / PATHS.journal)
+    entry = head_of(repo)
+    entry["state"]["status"] = "complete"  # what this code would never have folded from this journal
+    entry["code"] = "0" * 64
+    write_entry(file, entry)
+    assert service(repo).story_status(STORY).status == "open"
+
+
+def test_a_transaction_never_decides_on_the_head(repo: Path) -> None:
+    sf = history(repo, 2 * EVERY)
+    sf.report_blocker(STORY, "blocked by hand", "a test")
+    file = journal_head.head_file(repo / PATHS.journal)
+    Path(file).unlink()
+    service(repo).story_status(STORY)  # a read from the start saves a head holding BLOCKED
+    entry = head_of(repo)
+    assert entry["state"]["status"] == "blocked"
+    entry["state"]["status"] = "open"  # a head that lies (right code, right bytes)
+    write_entry(file, entry)
+    fresh = service(repo)
+    assert fresh.story_status(STORY).status == "open"  # a status reads the head (a cache the user's own)
+    with pytest.raises(WorkflowError, match="BLOCKED"):
+        fresh.write_file(STORY, "packages/core/src/a.ts", "export const a = 9;\n")
+    assert (repo / "packages/core/src/a.ts").read_text(encoding="utf-8") == "export const a = 0;\n"
+
+
+def test_a_torn_or_foreign_head_reads_as_no_head(repo: Path) -> None:
+    sf = history(repo, 2 * EVERY)
+    want = sf.story_status(STORY).model_dump()
+    file = Path(journal_head.head_file(repo / PATHS.journal))
+    for broken in (b'{"code": "', b"[]", json.dumps({"code": journal_head.code_id()}).encode()):
+        file.write_bytes(broken)
+        assert service(repo).story_status(STORY).model_dump() == want
