@@ -26,6 +26,7 @@ from bench.stats import Comparison, Stopwatch, interleave, rotate
 from bench.trees import STORY, ts_payload
 from storyfence.adapters.policy_file import load_builtin
 from storyfence.app.service import StoryfenceService
+from storyfence.app.stories import RECENT_CHUNKS
 from storyfence.core.models import PortsAdapters, Reuse
 
 GROWTH_GOAL = 1.1
@@ -33,7 +34,7 @@ GROWTH_GOAL = 1.1
 machine; 1.1x is the tightest goal the benchmark already holds start-up to, while anything that rereads or
 re-renders the history shows far above it (before the journal was read incrementally, the write went from
 1.7 ms at 20 records to 9.3 ms at 300)."""
-SMALL, LARGE = 20, 2_000  # recorded writes in the story's history
+SMALL, MIDDLE, LARGE = 20, 200, 2_000  # recorded writes in the story's history
 WRITES_PER_CHUNK = 20
 FILE_POOL = 100  # the history rewrites the same 100 modules, 20 per chunk, as a long story keeps editing its files
 
@@ -112,11 +113,13 @@ def copy_history(history: History, work: Path, name: str) -> Path:
 class Histories:
     small: History
     large: History
+    middle: History  # past RECENT_CHUNKS chunks: its status answer has the large story's shape
     where: str  # where they were built
 
     def notes(self) -> list[str]:
         return [
             f"{SMALL:,}-write story: {self.small.describe()}",
+            f"{MIDDLE:,}-write story: {self.middle.describe()}",
             f"{LARGE:,}-write story: {self.large.describe()}; built in {self.large.seconds:.0f} s by driving "
             f"StoryfenceService in this process, {self.where}",
         ]
@@ -133,10 +136,10 @@ async def build_histories(work: Path) -> Histories:
 
     scratch = SCRATCH if SCRATCH.is_dir() and os.access(SCRATCH, os.W_OK) else None
     with tempfile.TemporaryDirectory(prefix="storyfence-bench-history-", dir=scratch) as tmp:
-        built = [await build_history(Path(tmp), f"history-{n}", n) for n in (SMALL, LARGE)]
+        built = [await build_history(Path(tmp), f"history-{n}", n) for n in (SMALL, LARGE, MIDDLE)]
         moved = [replace(x, root=copy_history(x, work, x.root.name)) for x in built]
     where = f"on {SCRATCH} (tmpfs), then copied" if scratch is not None else "in a temp folder"
-    return Histories(small=moved[0], large=moved[1], where=where)
+    return Histories(small=moved[0], large=moved[1], middle=moved[2], where=where)
 
 
 def _comparison(key: str, title: str, candidate: str, primary: bool = True) -> Comparison:
@@ -244,7 +247,29 @@ async def measure_status_growth(s: Settings, h: Histories) -> list[Comparison]:
         await large(i)
         await small(i)
     await interleave(s.status_calls, large, small, inproc)
-    inproc.notes.append(f"the answer (JSON): {sizes[0]:,} B on the {LARGE:,}-write story, {sizes[1]:,} B on the other")
+    inproc.notes.append(
+        f"the answer (JSON): {sizes[0]:,} B on the {LARGE:,}-write story, {sizes[1]:,} B on the other: the long "
+        f"story's lists the {RECENT_CHUNKS} chunks before its last in a line each, the {SMALL}-write story has none "
+        "(row 10c compares two stories whose answers have the same shape)"
+    )
+
+    shaped = Comparison(
+        key="10c",
+        title="  story_status, 2,000 vs 200 writes (in-process)",
+        candidate=f"StoryfenceService.story_status, story with {LARGE:,} recorded writes",
+        reference=f"the same, story with {MIDDLE:,} recorded writes ({MIDDLE // WRITES_PER_CHUNK} chunks: the same "
+        f"{RECENT_CHUNKS} recent-chunk lines in its answer)",
+        goal=GROWTH_GOAL,
+        primary=False,
+    )
+    middle_service = StoryfenceService(h.middle.root, load_builtin())
+    middle_size = len(middle_service.story_status(STORY).model_dump_json())
+    middle = status(middle_service)
+    for i in range(2):
+        await large(i)
+        await middle(i)
+    await interleave(s.status_calls, large, middle, shaped)
+    shaped.notes.append(f"the answer (JSON): {sizes[0]:,} B against {middle_size:,} B")
 
     stdio = _comparison(
         "10b", "story_status round trip, 2,000 vs 20 writes (stdio)", "story_status over stdio", primary=False
@@ -270,7 +295,7 @@ async def measure_status_growth(s: Settings, h: Histories) -> list[Comparison]:
             await big_status(i)
             await few_status(i)
         await interleave(s.status_calls, big_status, few_status, stdio)
-    return [inproc, stdio]
+    return [inproc, shaped, stdio]
 
 
 # --- 11. server start ----------------------------------------------------------------------------------------

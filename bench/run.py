@@ -154,8 +154,8 @@ async def run_all(
                     results.append(Comparison(key, title, "-", "-", goal, error=repr(exc)))
                 return results, explain
             say(
-                f"built the stories' histories ({growth.SMALL:,} and {growth.LARGE:,} recorded writes) in "
-                f"{time.perf_counter() - started:.0f} s"
+                f"built the stories' histories ({growth.SMALL:,}, {growth.MIDDLE:,} and {growth.LARGE:,} recorded "
+                f"writes) in {time.perf_counter() - started:.0f} s"
             )
             if "9" in args.only:
                 job = lambda: growth.measure_write_growth(s, histories)  # noqa: E731
