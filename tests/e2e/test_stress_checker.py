@@ -44,14 +44,15 @@ def killed_after_record(copy: StoryCopy, path: str, data: bytes) -> Call:
         f"""
         import os
         from pathlib import Path
-        from storyfence.adapters.files import RepoFiles
+        from storyfence.adapters.files import Folder
         from storyfence.cli import make_service
 
-        def dying_replace(self, rel, data, tmp):
-            (self.root / rel).parent.joinpath(tmp).write_bytes(data)
+        def dying_replace(self, data, tmp):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=self._fd)
+            os.write(fd, data)
             os._exit(9)
 
-        RepoFiles.replace = dying_replace
+        Folder.replace = dying_replace
         make_service(Path({str(copy.root)!r}), None).write_file({STORY!r}, {path!r}, {data.decode()!r})
         """
     )
