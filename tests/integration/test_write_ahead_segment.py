@@ -394,3 +394,17 @@ def test_a_done_line_whose_entry_a_checkpoint_already_removed_is_no_damage(repo:
     after = service(repo)
     after.write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
     assert (repo / "packages/core/src/b.ts").read_text(encoding="utf-8") == "export const b = 1;\n"
+
+
+def test_a_story_whose_server_folder_was_removed_between_calls_gets_it_back(repo: Path) -> None:
+    """The server's folder (journal, lock, .gitignore) is made by a story's first transaction; removed by hand
+    later, the next transaction makes it again, its .gitignore included."""
+    import shutil
+
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    folder = repo / PATHS.server_dir
+    shutil.rmtree(folder)
+    sf.begin_chunk(STORY, "again", "o")  # a new journal: the story starts over
+    assert (folder / "journal.jsonl").is_file()
+    assert (folder / ".gitignore").read_text(encoding="utf-8").count("wal") == 1

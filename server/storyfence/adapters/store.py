@@ -16,6 +16,7 @@ transaction removes the announced temp files no journal record refers to, then e
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -191,10 +192,7 @@ class StoryStore:
     def transaction(self, *, wait: bool = True) -> Generator[Transaction, None, None]:
         """The story locked, its journal verified. `wait=False`: raise WouldWait at once, before anything is
         done, when another transaction holds the lock (the caller runs it again where it may wait)."""
-        self.dir.mkdir(mode=0o755, exist_ok=True)
-        if not self._ignore_there:
-            self._write_ignore()
-        lock_fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        lock_fd = self._open_lock()
         try:
             self._acquire(lock_fd, wait=wait)
             fd = os.open(self.journal, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
@@ -250,6 +248,17 @@ class StoryStore:
         """Make what the segment holds durable (the journal, each file it wrote or deleted, their folders), then
         empty it. Nothing to do when it is empty."""
         checkpoint(self.segment, self.files, fd)
+
+    def _open_lock(self) -> int:
+        """The lock file, opened (made with its folder and the folder's .gitignore by a first transaction, or when
+        the folder was removed since)."""
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        if self._ignore_there:
+            with contextlib.suppress(FileNotFoundError):  # else the folder was removed since: made again below
+                return os.open(self.lock, flags, 0o644)
+        self.dir.mkdir(mode=0o755, exist_ok=True)
+        self._write_ignore()
+        return os.open(self.lock, flags, 0o644)
 
     def _write_ignore(self) -> None:
         """A .gitignore beside the journal naming the server's working files (created once, never followed

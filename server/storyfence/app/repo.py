@@ -168,7 +168,7 @@ class Repo:
         """The story's SCOPE.md lists, parsed again only when the file changed (every write asks)."""
         rel = story.paths.scope
         try:
-            st = os.stat(self.ws.absolute(rel), follow_symlinks=False)
+            st = os.stat(os.path.join(self._root_str, rel), follow_symlinks=False)
             key = (st.st_ino, st.st_size, st.st_mtime_ns)
         except OSError:
             key = None
@@ -189,7 +189,7 @@ class Repo:
         discovery read has changed: pnpm-workspace.yaml, each manifest, and each folder it listed (a package
         folder made since, by the server or around it, changes its parent's entries). Never stale: a package
         the server did not see made must still be judged by its manifest."""
-        if self._packages is not None and self._packages[0] == _identities(self._packages_read):
+        if self._packages is not None and _unchanged(self._packages_read, self._packages[0]):
             return self._packages[1]
         with read_log.recording() as seen:
             facts = package_facts(self.root)
@@ -241,6 +241,23 @@ def _looks(probes: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
                 break
         looks.append(look)
     return tuple(looks)
+
+
+def _unchanged(paths: tuple[str, ...], then: tuple[tuple[int, ...] | None, ...]) -> bool:
+    """Whether each path still has the identity it had (`_identities`); stops at the first that does not."""
+    if len(paths) != len(then):
+        return False
+    lookup = os.stat
+    for path, was in zip(paths, then, strict=True):
+        try:
+            st = lookup(path)
+        except (OSError, ValueError):
+            if was is not None:
+                return False
+            continue
+        if was is None or was != (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev):
+            return False
+    return True
 
 
 def _identities(paths: tuple[str, ...]) -> tuple[tuple[int, ...] | None, ...]:
