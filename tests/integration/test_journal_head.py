@@ -61,23 +61,29 @@ def journal_lines(repo: Path) -> int:
 
 
 def test_a_new_process_reads_the_head_and_only_the_records_after_it(repo: Path) -> None:
-    sf = history(repo, 2 * EVERY + 2)
+    sf = history(repo, 2 * EVERY)
+    assert not Path(journal_head.head_file(repo / PATHS.journal)).exists()  # a write never pays for a head
+    service(repo).story_status(STORY)  # a new process reads the journal whole: it saves the head where it ends
+    assert head_of(repo)["records"] == journal_lines(repo)
+    sf.write_file(STORY, "packages/core/src/m0.ts", "export const m = 99;\n")  # appended after the head
     want = sf.story_status(STORY).model_dump()
-    saved = head_of(repo)
-    assert 0 < saved["records"] < journal_lines(repo)  # records were appended after the head
     fresh = service(repo)
     assert fresh.story_status(STORY).model_dump() == want
     cache = fresh.story(STORY).store.view.cache
     assert cache is not None
-    assert cache.records is None
+    assert cache.records is None  # from the head: the records before it were not decoded
     assert cache.count == journal_lines(repo)
 
 
-def test_a_read_from_the_start_saves_a_head_the_next_process_uses(repo: Path) -> None:
-    history(repo, 2 * EVERY)
-    Path(journal_head.head_file(repo / PATHS.journal)).unlink()
-    want = service(repo).story_status(STORY).model_dump()  # read from the start: saves a head where it ends
-    assert head_of(repo)["records"] == journal_lines(repo)
+def test_a_long_read_from_a_head_saves_a_newer_head(repo: Path) -> None:
+    sf = history(repo, 2 * EVERY)
+    service(repo).story_status(STORY)
+    first = head_of(repo)["records"]
+    for n in range(EVERY):
+        sf.write_file(STORY, "packages/core/src/m1.ts", f"export const m = {100 + n};\n")
+    want = sf.story_status(STORY).model_dump()
+    assert service(repo).story_status(STORY).model_dump() == want  # from the head, then EVERY records or more
+    assert head_of(repo)["records"] == journal_lines(repo) > first
     again = service(repo)
     assert again.story_status(STORY).model_dump() == want
     cache = again.story(STORY).store.view.cache
@@ -87,6 +93,7 @@ def test_a_read_from_the_start_saves_a_head_the_next_process_uses(repo: Path) ->
 
 def test_a_journal_edited_inside_the_head_is_still_refused(repo: Path) -> None:
     history(repo, 2 * EVERY)
+    service(repo).story_status(STORY)
     path = repo / PATHS.journal
     lines = path.read_bytes().splitlines(keepends=True)
     assert head_of(repo)["records"] >= 3
@@ -96,8 +103,9 @@ def test_a_journal_edited_inside_the_head_is_still_refused(repo: Path) -> None:
         service(repo).story_status(STORY)
 
 
-def test_a_head_folded_by_other_code_is_not_used(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_head_folded_by_other_code_is_not_used(repo: Path) -> None:
     history(repo, 2 * EVERY)
+    service(repo).story_status(STORY)
     file = journal_head.head_file(repo / PATHS.journal)
     entry = head_of(repo)
     entry["state"]["status"] = "complete"  # what this code would never have folded from this journal
@@ -109,9 +117,8 @@ def test_a_head_folded_by_other_code_is_not_used(repo: Path, monkeypatch: pytest
 def test_a_transaction_never_decides_on_the_head(repo: Path) -> None:
     sf = history(repo, 2 * EVERY)
     sf.report_blocker(STORY, "blocked by hand", "a test")
-    file = journal_head.head_file(repo / PATHS.journal)
-    Path(file).unlink()
     service(repo).story_status(STORY)  # a read from the start saves a head holding BLOCKED
+    file = journal_head.head_file(repo / PATHS.journal)
     entry = head_of(repo)
     assert entry["state"]["status"] == "blocked"
     entry["state"]["status"] = "open"  # a head that lies (right code, right bytes)
@@ -125,6 +132,7 @@ def test_a_transaction_never_decides_on_the_head(repo: Path) -> None:
 
 def test_a_torn_or_foreign_head_reads_as_no_head(repo: Path) -> None:
     sf = history(repo, 2 * EVERY)
+    service(repo).story_status(STORY)
     want = sf.story_status(STORY).model_dump()
     file = Path(journal_head.head_file(repo / PATHS.journal))
     for broken in (b'{"code": "', b"[]", json.dumps({"code": journal_head.code_id()}).encode()):

@@ -22,8 +22,8 @@ from storyfence.core.journal import JOURNAL_VERSION, Record
 from storyfence.core.workflow import StoryState
 
 HEAD_EVERY = 256
-"""Records a transaction leaves past the saved head before it saves the head again (a read from the head
-decodes at most about this many records)."""
+"""A lock-free read that decoded this many records or more saves a head where it ended (a new server, or the
+hook after a session's writes): fewer are decoded faster than a head is saved."""
 
 
 @dataclass(frozen=True)

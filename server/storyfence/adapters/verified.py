@@ -1,6 +1,7 @@
 """What one process has verified of a story's journal, so that each read decodes only what was appended since:
 the records and state it folded, where they end, and the saved head a new process starts from
-(adapters/journal_head.py). The store's transactions and its lock-free reads both resume from here."""
+(adapters/journal_head.py), which a lock-free read that decoded HEAD_EVERY records or more saves where it ended.
+The store's transactions and its lock-free reads both resume from here."""
 
 from __future__ import annotations
 
@@ -35,7 +36,6 @@ class JournalView:
     def __init__(self, journal: Path) -> None:
         self.journal = journal
         self.cache: Verified | None = None
-        self._head_count = 0  # the records of the head this process last saved or read
 
     def resume(self, fd: int, *, records: bool = True) -> Verified | None:
         """What this process verified of the journal `fd`, when the file is the same one and still holds that line
@@ -66,18 +66,24 @@ class JournalView:
                 cache = self._from_head(fd, st)
             start = cache.offset if cache is not None else 0
             raw = journal_file.read_from(fd, start)
+            known, state = (cache.records, cache.state) if cache is not None else ([], StoryState())
+            previous = cache.last if cache is not None else None
+            text = journal_file.complete_lines(raw, self.journal)
+            fresh, good = decode(text, str(self.journal), previous=previous)
+            if not fresh:
+                return known, state
+            for rec in fresh:
+                state = apply(state, rec.event)
+            count = (cache.count if cache is not None else 0) + len(fresh)
+            last_line = journal_file.last_line(raw[:good])
+            if len(fresh) >= journal_head.HEAD_EVERY:  # a long read: save where it ends for the next process
+                end = start + good
+                sha = hashlib.sha256(raw[:good]).hexdigest() if start == 0 else journal_head.prefix_digest(fd, end)
+                if sha is not None:
+                    journal_head.save(self.journal, sha, end, count, last_line, state)
         finally:
             os.close(fd)
-        known, state = (cache.records, cache.state) if cache is not None else ([], StoryState())
-        previous = cache.last if cache is not None else None
-        fresh, good = decode(journal_file.complete_lines(raw, self.journal), str(self.journal), previous=previous)
-        if not fresh:
-            return known, state
-        for rec in fresh:
-            state = apply(state, rec.event)
-        count = (cache.count if cache is not None else 0) + len(fresh)
         verified = [*known, *fresh] if known is not None else None
-        last_line = journal_file.last_line(raw[:good])
         self.cache = Verified(
             ino=st.st_ino,
             dev=st.st_dev,
@@ -89,9 +95,6 @@ class JournalView:
             count=count,
             finished=False,  # nothing was rolled forward or reconciled: the next transaction does it
         )
-        if start == 0 and len(fresh) >= journal_head.HEAD_EVERY:  # read from the start: save where it ends
-            journal_head.save(self.journal, hashlib.sha256(raw[:good]).hexdigest(), good, count, last_line, state)
-            self._head_count = count
         return verified, state
 
     def _from_head(self, fd: int, st: os.stat_result) -> Verified | None:
@@ -110,12 +113,12 @@ class JournalView:
             count=count,
             finished=False,
         )
-        self._head_count = count
         return self.cache
 
     def settle(self, fd: int, offset: int, last_line: bytes, records: list[Record], state: StoryState) -> None:
-        """A transaction verified the locked journal `fd` up to `offset` and leaves it so: remember it, and save
-        the head when HEAD_EVERY records were appended since the last one."""
+        """A transaction verified the locked journal `fd` up to `offset` and leaves it so: remember it. (It saves
+        no head: that would cost a write a pass over the whole journal now and then; the next process's first
+        long read saves one.)"""
         st = os.fstat(fd)
         self.cache = Verified(
             ino=st.st_ino,
@@ -127,11 +130,6 @@ class JournalView:
             last=records[-1] if records else None,
             count=len(records),
         )
-        if len(records) - self._head_count >= journal_head.HEAD_EVERY:
-            sha = journal_head.prefix_digest(fd, offset)
-            if sha is not None:
-                journal_head.save(self.journal, sha, offset, len(records), last_line, state)
-            self._head_count = len(records)
 
     def forget(self) -> None:
         """Read the journal back next time rather than trust this view (an exception mid-transaction)."""
