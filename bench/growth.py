@@ -36,6 +36,9 @@ re-renders the history shows far above it (before the journal was read increment
 1.7 ms at 20 records to 9.3 ms at 300)."""
 SMALL, MIDDLE, LARGE = 20, 200, 2_000  # recorded writes in the story's history
 WRITES_PER_CHUNK = 20
+STATUS_BATCH = 20
+"""In-process story_status calls timed together per sample (rows 10, 10c): one call takes about 30 us, where a
+single timing lands on one of two modes (about 25 and 45 us on the 2-CPU machine) and 50 of them decide little."""
 FILE_POOL = 100  # the history rewrites the same 100 modules, 20 per chunk, as a long story keeps editing its files
 
 
@@ -235,10 +238,11 @@ async def measure_status_growth(s: Settings, h: Histories) -> list[Comparison]:
     sizes = [len(service.story_status(STORY).model_dump_json()) for service in services]  # + the first full read
 
     def status(service: StoryfenceService) -> Callable[[int], Awaitable[float]]:
-        async def sample(_: int) -> float:
+        async def sample(_: int) -> float:  # per call, averaged over a batch: one call is about 30 us
             with Stopwatch() as sw:
-                service.story_status(STORY)
-            return sw.ms
+                for _ in range(STATUS_BATCH):
+                    service.story_status(STORY)
+            return sw.ms / STATUS_BATCH
 
         return sample
 
