@@ -4,6 +4,7 @@ a write targets is read as it is now, for the rules that judge a change."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,17 +94,12 @@ class Workspace:
     def target(self, user_path: str, *, cap: int) -> Target:
         """Confine the path a write names, refuse one through a symlink or the root itself, and read the file
         as it is now (at most `cap` bytes; a file that cannot be read is a Target without data)."""
-        try:
-            rel = lexical(self._root_str, user_path)
-        except (Outside, Unusable):
-            rel = None  # refused below, by locate, as every other path is
+        rel = self.lexical(user_path)  # None: refused below, by locate, as every other path is
         if rel is not None and rel != ".":
             # a file read by a walk that follows no link (O_NOFOLLOW at every step) has no symlink on its path:
             # what locate's walk would have looked for. Anything else (a link, a new file) takes locate's way.
-            try:
+            with contextlib.suppress(InputError, Refused):
                 return Target(rel=rel, exists=True, data=self.files.read_bytes(rel, cap=cap), unreadable=None)
-            except (InputError, Refused):
-                pass
         loc = self.locate(user_path)
         if loc.symlink is not None:
             raise confinement_refusal(
