@@ -5,6 +5,7 @@ zero-length file) and what it cannot be told from (a later hand edit), on real f
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -408,3 +409,49 @@ def test_a_story_whose_server_folder_was_removed_between_calls_gets_it_back(repo
     sf.begin_chunk(STORY, "again", "o")  # a new journal: the story starts over
     assert (folder / "journal.jsonl").is_file()
     assert (folder / ".gitignore").read_text(encoding="utf-8").count("wal") == 1
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        segment.Entry(
+            at=0,
+            lines='{"a":"é \\" \\\\ \\u2028 \\n"}\n'.encode(),
+            ops=(segment.Op(path="packages/ü/a b.ts", tmp=".storyfence-tmp-1-a b.ts", data=bytes(range(256)) * 9),),
+            boot="6f1c-boot",
+        ),
+        segment.Entry(
+            at=123456789,
+            lines=b"{}\n{}\n",
+            ops=(
+                segment.Op(path='q"uote\\d.ts', tmp="t", data=b"", before="a" * 64, existed=True),
+                segment.Op(path="gone.ts", unlinks="1:2:3:4"),
+            ),
+            boot=None,
+        ),
+    ],
+)
+def test_a_segment_line_is_the_json_of_its_entry_byte_for_byte(entry: segment.Entry) -> None:
+    """The line is written by hand (the base64 content put in unescaped): it must be what json.dumps would give
+    for the entry's fields, and read back to the same entry."""
+    fields = {
+        "at": entry.at,
+        "boot": entry.boot,
+        "lines": entry.lines.decode("utf-8"),
+        "ops": [
+            {
+                "path": op.path,
+                "tmp": op.tmp,
+                "data": base64.b64encode(op.data).decode("ascii") if op.data is not None else None,
+                "before": op.before,
+                "existed": op.existed,
+                "unlinks": op.unlinks,
+            }
+            for op in entry.ops
+        ],
+    }
+    line = segment.encode_entry(entry)
+    assert line == (json.dumps(fields, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    entries, length = segment.decode_segment(line, "wal")
+    assert entries == [entry]
+    assert length == len(line)
