@@ -72,3 +72,19 @@ def test_a_status_lists_the_last_chunk_names_a_few_before_it_and_counts_the_rest
     ]
     assert (status.earlier_chunks, status.earlier_files) == (total - 1, 2 * (total - 1))
     assert sf.read_story(STORY).status.earlier_chunks == total - 1
+
+
+def test_a_recent_line_is_made_once_per_chunk_object_and_never_for_another() -> None:
+    """A status names the chunks before the last with lines made once per chunk (a closed chunk never changes);
+    a chunk object of the same number but other facts gets its own line."""
+    import dataclasses
+
+    from storyfence.app.stories import recent_line
+    from storyfence.core.workflow import Chunk
+
+    open_chunk = Chunk(number=3, name="orders port", objective="o")
+    closed = dataclasses.replace(open_chunk, closed=True, name="orders port, done")
+    assert recent_line(open_chunk) == 'chunk 3 "orders port": 0 file changes, 0 typecheck runs, open'
+    assert recent_line(closed) == 'chunk 3 "orders port, done": 0 file changes, 0 typecheck runs, closed'
+    assert recent_line(open_chunk) is recent_line(open_chunk)  # made once
+    assert recent_line(open_chunk) == 'chunk 3 "orders port": 0 file changes, 0 typecheck runs, open'

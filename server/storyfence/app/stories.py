@@ -57,16 +57,28 @@ files and commands), names the few before it and counts the rest (closed, in BAC
 shape, and costs the same to build, send and validate, at chunk 100 as at chunk 2."""
 
 
+_LINES: dict[int, tuple[Chunk, str]] = {}
+"""The recent lines made so far, by chunk object: a chunk before the last is closed and never changes, so each
+status names it with the line made the first time (the chunk is kept, so its id is not another's)."""
+
+
 def recent_line(chunk: Chunk) -> str:
     """One chunk in a line: `chunk 3 "orders port": 4 file changes, 1 typecheck run, closed`."""
+    made = _LINES.get(id(chunk))
+    if made is not None and made[0] is chunk:
+        return made[1]
 
     def count(n: int, what: str) -> str:
         return f"{n} {what}{'' if n == 1 else 's'}"
 
     state = "closed" if chunk.closed else "open"
-    return f'chunk {chunk.number} "{chunk.name}": {count(len(chunk.changes), "file change")}, ' + (
+    line = f'chunk {chunk.number} "{chunk.name}": {count(len(chunk.changes), "file change")}, ' + (
         f"{count(len(chunk.runs), 'typecheck run')}, {state}"
     )
+    if len(_LINES) >= 4 * RECENT_CHUNKS:
+        _LINES.clear()
+    _LINES[id(chunk)] = (chunk, line)
+    return line
 
 
 def status_view(story: Story, state: StoryState) -> StatusView:
