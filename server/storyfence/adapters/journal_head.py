@@ -32,6 +32,7 @@ class Head:
     last: Record  # the record that ends there: the chain goes on from it
     last_line: bytes
     state: StoryState
+    records: int  # how many records those bytes hold
 
 
 @functools.cache
@@ -63,9 +64,8 @@ def head_file(journal: Path) -> str:
     return entry_path("head", str(journal), None)
 
 
-def load(journal: Path, journal_fd: int, journal_size: int) -> tuple[Head, int] | None:
-    """The saved head of `journal` (open as `journal_fd`) and the number of records it covers, when it holds
-    for the journal as it is; else None."""
+def load(journal: Path, journal_fd: int, journal_size: int) -> Head | None:
+    """The saved head of `journal` (open as `journal_fd`), when it holds for the journal as it is; else None."""
     from storyfence.adapters.private_cache import read_entry
 
     saved = read_entry(head_file(journal))
@@ -88,7 +88,7 @@ def load(journal: Path, journal_fd: int, journal_size: int) -> tuple[Head, int] 
         state = _state_adapter().validate_python(fields["state"])
     except (ValueError, KeyError, TypeError, OSError):
         return None  # a torn or foreign entry: read the journal from its start
-    return Head(length=length, last=last, last_line=last_line, state=state), records
+    return Head(length=length, last=last, last_line=last_line, state=state, records=records)
 
 
 def prefix_digest(fd: int, length: int) -> str | None:

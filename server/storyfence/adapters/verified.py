@@ -98,10 +98,9 @@ class JournalView:
         return verified, state
 
     def _from_head(self, fd: int, st: os.stat_result) -> Verified | None:
-        found = journal_head.load(self.journal, fd, st.st_size)
-        if found is None:
+        head = journal_head.load(self.journal, fd, st.st_size)
+        if head is None:
             return None
-        head, count = found
         self.cache = Verified(
             ino=st.st_ino,
             dev=st.st_dev,
@@ -110,7 +109,7 @@ class JournalView:
             records=None,
             state=head.state,
             last=head.last,
-            count=count,
+            count=head.records,
             finished=False,
         )
         return self.cache
