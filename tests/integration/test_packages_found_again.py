@@ -23,3 +23,22 @@ def test_a_frontend_package_made_outside_the_server_is_refused_at_the_next_decis
     (package / "package.json").write_text(json.dumps(manifest), encoding="utf-8")
     decision = service.check_path(path)
     assert (decision.allowed, decision.rule) == (False, "no-frontend-packages-by-manifest")
+
+
+def test_the_packages_are_read_once_while_nothing_they_were_read_from_changed(tmp_path: Path) -> None:
+    """Each decision checks what the packages were read from (by identity) and reads them again only when that
+    changed: with every input settled (an hour old), the same facts come back, and an edited manifest is read."""
+    import os
+    import time
+
+    root = copy_example(tmp_path / "repo", node_modules=False)
+    old = time.time() - 3600
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            os.utime(os.path.join(folder, name), (old, old), follow_symlinks=False)
+    os.utime(root, (old, old))
+    repo = StoryfenceService(root, backend_policy()).repo
+    first = repo.packages()
+    assert repo.packages() is first  # nothing changed: not read again
+    (root / "packages/core/package.json").write_text('{"name": "@example/core"}\n', encoding="utf-8")
+    assert repo.packages() is not first  # a manifest changed: read again
