@@ -56,8 +56,17 @@ async def test_tools_list_gives_every_tool_its_annotations_and_schemas(repo: Pat
         assert annotations is not None, name
         assert (annotations.read_only_hint, annotations.destructive_hint) == (read_only, destructive), name
         assert annotations.open_world_hint is False, name  # every tool stays inside the repo
-        assert tools[name].output_schema is not None, name
+        schema = tools[name].output_schema
+        assert schema is not None, name
+        # references inlined (mcp/schemas.py): the client checks every result against this schema
+        assert "$ref" not in json.dumps(schema), name
+        assert "$defs" not in schema, name
     assert tools["write_file"].input_schema["required"] == ["story", "path", "content"]
+    assert tools["write_file"].output_schema["properties"]["change"]["properties"]["kind"]["enum"] == [  # pyright: ignore[reportOptionalSubscript]
+        "created",
+        "modified",
+        "deleted",
+    ]
 
 
 @pytest.mark.parametrize("mode", MODES)

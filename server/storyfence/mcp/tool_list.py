@@ -6,8 +6,9 @@ generating its argument model, validator and input and output JSON schemas: for 
 a start-up's own work, and the answer depends on the code alone. So the listing is cached (app.code_cache:
 keyed by the identity of every source file of storyfence, the SDK's server and types packages, and the
 pydantic versions), and the tools are registered (mcp/tools.py imported) when one is first called, each
-built through the SDK's own `add_tool`. A cached listing must match the digest stored with it and validate
-as the SDK's Tool type, one per name; otherwise every tool is built and the listing made, and cached, again.
+built through the SDK's own `add_tool`, its output schema then inlined (mcp/schemas.py). A cached listing must
+match the digest stored with it and validate as the SDK's Tool type, one per name; otherwise every tool is
+built and the listing made, and cached, again.
 Once the tools are registered, a listing that does not name them, in order, with their descriptions and
 annotations, is never served.
 """
@@ -31,6 +32,7 @@ from mcp_types import ToolAnnotations
 
 import storyfence
 from storyfence.app.code_cache import CodeCache
+from storyfence.mcp.schemas import inline_refs
 
 CACHE_NAME = "tools"
 
@@ -94,6 +96,10 @@ class DeferredTools:
         if registered is not None and name in self._pending:
             self._pending.discard(name)
             self._server.add_tool(registered.fn, description=registered.description, annotations=registered.annotations)
+            tool = self._server._tool_manager.get_tool(name)  # pyright: ignore[reportPrivateUsage]
+            if tool is not None and tool.fn_metadata.output_schema is not None:
+                # read live by the SDK: listed (and cached) inlined, so a client checks results without references
+                tool.fn_metadata.output_schema = inline_refs(tool.fn_metadata.output_schema)
 
     def build_all(self) -> None:
         for name in list(self._registered_tools()):
