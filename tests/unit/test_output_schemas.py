@@ -180,3 +180,17 @@ def test_a_schema_that_cannot_be_inlined_exactly_is_kept_whole(schema: dict[str,
 def test_a_schema_without_definitions_is_returned_as_it_is() -> None:
     schema = results.FileContent.model_json_schema()
     assert inline_refs(schema) is schema
+
+
+def test_a_description_that_mentions_a_reference_is_still_inlined() -> None:
+    schema = {
+        "type": "object",
+        "description": "no $ref is left in this schema",
+        "properties": {"a": {"$ref": "#/$defs/A"}},
+        "$defs": {"A": {"type": "string"}},
+    }
+    assert inline_refs(schema) == {
+        "type": "object",
+        "description": "no $ref is left in this schema",
+        "properties": {"a": {"type": "string"}},
+    }

@@ -57,6 +57,4 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
         inlined = cast("dict[str, Any]", expand({k: v for k, v in schema.items() if k != "$defs"}, ()))
     except _Unresolved:
         return schema
-    if "$ref" in repr(inlined):  # a reference in a spot this does not walk: keep the schema whole
-        return schema
     return inlined
