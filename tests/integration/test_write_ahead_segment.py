@@ -53,8 +53,19 @@ def journal(repo: Path) -> bytes:
 
 
 def wal(repo: Path) -> bytes:
+    """The lines the segment holds: after its generation line, up to the zeroed room."""
     path = repo / PATHS.wal
-    return path.read_bytes() if path.exists() else b""
+    raw = path.read_bytes() if path.exists() else b""
+    raw = raw.split(b"\0", 1)[0]
+    return raw.split(b"\n", 1)[1] if raw.startswith(b'{"segment":') else raw
+
+
+def put_wal(repo: Path, lines: bytes) -> None:
+    """Make the segment hold `lines` (what a crash or a hand left), keeping its generation line and room."""
+    path = repo / PATHS.wal
+    raw = path.read_bytes()
+    head = raw.split(b"\n", 1)[0] + b"\n" if raw.startswith(b'{"segment":') else b""
+    path.write_bytes((head + lines).ljust(len(raw), b"\0"))
 
 
 def held_paths(repo: Path) -> list[str]:
@@ -202,8 +213,7 @@ def test_a_torn_segment_line_was_never_acknowledged_and_is_dropped(repo: Path) -
     sf = service(repo)
     sf.begin_chunk(STORY, "n", "o")
     sf.write_file(STORY, A, V2)
-    with (repo / PATHS.wal).open("ab") as fh:
-        fh.write(b'{"at": 999999, "lines": "{\\"seq\\": 1')  # an append a crash cut short
+    put_wal(repo, wal(repo) + b'{"at": 999999, "lines": "{\\"seq\\": 1')  # an append a crash cut short
     service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
     assert (repo / A).read_text(encoding="utf-8") == V2
     assert held_paths(repo) == ["packages/core/src/b.ts"]
@@ -213,7 +223,7 @@ def test_a_damaged_segment_refuses_rather_than_guess(repo: Path) -> None:
     sf = service(repo)
     sf.begin_chunk(STORY, "n", "o")
     sf.write_file(STORY, A, V2)
-    (repo / PATHS.wal).write_bytes(b"not json at all\n")
+    put_wal(repo, b"not json at all\n")
     with pytest.raises(StateError, match="write-ahead segment was damaged"):
         service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
 
@@ -346,7 +356,7 @@ def test_in_the_same_boot_a_write_a_kill_stopped_before_its_rename_is_finished(r
     sf.write_file(STORY, A, V2)
     raw = wal(repo)
     assert json.loads(raw.splitlines()[-1]) == {"done": entries(repo)[-1]["at"]}
-    (repo / PATHS.wal).write_bytes(raw[: raw.rstrip(b"\n").rfind(b"\n") + 1])  # killed before the done line
+    put_wal(repo, raw[: raw.rstrip(b"\n").rfind(b"\n") + 1])  # killed before the done line
     (repo / A).write_text(V1, encoding="utf-8")  # and before the rename
     service(repo).write_file(STORY, "packages/core/src/c.ts", "export const c = 1;\n")
     assert (repo / A).read_text(encoding="utf-8") == V2
@@ -389,7 +399,7 @@ def test_a_done_line_whose_entry_a_checkpoint_already_removed_is_no_damage(repo:
         STORY, "did it", Reuse(reused="a", new="b", why_new="c"), PortsAdapters(core="x", adapters="y"), "none"
     )
     assert wal(repo) == b""
-    (repo / PATHS.wal).write_bytes(b'{"done":4242}\n')
+    put_wal(repo, b'{"done":4242}\n')
     entries_now, _ = segment.decode_segment(wal(repo), "wal")
     assert entries_now == []
     after = service(repo)
@@ -455,3 +465,127 @@ def test_a_segment_line_is_the_json_of_its_entry_byte_for_byte(entry: segment.En
     entries, length = segment.decode_segment(line, "wal")
     assert entries == [entry]
     assert length == len(line)
+
+
+def _entry(at: int, size: int) -> segment.Entry:
+    return segment.Entry(at=at, lines=b"{}\n", ops=(segment.Op(path="a.ts", tmp="t", data=b"x" * size),), boot="b")
+
+
+def test_a_write_is_synced_over_room_already_on_the_disk_so_its_sync_changes_no_metadata(repo: Path) -> None:
+    """The segment keeps zeroed room: each entry is written over it, and the file's size and blocks stay what
+    the clear synced (a sync that must also commit a new size costs about three times as much on ext4)."""
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    path = repo / PATHS.wal
+    first = path.stat()
+    assert first.st_size > segment.ROOM
+    for n in range(5):
+        sf.write_file(STORY, A, f"export const findOrder = {n};\n")
+        now = path.stat()
+        assert (now.st_ino, now.st_size, now.st_blocks) == (first.st_ino, first.st_size, first.st_blocks)
+    raw = path.read_bytes()
+    assert raw.startswith(b'{"segment": "')
+    assert len(entries(repo)) == 5
+    assert not raw[len(raw.split(b"\0", 1)[0]) :].strip(b"\0")  # zeros after the lines, nothing else
+
+
+def test_an_entry_that_does_not_fit_grows_the_room(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(segment, "ROOM", 64)
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    for n in range(4):
+        sf.write_file(STORY, A, f"export const findOrder = {n};\n" * 20)
+    assert [e["ops"][0]["path"] for e in entries(repo)] == [A] * 4
+    raw = (repo / PATHS.wal).read_bytes()
+    lines = raw.split(b"\0", 1)[0]
+    assert len(raw) > len(lines) > 4 * 64  # grown past the first room, and room again after the lines
+    assert not raw[len(lines) :].strip(b"\0")
+    fresh = segment.Segment(repo / PATHS.wal)
+    assert fresh.needs_repair()  # another process cannot vouch for them
+    assert len(fresh.read()) == 4
+
+
+def test_a_process_is_not_fooled_by_another_that_cleared_the_segment_and_wrote_less_than_it_had(tmp_path: Path) -> None:
+    """Same file, same size, zeros where this process's next line would go: only the generation line shows that
+    another process cleared it and wrote since. Vouching here would put the next entry after a gap of zeros,
+    where no reader would ever see it."""
+    path = tmp_path / "wal"
+    mine = segment.Segment(path)
+    mine.clear()
+    for n in range(3):
+        mine.append(_entry(n * 10, 400))
+    assert not mine.needs_repair()
+    other = segment.Segment(path)
+    assert other.needs_repair()
+    other.clear()
+    other.append(_entry(999, 10))
+    assert path.stat().st_size == segment.ROOM + len(b'{"segment": "%s"}\n' % (b"0" * 32))
+    assert mine.needs_repair()
+    assert mine.pending()
+    assert [e.at for e in segment.Segment(path).read()] == [999]
+
+
+def test_a_process_sees_an_entry_another_wrote_after_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "wal"
+    mine = segment.Segment(path)
+    mine.clear()
+    mine.append(_entry(0, 10))
+    other = segment.Segment(path)
+    assert other.needs_repair()
+    os.truncate(path, path.stat().st_size)  # nothing changes the size or the generation line: only the bytes
+    raw = path.read_bytes()
+    end = raw.index(b"\0")
+    line = segment.encode_entry(_entry(50, 10))
+    path.write_bytes(raw[:end] + line + raw[end + len(line) :])
+    assert mine.needs_repair()
+
+
+def test_what_a_power_cut_left_past_the_first_zero_byte_is_never_read_and_the_repair_clears_it(repo: Path) -> None:
+    """A later page of an entry whose sync never returned can reach the disk without its first page: it lies
+    past the first zero byte, is not a line, and the next transaction's checkpoint writes fresh room over it."""
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    path = repo / PATHS.wal
+    raw = path.read_bytes()
+    end = raw.index(b"\0")
+    stray = b'not json, and no newline before it"}\n'
+    path.write_bytes(raw[: end + 4096] + stray + raw[end + 4096 + len(stray) :])
+    assert [e.ops[0].path for e in segment.Segment(path).read()] == [A]
+    service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+    assert stray not in path.read_bytes()
+    assert held_paths(repo) == ["packages/core/src/b.ts"]
+    assert (repo / A).read_text(encoding="utf-8") == V2
+
+
+def test_a_segment_an_earlier_version_wrote_is_repaired_and_given_room(repo: Path, reboot: Reboot) -> None:
+    """Lines with no generation line and no room (the append-only layout): read as they are, finished, then
+    cleared into the new layout."""
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    sf.write_file(STORY, A, V2)
+    path = repo / PATHS.wal
+    path.write_bytes(wal(repo))  # the same entry, laid out as before
+    (repo / A).write_text(V1, encoding="utf-8")  # its rename lost
+    reboot()
+    service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+    assert (repo / A).read_text(encoding="utf-8") == V2
+    assert path.read_bytes().startswith(b'{"segment": "')
+    assert held_paths(repo) == ["packages/core/src/b.ts"]
+
+
+def test_an_empty_segment_with_a_power_cuts_pages_in_its_room_is_cleared_not_written_over(repo: Path) -> None:
+    """After a checkpoint, an entry whose sync never returned can leave a later page in the room and nothing
+    before it. A process that took that room as clean would write its entry up against those bytes, and the
+    next reader would find a line that does not decode."""
+    sf = service(repo)
+    sf.begin_chunk(STORY, "n", "o")
+    path = repo / PATHS.wal
+    raw = path.read_bytes()
+    head = raw.index(b"\n") + 1
+    stray = b"x" * 3000 + b"\n"
+    path.write_bytes(raw[: head + 100] + stray + raw[head + 100 + len(stray) :])
+    service(repo).write_file(STORY, A, V2)
+    assert [e.ops[0].path for e in segment.Segment(path).read()] == [A]
+    service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
+    assert held_paths(repo) == ["packages/core/src/b.ts"]

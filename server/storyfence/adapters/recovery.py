@@ -54,8 +54,9 @@ def replay(segment: Segment, files: StoryFiles, fd: int, journal: Path, announce
 
 def checkpoint(segment: Segment, files: StoryFiles, fd: int) -> None:
     """Make what the segment holds durable (the journal `fd`, each file it wrote or deleted, their folders),
-    then empty it. Nothing to do when it is empty."""
+    then empty it. When it is empty, only make sure it has its room (the next write's one sync needs it)."""
     if not segment.pending():
+        segment.prepare()
         return
     entries = segment.read()
     sync_data(fd)
