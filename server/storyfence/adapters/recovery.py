@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-from storyfence.adapters.durable import sync_data
+from storyfence.adapters.durable import pwrite_all, sync_data
 from storyfence.adapters.ports import StoryFiles
 from storyfence.adapters.segment import Entry, Op, Segment, boot_id
 from storyfence.core import logbook
@@ -82,7 +82,7 @@ def _restore_lines(fd: int, entry: Entry, journal: Path) -> None:
             "(storyfence audit)"
         )
     os.ftruncate(fd, entry.at)  # a tail the crash cut short, or lost: put the recorded lines back
-    os.pwrite(fd, entry.lines, entry.at)
+    pwrite_all(fd, entry.lines, entry.at)
     log.warning("put back journal lines a crash lost at byte %d of %s", entry.at, journal)
 
 

@@ -32,7 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import cast
 
-from storyfence.adapters.durable import sync_data
+from storyfence.adapters.durable import pwrite_all, sync_data
 from storyfence.core.errors import StateError
 
 INLINE_MAX = 1 << 20
@@ -176,12 +176,12 @@ class _Known:
 class Segment:
     """The segment file, and what this process last left in it (so its own next transaction skips the repair).
 
-    The file is kept preallocated: a clear writes a generation line and `ROOM` zero bytes and syncs them once, and
-    each entry is then written over zeros already on the disk. Its sync then changes no metadata (not the size,
-    not the blocks), so the filesystem flushes the entry's pages without a journal commit: on ext4 that is about
-    a third of what an append's sync cost. An entry that does not fit grows the room (that sync commits once).
-    The lines end at the first zero byte; what follows it is room (or, after a power cut, an unacknowledged
-    entry's pages, which a repair clears).
+    The file is kept preallocated: a clear writes a generation line and `ROOM` zero bytes and syncs them once,
+    and each entry is then written over zeros already on the disk. Its sync then changes no metadata (not the
+    size, not the blocks), so the filesystem flushes the entry's pages without a journal commit: on ext4 about a
+    third less than an append's sync, which also commits every metadata change made since the last commit. An
+    entry that does not fit grows the room (that sync commits once). The lines end at the first zero byte; what
+    follows it is room (or, after a power cut, an unacknowledged entry's pages, which a repair clears).
     """
 
     def __init__(self, path: Path) -> None:
@@ -270,7 +270,7 @@ class Segment:
             if end > size:  # no room: the entry and new room in one write (this sync commits the new size)
                 size = end + ROOM
                 data += bytes(size - end)
-            _pwrite_all(fd, data, known.end)
+            pwrite_all(fd, data, known.end)
             if sync:
                 sync_data(fd)
         except BaseException:
@@ -303,7 +303,7 @@ class Segment:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | _O_NOFOLLOW, 0o644)
         try:
             head = b'{"segment": "%s"}\n' % uuid.uuid4().hex.encode("ascii")
-            _pwrite_all(fd, head + bytes(ROOM), 0)
+            pwrite_all(fd, head + bytes(ROOM), 0)
             sync_data(fd)
             st = os.fstat(fd)
         except BaseException:
@@ -331,10 +331,3 @@ def _read_all(fd: int) -> bytes:
         chunks.append(block)
         offset += len(block)
     return b"".join(chunks)
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
