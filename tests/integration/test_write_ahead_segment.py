@@ -588,3 +588,25 @@ def test_an_empty_segment_with_a_power_cuts_pages_in_its_room_is_cleared_not_wri
     assert [e.ops[0].path for e in segment.Segment(path).read()] == [A]
     service(repo).write_file(STORY, "packages/core/src/b.ts", "export const b = 1;\n")
     assert held_paths(repo) == ["packages/core/src/b.ts"]
+
+
+def test_two_servers_taking_turns_on_one_story_leave_every_acknowledged_write_where_a_repair_reads_it(
+    repo: Path,
+) -> None:
+    """Two servers (each its own view of the segment) write in turns, with entries of different lengths: each
+    finds the other's generation or lines, repairs and clears, and after every acknowledged write a reader that
+    has never seen the segment decodes that write from it, content included."""
+    servers = [service(repo), service(repo)]
+    servers[0].begin_chunk(STORY, "n", "o")
+    paths = [A, "packages/core/src/b.ts", "packages/core/src/c.ts"]
+    for n in range(24):
+        path = paths[n % 3]
+        content = f"export const v = {n};\n" * (1 + (n * 7) % 23)
+        servers[(n // 2) % 2].write_file(STORY, path, content)
+        held = segment.Segment(repo / PATHS.wal).read()
+        assert held, f"write {n} is not in the segment"
+        assert held[-1].ops[0].path == path
+        assert held[-1].ops[0].data == content.encode()
+        assert (repo / path).read_text(encoding="utf-8") == content
+    status = service(repo).story_status(STORY)
+    assert {f.path for f in status.chunks[0].files} == set(paths)
