@@ -5,6 +5,7 @@ bytes it was folded from, the code that folded it, or a transaction."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from storyfence.adapters.private_cache import read_entry, write_entry
 from storyfence.app.service import StoryfenceService
 from storyfence.core.errors import StateError, WorkflowError
 from storyfence.core.story_paths import StoryPaths
+from storyfence.core.workflow import StoryState
 from tests.support.repos import story_inputs, write_tree
 
 STORY = "STORY-001"
@@ -138,3 +140,49 @@ def test_a_torn_or_foreign_head_reads_as_no_head(repo: Path) -> None:
     for broken in (b'{"code": "', b"[]", json.dumps({"code": journal_head.code_id()}).encode()):
         file.write_bytes(broken)
         assert service(repo).story_status(STORY).model_dump() == want
+
+
+def _heads(folder: Path) -> set[str]:
+    return {p.name for p in folder.glob("head-*.json")}
+
+
+def _saved_at(journal: Path, seconds: int) -> None:
+    """A head for `journal` (its fields need not hold: only its file matters here), last used `seconds` after 1970."""
+    journal_head.save(journal, "0" * 64, 10, 1, b"{}\n", StoryState())
+    os.utime(journal_head.head_file(journal), ns=(seconds * 10**9, seconds * 10**9))
+
+
+def test_the_cache_folder_keeps_only_the_most_recently_used_heads_and_nothing_else_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir(mode=0o700)
+    monkeypatch.setenv("STORYFENCE_CACHE_DIR", str(folder))
+    monkeypatch.setattr(journal_head, "HEADS_KEPT", 3)
+    others = [folder / n for n in ("start-00000000.json", "hook-00000000.json", ".entry-x.tmp", "head-notes.txt")]
+    for other in others:
+        other.write_text("{}")
+    journals = [tmp_path / f"gone-{n}" / "journal.jsonl" for n in range(5)]
+    for n, journal in enumerate(journals):
+        _saved_at(journal, n)
+    assert _heads(folder) == {Path(journal_head.head_file(j)).name for j in journals[2:]}
+    assert all(other.exists() for other in others)
+
+
+def test_a_head_a_new_process_uses_is_kept_over_heads_saved_since_but_not_used(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("STORYFENCE_CACHE_DIR", str(folder))
+    history(repo, 8)
+    service(repo).story_status(STORY)  # a new process's read decodes them all: it saves a head
+    mine = Path(journal_head.head_file(repo / PATHS.journal))
+    assert mine.exists()
+    os.utime(mine, ns=(0, 0))  # the oldest of them all
+    _saved_at(tmp_path / "a" / "journal.jsonl", 1)
+    _saved_at(tmp_path / "b" / "journal.jsonl", 2)
+    monkeypatch.setattr(journal_head, "HEADS_KEPT", 3)
+    assert service(repo).story_status(STORY).story == STORY  # a new process starts from the head: it is used
+    _saved_at(tmp_path / "c" / "journal.jsonl", 3)
+    assert mine.exists()
+    assert not Path(journal_head.head_file(tmp_path / "a" / "journal.jsonl")).exists()

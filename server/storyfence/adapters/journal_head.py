@@ -11,6 +11,7 @@ verify every record, since a write is decided on the whole journal.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -24,6 +25,10 @@ from storyfence.core.workflow import StoryState
 HEAD_EVERY = 256
 """A lock-free read that decoded this many records or more saves a head where it ended (a new server, or the
 hook after a session's writes): fewer are decoded faster than a head is saved."""
+HEADS_KEPT = 32
+"""The most heads the cache folder keeps: saving one more removes the least recently used (a head is about 300
+bytes a recorded write; a removed one only costs its story one full read). A head's mtime says when it was last
+saved or used."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ def load(journal: Path, journal_fd: int, journal_size: int) -> Head | None:
         state = _state_adapter().validate_python(fields["state"])
     except (ValueError, KeyError, TypeError, OSError):
         return None  # a torn or foreign entry: read the journal from its start
+    with contextlib.suppress(OSError):
+        os.utime(head_file(journal))  # used: the last to go when the cache folder keeps HEADS_KEPT
     return Head(length=length, last=last, last_line=last_line, state=state, records=records)
 
 
@@ -123,3 +130,23 @@ def save(journal: Path, sha: str, length: int, records: int, last_line: bytes, s
             "state": _state_adapter().dump_python(state, mode="json"),
         },
     )
+    _keep_recent(os.path.dirname(head_file(journal)), HEADS_KEPT)
+
+
+def _keep_recent(folder: str, kept: int) -> None:
+    """Remove the least recently used heads in `folder` past the `kept` newest (a story whose repo is gone, a
+    clone made for one run, a story long done). Nothing but heads is ever touched; an error skips the pruning."""
+    with contextlib.suppress(OSError):
+        heads: list[tuple[int, str]] = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if (
+                    entry.name.startswith("head-")
+                    and entry.name.endswith(".json")
+                    and entry.is_file(follow_symlinks=False)
+                ):
+                    heads.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
+        heads.sort(reverse=True)
+        for _, path in heads[kept:]:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
